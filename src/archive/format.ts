@@ -1,0 +1,98 @@
+/**
+ * The archive format: the seed's `{"database", "exported_at", "tables": {...}}` structure, extended (never renamed)
+ * with what an exact copy needs. See docs/archive-format.md for the full description and an example.
+ */
+
+/** Value of the `format` field that marks a db-hydration archive in streaming layout. */
+export const ARCHIVE_FORMAT = 'db-hydration-archive';
+/** The version of the layout this code writes. Readers accept this version and the seed's plain shape. */
+export const ARCHIVE_FORMAT_VERSION = 1;
+
+/** File settings recorded in an archive and restored on hydration. */
+export interface ArchivePragmas {
+  readonly application_id: number;
+  readonly auto_vacuum: number;
+  readonly encoding: 'UTF-8' | 'UTF-16le' | 'UTF-16be';
+  readonly journal_mode: string;
+  readonly page_size: number;
+  readonly user_version: number;
+}
+
+/** The members of an archive that come before `tables`. */
+export interface ArchiveHeader {
+  readonly database: string;
+  readonly exported_at: string;
+  /** Absent in a plain (seed-shaped) archive. */
+  readonly format?: string;
+  readonly format_version?: number;
+  /** The database's file name, e.g. `trading_journal.db`. Absent in a plain archive. */
+  readonly file_name?: string;
+  readonly pragmas?: ArchivePragmas;
+}
+
+/** What kind of table an archive entry describes. Plain tables omit the field. */
+export type TableKind = 'table' | 'virtual' | 'shadow';
+
+/** One entry of `tables`, without its rows. */
+export interface ArchiveTableMeta {
+  readonly name: string;
+  readonly schema: string;
+  /** `virtual` for a virtual table (its rows live in its shadow tables), `shadow` for a shadow table. */
+  readonly type: TableKind;
+  /** The key under which each row carries its rowid, for rowid tables without an INTEGER PRIMARY KEY. */
+  readonly rowid_key?: string;
+  readonly row_count: number;
+}
+
+/** An index, view or trigger: a row of sqlite_schema other than a table. */
+export interface ArchiveObject {
+  readonly type: 'index' | 'view' | 'trigger';
+  readonly name: string;
+  readonly tbl_name: string;
+  readonly sql: string;
+}
+
+/** The members of an archive that come after `tables`. */
+export interface ArchiveFooter {
+  /** sqlite_sequence: table name → encoded value (JSON). */
+  readonly sequences: Readonly<Record<string, unknown>>;
+  readonly objects: readonly ArchiveObject[];
+}
+
+/** Database file endings the scanner picks up by default. */
+export const DATABASE_EXTENSIONS = ['.db', '.sqlite', '.sqlite3'] as const;
+
+/** The manifest's file name inside the archive directory. */
+export const MANIFEST_FILE = 'manifest.json';
+
+/** The archive file name for a database file name: `shop.db` → `shop.json`. */
+export function archiveFileNameFor(databaseFileName: string): string {
+  return `${databaseNameOf(databaseFileName)}.json`;
+}
+
+/** The database name (the seed's `database` field) of a database file: `shop.db` → `shop`. */
+export function databaseNameOf(databaseFileName: string): string {
+  const ext = DATABASE_EXTENSIONS.find((e) => databaseFileName.toLowerCase().endsWith(e));
+  return ext === undefined ? databaseFileName : databaseFileName.slice(0, -ext.length);
+}
+
+/** Whether a file name has one of the database endings. */
+export function hasDatabaseExtension(fileName: string): boolean {
+  const lower = fileName.toLowerCase();
+  return DATABASE_EXTENSIONS.some((e) => lower.endsWith(e));
+}
+
+/**
+ * Whether a name is safe to use as a file name inside our directories: no path separators, not `.` or `..`, no
+ * NUL or control characters, not empty, not absurdly long.
+ */
+export function isSafeFileName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    name.length <= 200 &&
+    name !== '.' &&
+    name !== '..' &&
+    // eslint-disable-next-line no-control-regex
+    !/[/\\\u0000-\u001f:]/.test(name)
+  );
+}

@@ -1,0 +1,166 @@
+/**
+ * The value codec: the one place that knows how a SQLite value becomes JSON text and back.
+ *
+ * Plain JSON is used wherever it is exact, so archives diff well:
+ * - NULL → `null`, TEXT → a JSON string;
+ * - INTEGER within ±(2^53 − 1) → a JSON integer;
+ * - REAL with a fractional part → a JSON number (JavaScript's shortest round-trip form, so every bit is kept).
+ *
+ * Everything JSON cannot carry exactly gets a one-key tagged object. Tags sit in value position, so no column
+ * name (`$blob`, `__proto__`, …) can collide with them:
+ * - `{"$int": "9223372036854775807"}` INTEGER outside ±(2^53 − 1);
+ * - `{"$real": "1"}` integral REAL where the column's affinity would otherwise make it an INTEGER, and
+ *   `-0`, `Infinity`, `-Infinity`;
+ * - `{"$blob": "<base64>"}` BLOB (the empty blob is `{"$blob": ""}`);
+ * - `{"$text": "<base64>"}` TEXT whose bytes are not valid in the database's text encoding, kept byte for byte.
+ *
+ * Decoding: a plain integral JSON number is an INTEGER (bound as a BigInt: better-sqlite3 binds every JS number as
+ * a REAL), a plain fractional number a REAL. See docs/archive-format.md.
+ */
+import { ArchiveValueError } from '../errors.js';
+
+/** A value as better-sqlite3 returns it with `safeIntegers(true)`. */
+export type SqliteValue = null | bigint | number | string | Uint8Array;
+
+/** TEXT whose raw bytes must be written as they are (`CAST(? AS TEXT)` on insert). */
+export class TextBytes {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/** A decoded value ready to bind, or {@link TextBytes}. */
+export type DecodedValue = null | bigint | number | string | Buffer | TextBytes;
+
+const MAX_SAFE = 9007199254740991n;
+const MIN_SAFE = -9007199254740991n;
+
+/** The tag keys a tagged value may carry. */
+export const VALUE_TAGS = ['$int', '$real', '$blob', '$text'] as const;
+
+/**
+ * Encodes one value read from SQLite as JSON text.
+ * @param value the value as read with `safeIntegers(true)`
+ * @param realAffinity whether the column has REAL affinity (then an integral REAL may be written plain, because
+ *   inserting the integer back into that column makes it a REAL again)
+ */
+export function encodeValue(value: SqliteValue, realAffinity: boolean): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'bigint':
+      return value >= MIN_SAFE && value <= MAX_SAFE ? value.toString() : `{"$int":"${value.toString()}"}`;
+    case 'number':
+      return encodeReal(value, realAffinity);
+    case 'object':
+      if (value === null) return 'null';
+      return `{"$blob":"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"}`;
+    default:
+      throw new TypeError(`cannot encode a value of type ${typeof value}`);
+  }
+}
+
+/** Encodes a REAL. */
+export function encodeReal(value: number, realAffinity: boolean): string {
+  if (Number.isFinite(value) && !Object.is(value, -0)) {
+    if (!Number.isInteger(value) || (realAffinity && Number.isSafeInteger(value))) return String(value);
+  }
+  return `{"$real":"${Object.is(value, -0) ? '-0' : String(value)}"}`;
+}
+
+/** Encodes TEXT given as its raw bytes in the database's text encoding. */
+export function encodeTextBytes(bytes: Uint8Array): string {
+  return `{"$text":"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}"}`;
+}
+
+const REAL_TEXT = /^-?(?:Infinity|(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;
+const INT_TEXT = /^-?(?:0|[1-9]\d{0,18})$/;
+const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Options for {@link decodeValue}. */
+export interface DecodeOptions {
+  /**
+   * Accept what a plain archive in the seed's shape may hold: booleans become 1/0, objects and arrays that are not
+   * tags are stored as their JSON text. Off for db-hydration's own archives, where such values are errors.
+   */
+  readonly lenient?: boolean;
+}
+
+/**
+ * Decodes one JSON value (as produced by `JSON.parse`) from an archive into a value to bind.
+ * @throws {ArchiveValueError} when the value is not an exact encoding of a SQLite value
+ */
+export function decodeValue(json: unknown, options: DecodeOptions = {}): DecodedValue {
+  switch (typeof json) {
+    case 'string':
+      return json;
+    case 'number':
+      if (Number.isInteger(json)) {
+        if (!Number.isSafeInteger(json)) {
+          throw new ArchiveValueError(
+            `the number ${json} is beyond 2^53 and cannot be carried exactly by JSON; write integers as {"$int": "<digits>"} and reals as {"$real": "<number>"}`,
+          );
+        }
+        return BigInt(json);
+      }
+      return json;
+    case 'object':
+      if (json === null) return null;
+      if (!Array.isArray(json)) {
+        const tagged = decodeTagged(json as Record<string, unknown>);
+        if (tagged !== undefined) return tagged;
+      }
+      if (options.lenient === true) return JSON.stringify(json);
+      throw new ArchiveValueError(
+        `expected a value or a tagged value (${VALUE_TAGS.join(', ')}), found ${preview(json)}`,
+      );
+    case 'boolean':
+      if (options.lenient === true) return json ? 1n : 0n;
+      throw new ArchiveValueError(`booleans are not SQLite values: found ${String(json)}`);
+    default:
+      throw new ArchiveValueError(`unexpected value ${preview(json)}`);
+  }
+}
+
+function decodeTagged(obj: Record<string, unknown>): DecodedValue | undefined {
+  const keys = Object.keys(obj);
+  if (keys.length !== 1) return undefined;
+  const tag = keys[0];
+  const payload = obj[tag as string];
+  switch (tag) {
+    case '$int': {
+      if (typeof payload !== 'string' || !INT_TEXT.test(payload)) throw badTag(tag, payload);
+      const value = BigInt(payload);
+      if (value < INT64_MIN || value > INT64_MAX)
+        throw badTag(tag, payload, 'outside the signed 64-bit range');
+      return value;
+    }
+    case '$real': {
+      if (typeof payload !== 'string' || !REAL_TEXT.test(payload)) throw badTag(tag, payload);
+      return Number(payload);
+    }
+    case '$blob':
+      if (typeof payload !== 'string' || !BASE64_TEXT.test(payload)) throw badTag(tag, payload, 'not base64');
+      return Buffer.from(payload, 'base64');
+    case '$text':
+      if (typeof payload !== 'string' || !BASE64_TEXT.test(payload)) throw badTag(tag, payload, 'not base64');
+      return new TextBytes(Buffer.from(payload, 'base64'));
+    default:
+      return undefined;
+  }
+}
+
+function badTag(tag: string, payload: unknown, why = 'malformed'): ArchiveValueError {
+  return new ArchiveValueError(`tagged value {"${tag}": ${preview(payload)}} is ${why}`);
+}
+
+function preview(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value) as string | undefined;
+  } catch {
+    text = undefined;
+  }
+  text ??= String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

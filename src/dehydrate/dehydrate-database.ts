@@ -1,0 +1,154 @@
+/**
+ * Dehydration of one database: open it read-only, read everything inside one read transaction (one consistent
+ * snapshot, WAL content included), stream it into a temp archive, and put that in place only if it changed.
+ */
+import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { DatabaseReadError, HydrationError } from '../errors.js';
+import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
+import { quoteIdent } from '../sqlite/identifiers.js';
+import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
+import { exportRows } from './export-rows.js';
+import { readDatabasePlan } from './read-schema.js';
+import type { ProgressListener } from '../progress.js';
+
+/** Input of {@link dehydrateDatabase}. */
+export interface DehydrateDatabaseOptions {
+  readonly dbPath: string;
+  readonly archivePath: string;
+  /** The database name written to the archive's `database` field. */
+  readonly database: string;
+  /** The database's file name, written to `file_name`. */
+  readonly fileName: string;
+  /** How long to wait for a lock held by another connection, in milliseconds. */
+  readonly busyTimeoutMs: number;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+/** Result of dehydrating one database. */
+export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
+  /** Table name → rows exported (plain and shadow tables; virtual tables count 0). */
+  readonly rowsPerTable: Readonly<Record<string, number>>;
+  readonly tablesExported: number;
+  readonly totalRows: number;
+}
+
+/**
+ * Dehydrates one database file into its archive.
+ * @throws {HydrationError} when the database cannot be read; the existing archive is then left as it was
+ */
+export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateDatabaseOutcome {
+  const { dbPath, archivePath, database } = options;
+  const context = { file: dbPath, database };
+  let size: number;
+  try {
+    size = statSync(dbPath).size;
+  } catch (cause) {
+    throw new DatabaseReadError('cannot read the database file', { ...context, cause });
+  }
+  if (size === 0) {
+    throw new DatabaseReadError('the database file is empty (0 bytes); its archive was kept as it was', {
+      ...context,
+      hint: 'run `db-hydration fix` to restore it from the archive',
+    });
+  }
+
+  let db: Database.Database;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs });
+  } catch (cause) {
+    throw new DatabaseReadError(`cannot open the database: ${describe(cause)}`, { ...context, cause });
+  }
+  const writer = new ArchiveWriter(archivePath);
+  try {
+    db.defaultSafeIntegers(true);
+    db.exec('BEGIN');
+    const plan = readDatabasePlan(db);
+    writer.writeHeader(database, options.fileName, plan.pragmas);
+    const rowsPerTable: Record<string, number> = {};
+    let totalRows = 0;
+    for (const table of plan.tables) {
+      const table_ = table.name;
+      const rowTotal =
+        table.selectSql === undefined
+          ? 0
+          : Number(
+              db
+                .prepare(`SELECT count(*) FROM main.${quoteIdent(table.name)}`)
+                .pluck()
+                .get(),
+            );
+      options.onProgress?.({ phase: 'dehydrate', database, table: table_, rowsDone: 0, rowsTotal: rowTotal });
+      writer.beginTable(table, rowTotal);
+      const written = exportRows(
+        db,
+        table,
+        plan.pragmas.encoding,
+        (line) => {
+          writer.writeRow(line);
+        },
+        (rowsDone) =>
+          options.onProgress?.({
+            phase: 'dehydrate',
+            database,
+            table: table_,
+            rowsDone,
+            rowsTotal: rowTotal,
+          }),
+      );
+      if (written !== rowTotal) {
+        throw new DatabaseReadError(
+          `table "${table.name}" changed while it was read (${rowTotal} rows counted, ${written} read)`,
+          context,
+        );
+      }
+      writer.endTable();
+      rowsPerTable[table.name] = written;
+      totalRows += written;
+      options.onProgress?.({
+        phase: 'dehydrate',
+        database,
+        table: table_,
+        rowsDone: written,
+        rowsTotal: rowTotal,
+      });
+    }
+    const sequences = plan.hasSequenceTable
+      ? (
+          db.prepare('SELECT name, seq FROM main.sqlite_sequence ORDER BY name, rowid').raw(true).all() as [
+            string,
+            SqliteValue,
+          ][]
+        ).map(([name, seq]) => [name, encodeValue(seq, false)] as const)
+      : [];
+    writer.writeFooter(sequences, plan.objects);
+    db.exec('COMMIT');
+    db.close();
+    const outcome = writer.commit();
+    return { ...outcome, rowsPerTable, tablesExported: plan.tables.length, totalRows };
+  } catch (error) {
+    writer.abort();
+    if (db.open) db.close();
+    if (error instanceof HydrationError) throw error;
+    throw new DatabaseReadError(`cannot dehydrate: ${describe(error)}; the archive was kept as it was`, {
+      ...context,
+      cause: error,
+      hint: isCorruption(error) ? 'the database looks damaged: run `db-hydration fix`' : undefined,
+    } as const);
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && code.startsWith('SQLITE')
+      ? `${error.message} (${code})`
+      : error.message;
+  }
+  return String(error);
+}
+
+function isCorruption(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
+}

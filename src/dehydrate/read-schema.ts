@@ -1,0 +1,188 @@
+/**
+ * Schema extraction: what a database holds, in the order the archive lists it.
+ *
+ * Tables (plain, virtual and shadow) are listed by name; indexes, views and triggers follow, grouped in that order
+ * and each group sorted by name. Sorting by name rather than by creation order makes an archive a function of the
+ * database's content alone, so hydrating and dehydrating again reproduces the same bytes. The order is also a valid
+ * creation order: indexes need only their table, views are not checked against what they reference, and triggers
+ * come after the views they may be attached to.
+ */
+import type { Database } from 'better-sqlite3';
+import { affinityOf } from '../sqlite/affinity.js';
+import { quoteIdent, unshadowedRowidName } from '../sqlite/identifiers.js';
+import {
+  readColumns,
+  readIndexColumns,
+  readIndexList,
+  readSchemaRows,
+  readTableList,
+  type ColumnRow,
+} from '../sqlite/catalog.js';
+import type { ArchiveObject, ArchivePragmas, TableKind } from '../archive/format.js';
+
+/** A column whose values the archive carries. */
+export interface ExportColumn {
+  readonly name: string;
+  /** Whether the column has REAL affinity; see the codec. */
+  readonly realAffinity: boolean;
+}
+
+/** Everything the exporter needs to know about one table. */
+export interface TablePlan {
+  readonly name: string;
+  readonly sql: string;
+  readonly kind: TableKind;
+  /** Columns carried in the archive (generated and hidden columns are left out: SQLite computes them). */
+  readonly columns: readonly ExportColumn[];
+  /** Rowid name selected as the first value of each row, when rowids must be kept explicitly. */
+  readonly rowidKey: string | undefined;
+  /** SQL that selects the rows in archive order, `undefined` for virtual tables (their rows live in shadows). */
+  readonly selectSql: string | undefined;
+  /**
+   * SQL that fetches one column's raw bytes for a row, given the row's key values; used to keep TEXT that is not
+   * valid in the database encoding. `keyIndexes` point into the selected row.
+   */
+  readonly lookup: { readonly whereSql: string; readonly keyIndexes: readonly number[] } | undefined;
+}
+
+/** The schema of a database as the archive records it. */
+export interface DatabasePlan {
+  readonly tables: readonly TablePlan[];
+  readonly objects: readonly ArchiveObject[];
+  readonly hasSequenceTable: boolean;
+  readonly pragmas: ArchivePragmas;
+}
+
+const OBJECT_ORDER = { index: 0, view: 1, trigger: 2 } as const;
+
+/** Reads the schema and the file settings of an open database. */
+export function readDatabasePlan(db: Database): DatabasePlan {
+  const schemaRows = readSchemaRows(db);
+  const kinds = new Map(readTableList(db).map((t) => [t.name, t]));
+  const tables: TablePlan[] = [];
+  const objects: ArchiveObject[] = [];
+  let hasSequenceTable = false;
+
+  for (const row of schemaRows) {
+    if (row.type === 'table') {
+      if (row.name === 'sqlite_sequence') {
+        hasSequenceTable = true;
+        continue;
+      }
+      if (row.name.startsWith('sqlite_') || row.sql === null) continue;
+      const listed = kinds.get(row.name);
+      const kind: TableKind =
+        listed?.type === 'virtual' ? 'virtual' : listed?.type === 'shadow' ? 'shadow' : 'table';
+      tables.push(planTable(db, row.name, row.sql, kind, listed?.wr === 1));
+    } else if (row.sql !== null) {
+      objects.push({ type: row.type, name: row.name, tbl_name: row.tbl_name, sql: row.sql });
+    }
+  }
+  tables.sort((a, b) => compareNames(a.name, b.name));
+  objects.sort((a, b) => OBJECT_ORDER[a.type] - OBJECT_ORDER[b.type] || compareNames(a.name, b.name));
+  return { tables, objects, hasSequenceTable, pragmas: readPragmas(db) };
+}
+
+/** Code-unit order: deterministic on every platform and locale. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function planTable(
+  db: Database,
+  name: string,
+  sql: string,
+  kind: TableKind,
+  withoutRowid: boolean,
+): TablePlan {
+  if (kind === 'virtual') {
+    return { name, sql, kind, columns: [], rowidKey: undefined, selectSql: undefined, lookup: undefined };
+  }
+  const all = readColumns(db, name);
+  const stored = all.filter((c) => c.hidden === 0);
+  const columns = stored.map((c) => ({ name: c.name, realAffinity: affinityOf(c.type) === 'REAL' }));
+  const from = `FROM main.${quoteIdent(name)}`;
+  const columnList = stored.map((c) => quoteIdent(c.name));
+
+  if (withoutRowid) {
+    const pkIndex = readIndexList(db, name).find((i) => i.origin === 'pk');
+    const keyCols =
+      pkIndex === undefined ? [] : readIndexColumns(db, pkIndex.name).filter((c) => c.key === 1);
+    const orderBy = keyCols
+      .map((k) => `${quoteIdent(k.name ?? '')} COLLATE ${quoteIdent(k.coll)}${k.desc === 1 ? ' DESC' : ''}`)
+      .join(', ');
+    const keyIndexes = keyCols.map((k) => stored.findIndex((c) => c.name === k.name));
+    return {
+      name,
+      sql,
+      kind,
+      columns,
+      rowidKey: undefined,
+      selectSql: `SELECT ${columnList.join(', ')} ${from}${orderBy === '' ? '' : ` ORDER BY ${orderBy}`}`,
+      lookup:
+        keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0)
+          ? { whereSql: keyCols.map((k) => `${quoteIdent(k.name ?? '')} IS ?`).join(' AND '), keyIndexes }
+          : undefined,
+    };
+  }
+
+  const alias = rowidAliasColumn(db, name, all);
+  if (alias !== undefined) {
+    const index = stored.findIndex((c) => c.name === alias);
+    return {
+      name,
+      sql,
+      kind,
+      columns,
+      rowidKey: undefined,
+      selectSql: `SELECT ${columnList.join(', ')} ${from} ORDER BY ${quoteIdent(alias)}`,
+      lookup: { whereSql: `${quoteIdent(alias)} = ?`, keyIndexes: [index] },
+    };
+  }
+  const rowidName = unshadowedRowidName(all.map((c) => c.name));
+  if (rowidName === undefined) {
+    // Every rowid name is shadowed by a column: rowids cannot be read, so order by every column instead.
+    return {
+      name,
+      sql,
+      kind,
+      columns,
+      rowidKey: undefined,
+      selectSql: `SELECT ${columnList.join(', ')} ${from} ORDER BY ${columnList.join(', ')}`,
+      lookup: undefined,
+    };
+  }
+  return {
+    name,
+    sql,
+    kind,
+    columns,
+    rowidKey: rowidName,
+    selectSql: `SELECT ${rowidName}, ${columnList.join(', ')} ${from} ORDER BY ${rowidName}`,
+    lookup: { whereSql: `${rowidName} = ?`, keyIndexes: [0] },
+  };
+}
+
+/**
+ * The column that is an alias for the rowid, if any: the only PRIMARY KEY column, declared exactly `INTEGER`, with no
+ * separate index behind it (`INTEGER PRIMARY KEY DESC` gets such an index and is not an alias;
+ * https://sqlite.org/lang_createtable.html#rowids_and_the_integer_primary_key).
+ */
+function rowidAliasColumn(db: Database, table: string, columns: readonly ColumnRow[]): string | undefined {
+  const pk = columns.filter((c) => c.pk > 0);
+  if (pk.length !== 1 || pk[0]?.type.toUpperCase() !== 'INTEGER') return undefined;
+  if (readIndexList(db, table).some((i) => i.origin === 'pk')) return undefined;
+  return pk[0].name;
+}
+
+function readPragmas(db: Database): ArchivePragmas {
+  const get = (name: string): unknown => db.pragma(name, { simple: true });
+  return {
+    application_id: Number(get('application_id')),
+    auto_vacuum: Number(get('auto_vacuum')),
+    encoding: String(get('encoding')) as ArchivePragmas['encoding'],
+    journal_mode: String(get('journal_mode')).toLowerCase(),
+    page_size: Number(get('page_size')),
+    user_version: Number(get('user_version')),
+  };
+}

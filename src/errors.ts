@@ -1,0 +1,154 @@
+/**
+ * The one error hierarchy of db-hydration.
+ *
+ * Every error carries a stable `code`, the file (and where known the database and table) it concerns,
+ * and a `hint` that tells the user what to do next. Library functions that work on many databases
+ * collect these into their result objects instead of throwing (see {@link ErrorDetail}).
+ */
+
+/** Stable machine-readable error codes. */
+export type HydrationErrorCode =
+  | 'ARCHIVE_FORMAT'
+  | 'ARCHIVE_VALUE'
+  | 'ARCHIVE_SCHEMA'
+  | 'ARCHIVE_NAME'
+  | 'DATABASE_READ'
+  | 'DATABASE_WRITE'
+  | 'DATABASE_LOCKED'
+  | 'ROW_REJECTED'
+  | 'IO';
+
+/** Where an error happened. All fields are optional; the message already names them. */
+export interface ErrorContext {
+  /** The file the error concerns (archive or database), as given to the library. */
+  readonly file?: string | undefined;
+  /** The database name (file name without extension). */
+  readonly database?: string | undefined;
+  /** The table, when the error concerns one. */
+  readonly table?: string | undefined;
+  /** What the user can do about it. */
+  readonly hint?: string | undefined;
+  /** The underlying error. */
+  readonly cause?: unknown;
+}
+
+/** Base class of every error db-hydration throws or reports. */
+export class HydrationError extends Error {
+  readonly code: HydrationErrorCode;
+  readonly file: string | undefined;
+  readonly database: string | undefined;
+  readonly table: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: HydrationErrorCode, message: string, context: ErrorContext = {}) {
+    super(
+      composeMessage(message, context),
+      context.cause === undefined ? undefined : { cause: context.cause },
+    );
+    this.name = new.target.name;
+    this.code = code;
+    this.file = context.file;
+    this.database = context.database;
+    this.table = context.table;
+    this.hint = context.hint;
+  }
+}
+
+/** The archive file is not valid JSON, or not in the archive format (bad structure, bad field types). */
+export class ArchiveFormatError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_FORMAT', message, {
+      hint: 'restore the archive from Git (git checkout -- <file>) or dehydrate the database again',
+      ...context,
+    });
+  }
+}
+
+/** A value in an archive cannot be decoded into an exact SQLite value. */
+export class ArchiveValueError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_VALUE', message, context);
+  }
+}
+
+/** Schema SQL in an archive is not the single CREATE statement it claims to be. */
+export class ArchiveSchemaError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_SCHEMA', message, {
+      hint: 'the archive may have been edited by hand or come from an untrusted source; restore it from Git',
+      ...context,
+    });
+  }
+}
+
+/** A database or table name from an archive or configuration is not a safe name. */
+export class ArchiveNameError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_NAME', message, context);
+  }
+}
+
+/** A database could not be read (not SQLite, damaged, unreadable). */
+export class DatabaseReadError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('DATABASE_READ', message, context);
+  }
+}
+
+/** A database could not be written. */
+export class DatabaseWriteError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('DATABASE_WRITE', message, context);
+  }
+}
+
+/** Plain data describing one error, as collected in result objects. */
+export interface ErrorDetail {
+  readonly code: HydrationErrorCode;
+  readonly message: string;
+  readonly file?: string;
+  readonly database?: string;
+  readonly table?: string;
+  readonly hint?: string;
+}
+
+/** Turns anything thrown into an {@link ErrorDetail}, keeping the context of a {@link HydrationError}. */
+export function toErrorDetail(
+  error: unknown,
+  fallback: ErrorContext & { code?: HydrationErrorCode } = {},
+): ErrorDetail {
+  if (error instanceof HydrationError) {
+    return stripUndefined({
+      code: error.code,
+      message: error.message,
+      file: error.file ?? fallback.file,
+      database: error.database ?? fallback.database,
+      table: error.table ?? fallback.table,
+      hint: error.hint ?? fallback.hint,
+    });
+  }
+  const raw = error instanceof Error ? error.message : String(error);
+  return stripUndefined({
+    code: fallback.code ?? 'IO',
+    message: composeMessage(raw, fallback),
+    file: fallback.file,
+    database: fallback.database,
+    table: fallback.table,
+    hint: fallback.hint,
+  });
+}
+
+function stripUndefined(detail: { [K in keyof ErrorDetail]: ErrorDetail[K] | undefined }): ErrorDetail {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(detail)) if (v !== undefined) out[k] = v;
+  return out as unknown as ErrorDetail;
+}
+
+function composeMessage(message: string, context: ErrorContext): string {
+  const where: string[] = [];
+  if (context.file !== undefined && !message.includes(context.file)) where.push(context.file);
+  if (context.table !== undefined && !message.includes(`table "${context.table}"`))
+    where.push(`table "${context.table}"`);
+  const prefix = where.length > 0 ? `${where.join(', ')}: ` : '';
+  return `${prefix}${message}`;
+}

@@ -1,0 +1,221 @@
+/**
+ * Hydration of one database: build it from its archive in a temp file next to the target (file settings first, then
+ * tables and rows, then sequences, indexes, views and triggers, so triggers never fire during the load), check it,
+ * and rename it into place. The target is never half-written: a failure leaves it as it was.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { ArchiveFormatError, DatabaseWriteError, HydrationError } from '../errors.js';
+import { decodeValue, TextBytes } from '../codec/value-codec.js';
+import { quoteIdent } from '../sqlite/identifiers.js';
+import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
+import type { ArchiveHeader, ArchiveTableMeta } from '../archive/format.js';
+import type { ProgressListener } from '../progress.js';
+import { readArchive } from './read-archive.js';
+import { applyCreate } from './apply-schema.js';
+import { RowImporter, type RejectedRow } from './import-rows.js';
+
+/** Input of {@link buildDatabase}. */
+export interface BuildDatabaseOptions {
+  readonly archivePath: string;
+  /** Where the finished database goes. */
+  readonly dbPath: string;
+  /** Called with the archive header before anything is built; may throw to refuse the archive. */
+  readonly checkHeader?: (header: ArchiveHeader) => void;
+  /** Called after the new file is complete and synced, right before it is renamed over `dbPath`. */
+  readonly beforeReplace?: () => void | Promise<void>;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+/** Result of building one database. */
+export interface BuildDatabaseOutcome {
+  readonly header: ArchiveHeader;
+  readonly tablesImported: number;
+  readonly totalRows: number;
+  readonly rowsPerTable: Readonly<Record<string, number>>;
+  readonly rejectedRows: readonly RejectedRow[];
+}
+
+const PROGRESS_EVERY = 8192;
+
+/**
+ * Builds the database described by an archive and puts it at `dbPath` (replacing what is there).
+ * @throws {HydrationError} on a bad archive or a failed write; nothing is left behind and `dbPath` is untouched
+ */
+export async function buildDatabase(options: BuildDatabaseOptions): Promise<BuildDatabaseOutcome> {
+  const { archivePath, dbPath } = options;
+  const temp = tempPathFor(dbPath);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(temp);
+    const outcome = load(db, options);
+    db.close();
+    db = undefined;
+    fsyncFile(temp);
+    await options.beforeReplace?.();
+    // A -wal or -shm left from the old file must not be applied to the new one.
+    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(dbPath + suffix, { force: true });
+    commitTempFile(temp, dbPath);
+    return outcome;
+  } catch (error) {
+    if (db?.open === true) db.close();
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(temp + suffix, { force: true });
+    if (error instanceof HydrationError) throw error;
+    throw new DatabaseWriteError(`cannot hydrate from ${archivePath}: ${(error as Error).message}`, {
+      file: dbPath,
+      cause: error,
+    });
+  }
+}
+
+function load(db: Database.Database, options: BuildDatabaseOptions): BuildDatabaseOutcome {
+  const file = options.archivePath;
+  let header: ArchiveHeader | undefined;
+  let plain = false;
+  let current: { meta: ArchiveTableMeta; importer: RowImporter | undefined } | undefined;
+  const rowsPerTable: Record<string, number> = {};
+  const rejectedRows: RejectedRow[] = [];
+  let totalRows = 0;
+  let tables = 0;
+
+  for (const event of readArchive(file)) {
+    switch (event.kind) {
+      case 'header': {
+        header = event.header;
+        plain = event.plain;
+        options.checkHeader?.(header);
+        const p = header.pragmas;
+        // File settings that can only be chosen before the first table exists.
+        if (p !== undefined) {
+          db.pragma(`encoding = '${p.encoding}'`);
+          db.pragma(`page_size = ${p.page_size}`);
+          db.pragma(`auto_vacuum = ${p.auto_vacuum}`);
+        }
+        // A bulk load into a private temp file: an in-memory journal (cheap for a new file, and a failed statement can still roll back), no syncs (the file is synced once at the end), no
+        // foreign-key enforcement (violations present in the source are reproduced, not repaired).
+        db.pragma('journal_mode = MEMORY');
+        db.pragma('synchronous = OFF');
+        db.pragma('foreign_keys = OFF');
+        db.pragma('cache_size = -65536');
+        // Shadow tables of FTS and R*Tree are read-only to ordinary SQL in defensive mode.
+        db.unsafeMode(true);
+        db.exec('BEGIN');
+        break;
+      }
+      case 'table': {
+        const meta = event.table;
+        const name = header?.database ?? '';
+        if (meta.type === 'shadow') {
+          const exists = db
+            .prepare("SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?")
+            .pluck()
+            .get(meta.name) as string | undefined;
+          if (exists === undefined) {
+            throw new ArchiveFormatError(`shadow table "${meta.name}" has no virtual table that created it`, {
+              file,
+              table: meta.name,
+            });
+          }
+          if (exists !== meta.schema) {
+            throw new ArchiveFormatError(
+              `shadow table "${meta.name}" is created differently by this SQLite (${exists}); the archive was written by another version of its module`,
+              { file, table: meta.name },
+            );
+          }
+          db.exec(`DELETE FROM main.${quoteIdent(meta.name)}`);
+        } else {
+          applyCreate(db, meta.type === 'virtual' ? 'virtual' : 'table', meta.name, meta.schema, file);
+        }
+        tables++;
+        const importer =
+          meta.type === 'virtual' ? undefined : new RowImporter(db, meta.name, meta.rowid_key, file, plain);
+        current = { meta, importer };
+        options.onProgress?.({
+          phase: 'hydrate',
+          database: name,
+          table: meta.name,
+          rowsDone: 0,
+          rowsTotal: meta.row_count,
+        });
+        break;
+      }
+      case 'row': {
+        const importer = current?.importer;
+        if (importer === undefined) {
+          throw new ArchiveFormatError(
+            `virtual table "${current?.meta.name ?? ''}" cannot hold rows in an archive (they live in its shadow tables)`,
+            {
+              file,
+            },
+          );
+        }
+        importer.insert(event.row, event.line);
+        const done = importer.inserted + importer.rejected.length;
+        if (done % PROGRESS_EVERY === 0 && current !== undefined) {
+          options.onProgress?.({
+            phase: 'hydrate',
+            database: header?.database ?? '',
+            table: current.meta.name,
+            rowsDone: done,
+            rowsTotal: current.meta.row_count,
+          });
+        }
+        break;
+      }
+      case 'tableEnd': {
+        const inserted = current?.importer?.inserted ?? 0;
+        rowsPerTable[event.table.name] = inserted;
+        totalRows += inserted;
+        rejectedRows.push(...(current?.importer?.rejected ?? []));
+        options.onProgress?.({
+          phase: 'hydrate',
+          database: header?.database ?? '',
+          table: event.table.name,
+          rowsDone: event.rows,
+          rowsTotal: event.table.row_count,
+        });
+        current = undefined;
+        break;
+      }
+      case 'footer': {
+        const { sequences, objects } = event.footer;
+        const names = Object.keys(sequences);
+        if (names.length > 0) {
+          const hasSequence =
+            db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
+          if (!hasSequence)
+            throw new ArchiveFormatError('"sequences" given, but no table uses AUTOINCREMENT', { file });
+          db.exec('DELETE FROM main.sqlite_sequence');
+          const insert = db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)');
+          for (const name of names) {
+            const value = decodeValue(sequences[name]);
+            insert.run(name, value instanceof TextBytes ? value.bytes : value);
+          }
+        }
+        for (const o of objects) applyCreate(db, o.type, o.name, o.sql, file);
+        break;
+      }
+    }
+  }
+  if (header === undefined) throw new ArchiveFormatError('the archive has no header', { file });
+  const p = header.pragmas;
+  if (p !== undefined) {
+    db.pragma(`user_version = ${p.user_version}`);
+    db.pragma(`application_id = ${p.application_id}`);
+  }
+  db.exec('COMMIT');
+  db.unsafeMode(false);
+  if (p?.journal_mode === 'wal') db.pragma('journal_mode = WAL');
+  const check = db.pragma('quick_check', { simple: true });
+  if (check !== 'ok') {
+    throw new DatabaseWriteError(`the hydrated database failed its integrity check: ${String(check)}`, {
+      file,
+    });
+  }
+  return { header, tablesImported: tables, totalRows, rowsPerTable, rejectedRows };
+}
+
+/** Whether a path exists (file, directory or anything else). */
+export function pathExists(path: string): boolean {
+  return existsSync(path);
+}

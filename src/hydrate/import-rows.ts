@@ -1,0 +1,167 @@
+/**
+ * Row import: inserts decoded rows into one table with a reused prepared statement.
+ *
+ * Each row object must hold only the table's stored columns (and its `rowid_key`); generated columns are computed by
+ * SQLite and ignored if present. Rows missing some columns (possible in a plain archive) use a statement for just
+ * the columns they have, so column defaults apply.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { ArchiveValueError, HydrationError } from '../errors.js';
+import { decodeValue, TextBytes, type DecodedValue } from '../codec/value-codec.js';
+import { readColumns } from '../sqlite/catalog.js';
+import { quoteIdent, ROWID_NAMES } from '../sqlite/identifiers.js';
+
+/** A row that violated a constraint and was skipped. */
+export interface RejectedRow {
+  readonly table: string;
+  /** Line of the archive holding the row (0 for a plain archive). */
+  readonly line: number;
+  readonly reason: string;
+}
+
+/** Inserts rows into one table. */
+export class RowImporter {
+  private readonly keys: readonly string[];
+  private readonly sqlNames: readonly string[];
+  private readonly generated: ReadonlySet<string>;
+  private readonly statements = new Map<string, Statement>();
+  private readonly full: Statement;
+  private readonly values: DecodedValue[];
+  readonly rejected: RejectedRow[] = [];
+  inserted = 0;
+
+  constructor(
+    private readonly db: Database,
+    readonly table: string,
+    rowidKey: string | undefined,
+    private readonly file: string,
+    private readonly lenient: boolean,
+  ) {
+    const columns = readColumns(db, table);
+    const stored = columns.filter((c) => c.hidden === 0).map((c) => c.name);
+    this.generated = new Set(columns.filter((c) => c.hidden !== 0).map((c) => c.name));
+    if (rowidKey !== undefined) {
+      if (stored.includes(rowidKey)) {
+        throw new HydrationError('ARCHIVE_FORMAT', `rowid_key "${rowidKey}" is also a column name`, {
+          file,
+          table,
+        });
+      }
+      // The SQL name for the rowid may differ from the archive's key: pick one this table's columns don't shadow.
+      const taken = new Set(columns.map((c) => c.name.toLowerCase()));
+      const sqlRowid = ROWID_NAMES.find((n) => !taken.has(n));
+      if (sqlRowid === undefined)
+        throw new HydrationError('ARCHIVE_FORMAT', 'rowid_key given, but every rowid name is a column', {
+          file,
+          table,
+        });
+      this.keys = [rowidKey, ...stored];
+      this.sqlNames = [sqlRowid, ...stored.map(quoteIdent)];
+    } else {
+      this.keys = stored;
+      this.sqlNames = stored.map(quoteIdent);
+    }
+    this.values = new Array<DecodedValue>(this.keys.length);
+    this.full = this.statementFor(
+      this.keys.map((_, i) => i),
+      '',
+    );
+  }
+
+  /** Decodes and inserts one row; a constraint violation is recorded in {@link rejected} instead of thrown. */
+  insert(row: Readonly<Record<string, unknown>>, line: number): void {
+    const keys = this.keys;
+    const width = keys.length;
+    const values = this.values;
+    let present = 0;
+    let missing = false;
+    let textBytes = false;
+    for (let i = 0; i < width; i++) {
+      const key = keys[i] as string;
+      if (!Object.hasOwn(row, key)) {
+        missing = true;
+        continue;
+      }
+      present++;
+      let value: DecodedValue;
+      try {
+        value = decodeValue(row[key], { lenient: this.lenient });
+      } catch (error) {
+        throw this.valueError(error, key, line);
+      }
+      if (value instanceof TextBytes) textBytes = true;
+      values[i] = value;
+    }
+    if (present !== Object.keys(row).length) this.checkUnknownKeys(row, line);
+    if (!missing && !textBytes) {
+      this.run(this.full, values, line);
+      return;
+    }
+    const used: number[] = [];
+    let shape = '';
+    for (let i = 0; i < width; i++) {
+      if (!Object.hasOwn(row, keys[i] as string)) continue;
+      used.push(i);
+      shape += values[i] instanceof TextBytes ? `t${i},` : `${i},`;
+    }
+    const params = used.map((i) => {
+      const v = values[i];
+      return v instanceof TextBytes ? v.bytes : v;
+    });
+    this.run(this.statementFor(used, shape), params, line);
+  }
+
+  private statementFor(used: readonly number[], shape: string): Statement {
+    let statement = this.statements.get(shape);
+    if (statement === undefined) {
+      const names = used.map((i) => this.sqlNames[i] as string);
+      const placeholders = used.map((i) => (shape.includes(`t${i},`) ? 'CAST(? AS TEXT)' : '?'));
+      const sql =
+        used.length === 0
+          ? `INSERT INTO main.${quoteIdent(this.table)} DEFAULT VALUES`
+          : `INSERT INTO main.${quoteIdent(this.table)} (${names.join(', ')}) VALUES (${placeholders.join(', ')})`;
+      statement = this.db.prepare(sql);
+      this.statements.set(shape, statement);
+    }
+    return statement;
+  }
+
+  private run(statement: Statement, params: unknown[], line: number): void {
+    try {
+      statement.run(params);
+      this.inserted++;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+        this.rejected.push({ table: this.table, line, reason: `${(error as Error).message} (${code})` });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private checkUnknownKeys(row: Readonly<Record<string, unknown>>, line: number): void {
+    const known = new Set(this.keys);
+    for (const key of Object.keys(row)) {
+      if (!known.has(key) && !this.generated.has(key)) {
+        throw new ArchiveValueError(
+          `${line > 0 ? `line ${line}: ` : ''}the row has a column "${key}" that table "${this.table}" does not have`,
+          {
+            file: this.file,
+            table: this.table,
+          },
+        );
+      }
+    }
+  }
+
+  private valueError(error: unknown, key: string, line: number): Error {
+    if (error instanceof HydrationError) {
+      return new ArchiveValueError(`${line > 0 ? `line ${line}: ` : ''}column "${key}": ${error.message}`, {
+        file: this.file,
+        table: this.table,
+      });
+    }
+    return error as Error;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * db-hydration: keep SQLite databases out of Git. The public API; importing it has no side effects.
+ * @packageDocumentation
+ */
+export {
+  DBHydrationManager,
+  peekHeader,
+  targetFileName,
+  type ArchiveStat,
+  type ArchiveStats,
+  type DatabaseResult,
+  type DehydrationResult,
+  type HydrateAllOptions,
+  type HydratedDatabase,
+  type HydrationManagerOptions,
+  type HydrationResult,
+} from './manager.js';
+export type { ProgressEvent, ProgressListener } from './progress.js';
+export {
+  HydrationError,
+  ArchiveFormatError,
+  ArchiveNameError,
+  ArchiveSchemaError,
+  ArchiveValueError,
+  DatabaseReadError,
+  DatabaseWriteError,
+  type ErrorContext,
+  type ErrorDetail,
+  type HydrationErrorCode,
+} from './errors.js';
+export {
+  encodeValue,
+  decodeValue,
+  TextBytes,
+  type SqliteValue,
+  type DecodedValue,
+} from './codec/value-codec.js';
+export { readArchive, type ArchiveEvent } from './hydrate/read-archive.js';
+export type { RejectedRow } from './hydrate/import-rows.js';
+export {
+  ARCHIVE_FORMAT,
+  ARCHIVE_FORMAT_VERSION,
+  type ArchiveFooter,
+  type ArchiveHeader,
+  type ArchiveObject,
+  type ArchivePragmas,
+  type ArchiveTableMeta,
+} from './archive/format.js';
+export type { Manifest, ManifestEntry } from './manifest/manifest.js';

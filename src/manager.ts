@@ -1,0 +1,486 @@
+/**
+ * DBHydrationManager: the seed's core class. It finds the databases of a data directory, dehydrates each into its
+ * archive, hydrates each back, and reports statistics. Work on one database never stops the others: errors are
+ * collected into the result (seed Property 10).
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import Database from 'better-sqlite3';
+import { ArchiveNameError, toErrorDetail, type ErrorDetail } from './errors.js';
+import {
+  MANIFEST_FILE,
+  archiveFileNameFor,
+  databaseNameOf,
+  hasDatabaseExtension,
+  isSafeFileName,
+  type ArchiveHeader,
+} from './archive/format.js';
+import { scanDatabases } from './dehydrate/scan-databases.js';
+import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
+import { compareNames } from './dehydrate/read-schema.js';
+import { buildDatabase } from './hydrate/hydrate-database.js';
+import { readArchive } from './hydrate/read-archive.js';
+import type { RejectedRow } from './hydrate/import-rows.js';
+import { removeStaleTempFiles } from './files/atomic-file.js';
+import { readManifest, writeManifest, type ManifestEntry } from './manifest/manifest.js';
+import type { ProgressListener } from './progress.js';
+
+/** Options of {@link DBHydrationManager}. */
+export interface HydrationManagerOptions {
+  /** Directory holding the database files. Default `data`. */
+  readonly dataDir?: string;
+  /** Directory holding the archives and the manifest. Default `<dataDir>/json_archives`. */
+  readonly archiveDir?: string;
+  /**
+   * Database file names (inside dataDir) to work on, like the seed's DB_FILES. Default: every `*.db`, `*.sqlite` and
+   * `*.sqlite3` file directly in dataDir (for hydration: every archive in archiveDir).
+   */
+  readonly databases?: readonly string[];
+  /** How long to wait for a database locked by another connection, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** How many backups to keep per database when `hydrateAll({ force: true })` replaces it. Default 5. */
+  readonly backupsKept?: number;
+  /** Receives progress of long work. */
+  readonly onProgress?: ProgressListener;
+}
+
+/** One database in a {@link DehydrationResult} (the seed's DatabaseResult). */
+export interface DatabaseResult {
+  readonly archivePath: string;
+  readonly tablesExported: number;
+  readonly totalRows: number;
+  /** Whether the archive file was rewritten (false: the database had not changed since). */
+  readonly changed: boolean;
+  readonly sha256: string;
+}
+
+/** Result of {@link DBHydrationManager.dehydrateAll} (the seed's DehydrationResult). */
+export interface DehydrationResult {
+  readonly timestamp: string;
+  /** Keyed by database file name. */
+  readonly databases: Readonly<Record<string, DatabaseResult>>;
+  readonly totalTables: number;
+  readonly totalRows: number;
+  /** One message per error, each naming the file. */
+  readonly errors: readonly string[];
+  /** The same errors with their code, database, table and hint. */
+  readonly errorDetails: readonly ErrorDetail[];
+  readonly manifestPath: string;
+  /** Whether manifest.json was rewritten. */
+  readonly manifestChanged: boolean;
+}
+
+/** One database in a {@link HydrationResult}. */
+export interface HydratedDatabase {
+  readonly archivePath: string;
+  readonly dbPath: string;
+  /** `hydrated`: written from the archive; `skipped`: a database file exists and `force` was not given. */
+  readonly status: 'hydrated' | 'skipped';
+  readonly tablesImported: number;
+  readonly totalRows: number;
+  /** Where the replaced database was backed up (force only). */
+  readonly backupPath?: string;
+  /** Rows that violated a constraint and were skipped (seed: "Constraint violations → skip row"). */
+  readonly rejectedRows: readonly RejectedRow[];
+}
+
+/** Result of {@link DBHydrationManager.hydrateAll}. */
+export interface HydrationResult {
+  readonly timestamp: string;
+  /** Keyed by database file name. */
+  readonly databases: Readonly<Record<string, HydratedDatabase>>;
+  readonly totalTables: number;
+  readonly totalRows: number;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/** Statistics of one archive. */
+export interface ArchiveStat {
+  readonly database: string;
+  readonly fileName: string;
+  readonly archivePath: string;
+  readonly exportedAt: string;
+  /** Table name → rows. */
+  readonly tables: Readonly<Record<string, number>>;
+  readonly tableCount: number;
+  readonly totalRows: number;
+  readonly bytes: number;
+  /** Whether the database file exists in dataDir. */
+  readonly databaseExists: boolean;
+}
+
+/** Result of {@link DBHydrationManager.getArchiveStats}. */
+export interface ArchiveStats {
+  readonly archiveDir: string;
+  readonly archives: readonly ArchiveStat[];
+  readonly totalArchives: number;
+  readonly totalTables: number;
+  readonly totalRows: number;
+  readonly totalBytes: number;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/** Options of {@link DBHydrationManager.hydrateAll}. */
+export interface HydrateAllOptions {
+  /** Replace existing databases (each is backed up first). Default false: existing databases are skipped. */
+  readonly force?: boolean;
+}
+
+/**
+ * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
+ *
+ * @example
+ * ```ts
+ * const manager = new DBHydrationManager({ dataDir: 'data' });
+ * const result = await manager.dehydrateAll(); // data/*.db → data/json_archives/*.json
+ * await manager.hydrateAll();                  // recreates missing databases from the archives
+ * ```
+ */
+export class DBHydrationManager {
+  readonly dataDir: string;
+  readonly archiveDir: string;
+  readonly manifestPath: string;
+  private readonly options: HydrationManagerOptions;
+
+  constructor(options: HydrationManagerOptions = {}) {
+    this.options = options;
+    this.dataDir = options.dataDir ?? 'data';
+    this.archiveDir = options.archiveDir ?? join(this.dataDir, 'json_archives');
+    this.manifestPath = join(this.archiveDir, MANIFEST_FILE);
+    for (const name of options.databases ?? []) checkDatabaseFileName(name);
+  }
+
+  /** The database file names this manager dehydrates: the configured list, or those found in dataDir. */
+  listDatabases(): string[] {
+    return this.options.databases !== undefined ? [...this.options.databases] : scanDatabases(this.dataDir);
+  }
+
+  /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
+  listArchives(): string[] {
+    if (this.options.databases !== undefined) {
+      return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
+    }
+    let names: string[];
+    try {
+      names = readdirSync(this.archiveDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    return names
+      .filter((n) => n.endsWith('.json') && n !== MANIFEST_FILE && !n.startsWith('.'))
+      .sort(compareNames)
+      .map((n) => join(this.archiveDir, n));
+  }
+
+  /** The archive path for a database file name. */
+  archivePathFor(fileName: string): string {
+    return join(this.archiveDir, archiveFileNameFor(fileName));
+  }
+
+  /** Dehydrates every database into its archive, then updates the manifest. */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async dehydrateAll(): Promise<DehydrationResult> {
+    const timestamp = new Date().toISOString();
+    mkdirSync(this.archiveDir, { recursive: true });
+    removeStaleTempFiles(this.archiveDir);
+    const databases: Record<string, DatabaseResult> = {};
+    const errorDetails: ErrorDetail[] = [];
+    const entries: Record<string, ManifestEntry> = {};
+    const previous = readManifest(this.manifestPath);
+    const fileNames = this.listDatabases();
+    const byArchive = new Map<string, string[]>();
+    for (const f of fileNames)
+      byArchive.set(archiveFileNameFor(f), [...(byArchive.get(archiveFileNameFor(f)) ?? []), f]);
+
+    for (const fileName of fileNames) {
+      const dbPath = join(this.dataDir, fileName);
+      const archivePath = this.archivePathFor(fileName);
+      const database = databaseNameOf(fileName);
+      try {
+        const clash = byArchive.get(archiveFileNameFor(fileName)) ?? [];
+        if (clash.length > 1) {
+          throw new ArchiveNameError(`${clash.join(' and ')} would share the archive ${archivePath}`, {
+            file: dbPath,
+            database,
+            hint: 'rename one of the databases',
+          });
+        }
+        const outcome = dehydrateDatabase({
+          dbPath,
+          archivePath,
+          database,
+          fileName,
+          busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+          onProgress: this.options.onProgress,
+        });
+        databases[fileName] = {
+          archivePath,
+          tablesExported: outcome.tablesExported,
+          totalRows: outcome.totalRows,
+          changed: outcome.changed,
+          sha256: outcome.sha256,
+        };
+        entries[fileName] = {
+          archive_path: portablePath(archivePath),
+          tables_exported: outcome.tablesExported,
+          total_rows: outcome.totalRows,
+          sha256: outcome.sha256,
+          bytes: outcome.bytes,
+          exported_at: outcome.exportedAt,
+        };
+      } catch (error) {
+        errorDetails.push(toErrorDetail(error, { file: dbPath, database }));
+        // The archive was kept: so is its manifest entry.
+        const kept = previous?.databases[fileName];
+        if (kept !== undefined && existsSync(archivePath)) entries[fileName] = kept;
+      }
+    }
+    const values = Object.values(entries);
+    const totalTables = values.reduce((s, e) => s + e.tables_exported, 0);
+    const totalRows = values.reduce((s, e) => s + e.total_rows, 0);
+    const errors = errorDetails.map((e) => e.message);
+    const manifestChanged = writeManifest(this.manifestPath, {
+      timestamp,
+      databases: entries,
+      total_tables: totalTables,
+      total_rows: totalRows,
+      errors,
+    });
+    return {
+      timestamp,
+      databases,
+      totalTables,
+      totalRows,
+      errors,
+      errorDetails,
+      manifestPath: this.manifestPath,
+      manifestChanged,
+    };
+  }
+
+  /**
+   * Hydrates every archive into its database file in dataDir. Missing databases are created; existing ones are
+   * skipped unless `force` is given, in which case each is backed up (through SQLite, so WAL content is included)
+   * and then replaced atomically.
+   */
+  async hydrateAll(options: HydrateAllOptions = {}): Promise<HydrationResult> {
+    const timestamp = new Date().toISOString();
+    mkdirSync(this.dataDir, { recursive: true });
+    removeStaleTempFiles(this.dataDir);
+    const databases: Record<string, HydratedDatabase> = {};
+    const errorDetails: ErrorDetail[] = [];
+    for (const archivePath of this.listArchives()) {
+      const expectedName = basename(archivePath, '.json');
+      let fileName = `${expectedName}.db`;
+      try {
+        if (!existsSync(archivePath)) {
+          throw new ArchiveNameError('no archive for this database', {
+            file: archivePath,
+            database: expectedName,
+            hint: 'run `db-hydration dehydrate` on a machine that has the database',
+          });
+        }
+        const header = peekHeader(archivePath);
+        fileName = targetFileName(header, archivePath);
+        const dbPath = join(this.dataDir, fileName);
+        if (existsSync(dbPath) && options.force !== true) {
+          databases[fileName] = {
+            archivePath,
+            dbPath,
+            status: 'skipped',
+            tablesImported: 0,
+            totalRows: 0,
+            rejectedRows: [],
+          };
+          continue;
+        }
+        let backupPath: string | undefined;
+        const outcome = await buildDatabase({
+          archivePath,
+          dbPath,
+          onProgress: this.options.onProgress,
+          checkHeader: (h) => {
+            if (targetFileName(h, archivePath) !== fileName)
+              throw new ArchiveNameError('the archive changed while it was read', { file: archivePath });
+          },
+          beforeReplace: async () => {
+            if (existsSync(dbPath)) backupPath = await this.backup(dbPath);
+          },
+        });
+        databases[fileName] = {
+          archivePath,
+          dbPath,
+          status: 'hydrated',
+          tablesImported: outcome.tablesImported,
+          totalRows: outcome.totalRows,
+          rejectedRows: outcome.rejectedRows,
+          ...(backupPath === undefined ? {} : { backupPath }),
+        };
+        for (const r of outcome.rejectedRows) {
+          errorDetails.push({
+            code: 'ROW_REJECTED',
+            message: `${archivePath}: line ${r.line}: a row of table "${r.table}" was skipped: ${r.reason}`,
+            file: archivePath,
+            database: header.database,
+            table: r.table,
+          });
+        }
+      } catch (error) {
+        errorDetails.push(toErrorDetail(error, { file: archivePath, database: expectedName }));
+      }
+    }
+    const hydrated = Object.values(databases);
+    return {
+      timestamp,
+      databases,
+      totalTables: hydrated.reduce((s, d) => s + d.tablesImported, 0),
+      totalRows: hydrated.reduce((s, d) => s + d.totalRows, 0),
+      errors: errorDetails.map((e) => e.message),
+      errorDetails,
+    };
+  }
+
+  /** Reads every archive's header and table sizes (rows are counted, not parsed). */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async getArchiveStats(): Promise<ArchiveStats> {
+    const archives: ArchiveStat[] = [];
+    const errorDetails: ErrorDetail[] = [];
+    for (const archivePath of this.listArchives()) {
+      try {
+        let header: ArchiveHeader | undefined;
+        const tables: Record<string, number> = {};
+        for (const event of readArchive(archivePath, { skipRows: true })) {
+          if (event.kind === 'header') header = event.header;
+          else if (event.kind === 'tableEnd') tables[event.table.name] = event.rows;
+        }
+        if (header === undefined) continue;
+        const fileName = targetFileName(header, archivePath);
+        const counts = Object.values(tables);
+        archives.push({
+          database: header.database,
+          fileName,
+          archivePath,
+          exportedAt: header.exported_at,
+          tables,
+          tableCount: counts.length,
+          totalRows: counts.reduce((s, n) => s + n, 0),
+          bytes: statSync(archivePath).size,
+          databaseExists: existsSync(join(this.dataDir, fileName)),
+        });
+      } catch (error) {
+        errorDetails.push(toErrorDetail(error, { file: archivePath }));
+      }
+    }
+    return {
+      archiveDir: this.archiveDir,
+      archives,
+      totalArchives: archives.length,
+      totalTables: archives.reduce((s, a) => s + a.tableCount, 0),
+      totalRows: archives.reduce((s, a) => s + a.totalRows, 0),
+      totalBytes: archives.reduce((s, a) => s + a.bytes, 0),
+      errors: errorDetails.map((e) => e.message),
+      errorDetails,
+    };
+  }
+
+  /**
+   * Backs up a database before it is replaced: `<file>.<timestamp>.bak` beside it (a name no scan picks up), made
+   * through SQLite's backup API so content still in a -wal file is included. A file SQLite cannot read is copied
+   * byte for byte instead. Older backups beyond `backupsKept` are removed.
+   */
+  async backup(dbPath: string): Promise<string> {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    let backupPath = `${dbPath}.${stamp}.bak`;
+    for (let i = 1; existsSync(backupPath); i++) backupPath = `${dbPath}.${stamp}-${i}.bak`;
+    try {
+      const source = new Database(dbPath, {
+        readonly: true,
+        fileMustExist: true,
+        timeout: this.options.busyTimeoutMs ?? 5000,
+      });
+      try {
+        await source.backup(backupPath);
+      } finally {
+        source.close();
+      }
+    } catch {
+      rmSync(backupPath, { force: true });
+      copyFileSync(dbPath, backupPath);
+    }
+    this.pruneBackups(dbPath);
+    return backupPath;
+  }
+
+  private pruneBackups(dbPath: string): void {
+    const keep = this.options.backupsKept ?? 5;
+    const dir = resolve(dbPath, '..');
+    const prefix = `${basename(dbPath)}.`;
+    const backups = readdirSync(dir)
+      .filter(
+        (n) => n.startsWith(prefix) && n.endsWith('.bak') && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)),
+      )
+      .sort(compareNames);
+    for (const old of backups.slice(0, Math.max(0, backups.length - keep)))
+      rmSync(join(dir, old), { force: true });
+  }
+}
+
+/** The first event of an archive: its header. */
+export function peekHeader(archivePath: string): ArchiveHeader {
+  const events = readArchive(archivePath, { skipRows: true });
+  try {
+    const first = events.next();
+    if (first.done === true || first.value.kind !== 'header')
+      throw new ArchiveNameError('the archive has no header', { file: archivePath });
+    return first.value.header;
+  } finally {
+    events.return(undefined);
+  }
+}
+
+/**
+ * The database file name an archive hydrates into: its `file_name`, or `<archive name>.db` for a plain archive. It
+ * must be a plain file name with a database ending whose name part is the archive's own name, so an archive can only
+ * ever write its own database inside dataDir.
+ */
+export function targetFileName(header: ArchiveHeader, archivePath: string): string {
+  const archiveName = basename(archivePath, '.json');
+  if (!isSafeFileName(header.database)) {
+    throw new ArchiveNameError(`the "database" field ${JSON.stringify(header.database)} is not a safe name`, {
+      file: archivePath,
+    });
+  }
+  const fileName = header.file_name ?? `${archiveName}.db`;
+  if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) {
+    throw new ArchiveNameError(
+      `"file_name" ${JSON.stringify(fileName)} is not a database file name inside the data directory`,
+      { file: archivePath },
+    );
+  }
+  if (databaseNameOf(fileName) !== archiveName) {
+    throw new ArchiveNameError(
+      `"file_name" ${JSON.stringify(fileName)} does not belong to the archive ${basename(archivePath)}`,
+      {
+        file: archivePath,
+        hint: 'an archive <name>.json hydrates only <name>.db, <name>.sqlite or <name>.sqlite3',
+      },
+    );
+  }
+  return fileName;
+}
+
+function checkDatabaseFileName(name: string): void {
+  if (!isSafeFileName(name) || !hasDatabaseExtension(name)) {
+    throw new ArchiveNameError(
+      `${JSON.stringify(name)} is not a database file name (a plain name ending in .db, .sqlite or .sqlite3)`,
+    );
+  }
+}
+
+/** A path relative to the working directory with forward slashes, as the seed's manifest shows it. */
+function portablePath(path: string): string {
+  return relative(process.cwd(), resolve(path)).split(sep).join('/');
+}
