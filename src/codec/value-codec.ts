@@ -157,7 +157,8 @@ function badTag(tag: string, payload: unknown, why = 'malformed'): ArchiveValueE
 function preview(value: unknown): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(value) as string | undefined;
+    const json: unknown = JSON.stringify(value);
+    text = typeof json === 'string' ? json : undefined;
   } catch {
     text = undefined;
   }
