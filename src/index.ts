@@ -47,3 +47,11 @@ export {
   type ArchiveTableMeta,
 } from './archive/format.js';
 export type { Manifest, ManifestEntry } from './manifest/manifest.js';
+export {
+  checkDatabase,
+  isDbValid,
+  type CheckDatabaseOptions,
+  type DatabaseCheck,
+  type DatabaseStatus,
+  type NotSqliteKind,
+} from './integrity/classify-database.js';

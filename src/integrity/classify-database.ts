@@ -1,0 +1,293 @@
+/**
+ * The corruption detector: says whether a file is a usable SQLite database and, when it is not, why.
+ *
+ * A query that works proves nothing: pages can be corrupt while `count(*)` still answers. So a file whose header is
+ * fine is checked page by page with `PRAGMA quick_check` (https://sqlite.org/pragma.html#pragma_quick_check), which
+ * reads every page of every b-tree once: O(N) in the file size, about the cost of one full scan. `integrity_check`
+ * additionally verifies that every index entry matches its table row and that UNIQUE indexes hold, which costs a
+ * b-tree lookup per index entry, O(N log N), several times slower on indexed tables. The detector uses quick_check by
+ * default (`check: 'full'` selects integrity_check); repairs finish with integrity_check on the one database they
+ * wrote.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+
+/** What a file is, as far as db-hydration is concerned. */
+export type DatabaseStatus =
+  /** A usable SQLite database whose pages pass the check. */
+  | 'valid'
+  /** No file at that path. */
+  | 'missing'
+  /** Zero bytes. SQLite opens it as an empty database; it is `damaged` instead when its archive has tables. */
+  | 'empty'
+  /** Not an SQLite database at all: a directory, random bytes, a Git LFS pointer, merge-conflict text, ... */
+  | 'not-sqlite'
+  /** The header says SQLite, but pages are corrupt (quick_check or integrity_check fails). */
+  | 'damaged'
+  /** Another connection holds a lock that did not clear within the busy timeout. */
+  | 'locked'
+  /** The file exists but cannot be read (permissions, I/O error). */
+  | 'unreadable';
+
+/** Finer detail for `not-sqlite` files. */
+export type NotSqliteKind =
+  'directory' | 'special-file' | 'git-lfs-pointer' | 'merge-conflict' | 'text' | 'binary';
+
+/** The result of {@link checkDatabase}. */
+export interface DatabaseCheck {
+  readonly path: string;
+  readonly status: DatabaseStatus;
+  /** One sentence saying why, for people. */
+  readonly reason: string;
+  /** Whether the file can be used as it is (`valid`, or `empty` when nothing expects tables in it). */
+  readonly usable: boolean;
+  /** File size in bytes, when it is a file. */
+  readonly bytes?: number;
+  /** For `not-sqlite`: what the file looks like instead. */
+  readonly kind?: NotSqliteKind;
+  /** For `damaged`: the first messages of quick_check / integrity_check, or the SQLite error. */
+  readonly problems?: readonly string[];
+  /** SQLite's error code when one was raised (`SQLITE_CORRUPT`, `SQLITE_NOTADB`, `SQLITE_BUSY`, ...). */
+  readonly sqliteCode?: string;
+  /** What to do about it. */
+  readonly hint?: string;
+}
+
+/** Options of {@link checkDatabase}. */
+export interface CheckDatabaseOptions {
+  /** `quick` (default): `PRAGMA quick_check`; `full`: `PRAGMA integrity_check` (also checks index contents). */
+  readonly check?: 'quick' | 'full';
+  /** How long to wait for a lock held by another connection, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /**
+   * Whether the database is expected to hold tables (its archive has some). A zero-byte file is then `damaged`
+   * instead of `empty`.
+   */
+  readonly expectTables?: boolean;
+  /** How many problem messages to keep. Default 10. */
+  readonly maxProblems?: number;
+}
+
+/** The 16 bytes every SQLite 3 database starts with (https://sqlite.org/fileformat.html#the_database_header). */
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\u0000', 'latin1');
+const HEADER_BYTES = 100;
+const SNIFF_BYTES = 4096;
+const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
+
+/**
+ * Classifies a database file. Never throws for anything about the file; never writes to it (it is opened read-only).
+ *
+ * @example
+ * ```ts
+ * const check = checkDatabase('data/shop.db');
+ * if (!check.usable) console.error(`${check.path}: ${check.status}: ${check.reason}`);
+ * ```
+ */
+export function checkDatabase(path: string, options: CheckDatabaseOptions = {}): DatabaseCheck {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) {
+      return notSqlite(path, 'directory', 'it is a directory, not a file', undefined);
+    }
+    if (!st.isFile()) return notSqlite(path, 'special-file', 'it is not a regular file', undefined);
+    size = st.size;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      return {
+        path,
+        status: 'missing',
+        reason: 'the database file does not exist',
+        usable: false,
+        hint: 'run `db-hydration hydrate` (or `fix`) to create it from its archive',
+      };
+    }
+    return unreadable(path, error);
+  }
+
+  if (size === 0) {
+    if (options.expectTables === true) {
+      return {
+        path,
+        status: 'damaged',
+        reason: 'the file is empty (0 bytes) but its archive has tables: its content was lost',
+        usable: false,
+        bytes: 0,
+        hint: 'run `db-hydration fix` to restore it from its archive',
+      };
+    }
+    return {
+      path,
+      status: 'empty',
+      reason: 'the file is empty (0 bytes); SQLite treats it as a database without tables',
+      usable: true,
+      bytes: 0,
+    };
+  }
+
+  let head: Buffer;
+  try {
+    head = readHead(path);
+  } catch (error) {
+    return unreadable(path, error, size);
+  }
+  if (head.length < HEADER_BYTES || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
+    return sniffNotSqlite(path, head, size);
+  }
+  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
+    return damaged(path, size, `the header's page size (${pageSize}) is invalid`, []);
+  }
+  if (size < pageSize) {
+    return damaged(path, size, `the file is truncated: ${size} bytes, less than one page of ${pageSize}`, []);
+  }
+  return checkPages(path, size, options);
+}
+
+/** Whether `path` is a usable SQLite database (the seed's `_is_db_valid`); see {@link checkDatabase}. */
+export function isDbValid(path: string, options: CheckDatabaseOptions = {}): boolean {
+  return checkDatabase(path, options).usable;
+}
+
+function readHead(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function checkPages(path: string, size: number, options: CheckDatabaseOptions): DatabaseCheck {
+  const max = options.maxProblems ?? 10;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs ?? 5000 });
+    const pragma = options.check === 'full' ? 'integrity_check' : 'quick_check';
+    // One row per problem (up to the limit), or one row 'ok'. Older builds join messages with '\n': split them.
+    const rows = db.pragma(`${pragma}(${Math.max(1, max)})`, { simple: false }) as Record<string, unknown>[];
+    const problems = rows
+      .flatMap((r) => String(Object.values(r)[0]).split('\n'))
+      .filter((m) => m !== '' && m !== 'ok');
+    if (problems.length === 0) {
+      return { path, status: 'valid', reason: `SQLite database, ${pragma} ok`, usable: true, bytes: size };
+    }
+    return damaged(path, size, `${pragma} failed: ${problems[0] ?? ''}`, problems.slice(0, max));
+  } catch (error) {
+    const code = sqliteCode(error);
+    const message = (error as Error).message;
+    if (code === 'SQLITE_BUSY' || code?.startsWith('SQLITE_BUSY_') === true || code === 'SQLITE_LOCKED') {
+      return {
+        path,
+        status: 'locked',
+        reason: `another connection holds a lock on it (${message})`,
+        usable: false,
+        bytes: size,
+        sqliteCode: code,
+        hint: 'close the program using the database, or raise the busy timeout, and run again',
+      };
+    }
+    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_IOERR' || code?.startsWith('SQLITE_IOERR_') === true) {
+      return unreadable(path, error, size);
+    }
+    return { ...damaged(path, size, `SQLite cannot read it: ${message}`, [message]), ...withCode(code) };
+  } finally {
+    db?.close();
+  }
+}
+
+function sniffNotSqlite(path: string, head: Buffer, size: number): DatabaseCheck {
+  const text = head.toString('utf8');
+  if (text.startsWith(LFS_POINTER)) {
+    return notSqlite(
+      path,
+      'git-lfs-pointer',
+      'it is a Git LFS pointer file, not the database: the LFS object was never downloaded',
+      size,
+      'run `git lfs pull`, or restore the database from its archive with `db-hydration fix`',
+    );
+  }
+  if (
+    /(^|\n)<{7}( |\r?\n)/.test(text) ||
+    (/(^|\n)={7}\r?\n/.test(text) && /(^|\n)>{7}( |\r?\n)/.test(text))
+  ) {
+    return notSqlite(
+      path,
+      'merge-conflict',
+      'it contains git merge-conflict markers (<<<<<<< / ======= / >>>>>>>): a merge wrote text into it',
+      size,
+      'restore it from its archive with `db-hydration fix`, or check out one side of the merge',
+    );
+  }
+  if (head.length >= 16 && head.subarray(0, 6).equals(SQLITE_MAGIC.subarray(0, 6))) {
+    return damaged(path, size, 'the SQLite header is damaged (its magic string is wrong)', []);
+  }
+  const printable = [...head].filter((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b !== 127)).length;
+  const isText = head.length > 0 && printable / head.length > 0.95;
+  if (size < HEADER_BYTES && !isText) {
+    return notSqlite(path, 'binary', `it is too short to be an SQLite database (${size} bytes)`, size);
+  }
+  return notSqlite(
+    path,
+    isText ? 'text' : 'binary',
+    isText
+      ? 'it is a text file, not an SQLite database'
+      : 'it does not start with the SQLite header ("SQLite format 3")',
+    size,
+  );
+}
+
+function notSqlite(
+  path: string,
+  kind: NotSqliteKind,
+  reason: string,
+  bytes: number | undefined,
+  hint = 'restore it from its archive with `db-hydration fix`',
+): DatabaseCheck {
+  return {
+    path,
+    status: 'not-sqlite',
+    reason,
+    usable: false,
+    kind,
+    hint,
+    ...(bytes === undefined ? {} : { bytes }),
+  };
+}
+
+function damaged(path: string, bytes: number, reason: string, problems: readonly string[]): DatabaseCheck {
+  return {
+    path,
+    status: 'damaged',
+    reason,
+    usable: false,
+    bytes,
+    problems,
+    hint: 'run `db-hydration fix`: it restores the database from its archive, or salvages its readable rows',
+  };
+}
+
+function unreadable(path: string, error: unknown, bytes?: number): DatabaseCheck {
+  const code = (error as NodeJS.ErrnoException).code;
+  return {
+    path,
+    status: 'unreadable',
+    reason: `the file cannot be read: ${(error as Error).message}`,
+    usable: false,
+    hint: 'check the file permissions and the disk',
+    ...(bytes === undefined ? {} : { bytes }),
+    ...withCode(typeof code === 'string' ? code : undefined),
+  };
+}
+
+function withCode(code: string | undefined): { sqliteCode?: string } {
+  return code === undefined ? {} : { sqliteCode: code };
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
