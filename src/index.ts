@@ -55,3 +55,11 @@ export {
   type DatabaseStatus,
   type NotSqliteKind,
 } from './integrity/classify-database.js';
+export {
+  quarantinePathFor,
+  type FixAction,
+  type FixDetail,
+  type FixResult,
+  type FixTarget,
+} from './integrity/fix-databases.js';
+export type { SalvageOutcome, TableSalvage } from './integrity/salvage-rows.js';

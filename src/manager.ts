@@ -24,6 +24,7 @@ import type { RejectedRow } from './hydrate/import-rows.js';
 import { removeStaleTempFiles } from './files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from './manifest/manifest.js';
 import type { ProgressListener } from './progress.js';
+import { fixDatabases, type FixResult, type FixTarget } from './integrity/fix-databases.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -341,6 +342,67 @@ export class DBHydrationManager {
       errors: errorDetails.map((e) => e.message),
       errorDetails,
     };
+  }
+
+  /**
+   * Checks every database (those found in dataDir, those the archives hydrate into, or the configured list) and
+   * repairs the missing and damaged ones (the seed's `fix_corrupted_dbs`): from the archive when there is one (the
+   * damaged file is kept under a `<file>.corrupt-<timestamp>` name first), otherwise by salvaging the readable rows
+   * (the damaged file is kept the same way); a missing database without an archive is created empty. Usable
+   * databases and all archives are left byte for byte as they were. Never throws: problems go into the result.
+   */
+  async fixCorruptedDbs(): Promise<FixResult> {
+    mkdirSync(this.dataDir, { recursive: true });
+    removeStaleTempFiles(this.dataDir);
+    const targets = new Map<string, FixTarget>();
+    const archiveProblems: ErrorDetail[] = [];
+    const archiveFor = (fileName: string): string | undefined => {
+      const archivePath = this.archivePathFor(fileName);
+      if (!existsSync(archivePath)) return undefined;
+      try {
+        return targetFileName(peekHeader(archivePath), archivePath) === fileName ? archivePath : undefined;
+      } catch (error) {
+        archiveProblems.push(toErrorDetail(error, { file: archivePath, database: databaseNameOf(fileName) }));
+        return undefined;
+      }
+    };
+    const add = (fileName: string): void => {
+      if (targets.has(fileName)) return;
+      targets.set(fileName, {
+        fileName,
+        dbPath: join(this.dataDir, fileName),
+        archivePath: archiveFor(fileName),
+      });
+    };
+    if (this.options.databases !== undefined) {
+      for (const name of this.options.databases) add(name);
+    } else {
+      for (const name of scanDatabases(this.dataDir)) add(name);
+      for (const archivePath of this.listArchives()) {
+        try {
+          add(targetFileName(peekHeader(archivePath), archivePath));
+        } catch (error) {
+          archiveProblems.push(toErrorDetail(error, { file: archivePath }));
+        }
+      }
+    }
+    const result = await fixDatabases(
+      [...targets.values()].sort((a, b) => compareNames(a.fileName, b.fileName)),
+      {
+        busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+        onProgress: this.options.onProgress,
+      },
+    );
+    const seen = new Set<string>();
+    const problems = archiveProblems.filter((e) => {
+      const key = `${e.file ?? ''}\u0000${e.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    if (problems.length === 0) return result;
+    const errorDetails = [...problems, ...result.errorDetails];
+    return { ...result, errorDetails, errors: errorDetails.map((e) => e.message) };
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

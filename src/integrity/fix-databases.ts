@@ -1,0 +1,313 @@
+/**
+ * Repair of damaged and missing databases (the seed's `fix_corrupted_dbs`).
+ *
+ * For each database: classify it; leave usable ones alone (byte for byte). A missing or damaged one is restored from
+ * its archive when there is one: the damaged file (with its -wal, -shm and -journal) is first kept under a quarantine
+ * name, then the new database is built in a temp file, checked, and renamed into place, then checked again with
+ * `integrity_check`. Without an archive, the readable rows of a damaged database are salvaged into a rebuilt one and
+ * the damaged file is kept the same way; a missing database is created empty. Archives are only read.
+ */
+import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  HydrationError,
+  toErrorDetail,
+  type ErrorContext,
+  type ErrorDetail,
+  type HydrationErrorCode,
+} from '../errors.js';
+import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
+import { buildDatabase } from '../hydrate/hydrate-database.js';
+import { readArchive } from '../hydrate/read-archive.js';
+import type { ProgressListener } from '../progress.js';
+import { checkDatabase, type DatabaseCheck } from './classify-database.js';
+import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';
+
+/** One database to check and, if needed, repair. */
+export interface FixTarget {
+  /** The database file name, e.g. `shop.db`. */
+  readonly fileName: string;
+  readonly dbPath: string;
+  /** Its archive, when one exists and belongs to this database file. */
+  readonly archivePath?: string | undefined;
+}
+
+/** What was done to one database. */
+export type FixAction =
+  /** Usable as it is: not touched. */
+  | 'none'
+  /** Replaced by a fresh build from its archive. */
+  | 'restored'
+  /** Rebuilt from the rows that could still be read (no archive). */
+  | 'salvaged'
+  /** Created empty (missing, no archive). */
+  | 'created'
+  /** Not repaired (locked, unreadable, or nothing to repair it from); see the errors. */
+  | 'skipped'
+  /** The repair failed; the file is as it was. */
+  | 'failed';
+
+/** The outcome for one database. */
+export interface FixDetail {
+  readonly fileName: string;
+  readonly dbPath: string;
+  readonly archivePath?: string;
+  /** The classification before any repair. */
+  readonly check: DatabaseCheck;
+  readonly action: FixAction;
+  /** Where the damaged file and its -wal/-shm/-journal were kept. */
+  readonly quarantined: readonly string[];
+  /** Per-table result of a salvage. */
+  readonly salvage?: SalvageOutcome;
+  /** `integrity_check` of the repaired database: 'ok' or the first problem. */
+  readonly integrity?: string;
+}
+
+/** Result of a fix run: the seed's FixResult (checked, corrupted, fixed, errors) plus details. */
+export interface FixResult {
+  readonly timestamp: string;
+  /** File names of every database checked. */
+  readonly checked: readonly string[];
+  /** File names of the databases found missing or damaged. */
+  readonly corrupted: readonly string[];
+  /** File names of the databases repaired (restored, salvaged or created). */
+  readonly fixed: readonly string[];
+  /** One message per error, each naming the file. */
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+  /** Keyed by database file name. */
+  readonly details: Readonly<Record<string, FixDetail>>;
+}
+
+/** Options of {@link fixDatabases}. */
+export interface FixDatabasesOptions {
+  readonly busyTimeoutMs?: number;
+  readonly onProgress?: ProgressListener | undefined;
+  /** Called right before a database file is replaced, with the connection-free path (e.g. to back it up). */
+  readonly beforeReplace?: (dbPath: string) => void | Promise<void>;
+}
+
+/** Checks each target and repairs the missing and damaged ones. Never throws: every problem goes into the result. */
+export async function fixDatabases(
+  targets: readonly FixTarget[],
+  options: FixDatabasesOptions = {},
+): Promise<FixResult> {
+  const timestamp = new Date().toISOString();
+  const checked: string[] = [];
+  const corrupted: string[] = [];
+  const fixed: string[] = [];
+  const errorDetails: ErrorDetail[] = [];
+  const details: Record<string, FixDetail> = {};
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+
+  for (const target of targets) {
+    const { fileName, dbPath, archivePath } = target;
+    const database = fileName.replace(/\.(db|sqlite3?)$/i, '');
+    const context = { file: dbPath, database };
+    let check: DatabaseCheck;
+    try {
+      const expectTables = archivePath !== undefined && archiveHasTables(archivePath);
+      check = checkDatabase(dbPath, { busyTimeoutMs, expectTables });
+    } catch (error) {
+      errorDetails.push(toErrorDetail(error, { file: archivePath ?? dbPath, database }));
+      continue;
+    }
+    checked.push(fileName);
+    const base = { fileName, dbPath, check, ...(archivePath === undefined ? {} : { archivePath }) };
+    const record = (detail: Omit<FixDetail, keyof typeof base>): void => {
+      details[fileName] = { ...base, ...detail };
+    };
+
+    if (check.usable) {
+      record({ action: 'none', quarantined: [] });
+      continue;
+    }
+    if (check.status === 'locked' || check.status === 'unreadable') {
+      errorDetails.push(
+        problem(
+          check.status === 'locked' ? 'DATABASE_LOCKED' : 'DATABASE_READ',
+          `${check.reason}; it was not checked or changed`,
+          { ...context, hint: check.hint },
+        ),
+      );
+      record({ action: 'skipped', quarantined: [] });
+      continue;
+    }
+    corrupted.push(fileName);
+    const quarantined: string[] = [];
+    try {
+      if (archivePath !== undefined) {
+        await buildDatabase({
+          archivePath,
+          dbPath,
+          onProgress: options.onProgress,
+          beforeReplace: async () => {
+            await options.beforeReplace?.(dbPath);
+            quarantined.push(...quarantine(dbPath, timestamp));
+          },
+        });
+        const integrity = integrityOf(dbPath);
+        if (integrity !== 'ok') {
+          errorDetails.push(
+            problem(
+              'DATABASE_WRITE',
+              `restored from ${archivePath}, but integrity_check says: ${integrity}`,
+              context,
+            ),
+          );
+        } else fixed.push(fileName);
+        record({ action: 'restored', quarantined, integrity });
+      } else if (check.status === 'missing') {
+        createEmpty(dbPath);
+        fixed.push(fileName);
+        record({ action: 'created', quarantined, integrity: integrityOf(dbPath) });
+      } else if (check.status === 'damaged' && existsSync(dbPath) && statSync(dbPath).size > 0) {
+        const salvage = salvageInto(dbPath, timestamp, busyTimeoutMs, quarantined);
+        const integrity = integrityOf(dbPath);
+        for (const t of salvage.tables) {
+          if (t.complete && t.lost === 0) continue;
+          errorDetails.push(
+            problem(
+              'DATABASE_READ',
+              `salvaged ${t.recovered} rows of table "${t.table}"; ${t.lost === null ? 'an unknown number of rows' : `${t.lost} rows`} could not be read (${t.problems[0] ?? 'damaged pages'})`,
+              { ...context, table: t.table, hint: `the damaged file is kept as ${quarantined[0] ?? ''}` },
+            ),
+          );
+        }
+        for (const o of salvage.failedObjects) {
+          errorDetails.push(
+            problem('DATABASE_WRITE', `${o.type} "${o.name}" could not be recreated: ${o.reason}`, context),
+          );
+        }
+        fixed.push(fileName);
+        record({ action: 'salvaged', quarantined, salvage, integrity });
+      } else {
+        errorDetails.push(
+          problem(
+            'DATABASE_READ',
+            `${check.reason}, and there is no archive to restore it from; it was left as it is`,
+            { ...context, hint: check.hint },
+          ),
+        );
+        record({ action: 'skipped', quarantined });
+      }
+    } catch (error) {
+      errorDetails.push(toErrorDetail(error, { ...context, code: 'DATABASE_WRITE' }));
+      record({ action: 'failed', quarantined });
+    }
+  }
+  return {
+    timestamp,
+    checked,
+    corrupted,
+    fixed,
+    errors: errorDetails.map((e) => e.message),
+    errorDetails,
+    details,
+  };
+}
+
+function problem(code: HydrationErrorCode, message: string, context: ErrorContext): ErrorDetail {
+  return toErrorDetail(new HydrationError(code, message, context));
+}
+
+/**
+ * The quarantine name of a damaged database: `<file>.corrupt-<timestamp>`, which ends in neither `.db`, `.sqlite` nor
+ * `.sqlite3`, so no scan picks it up as a database.
+ */
+export function quarantinePathFor(dbPath: string, timestamp: string): string {
+  const stamp = timestamp.replace(/[:.]/g, '-');
+  let path = `${dbPath}.corrupt-${stamp}`;
+  for (let i = 1; existsSync(path); i++) path = `${dbPath}.corrupt-${stamp}-${i}`;
+  return path;
+}
+
+/**
+ * Keeps a damaged database under its quarantine name, with its -wal, -shm and -journal as `<quarantine>-wal` and so
+ * on (so SQLite still pairs them). The main file is hard-linked, so the original stays in place until the new file is
+ * renamed over it: a crash in between leaves the old file where it was. Returns the paths written.
+ */
+function quarantine(dbPath: string, timestamp: string): string[] {
+  if (!existsSync(dbPath)) return [];
+  const q = quarantinePathFor(dbPath, timestamp);
+  const kept: string[] = [];
+  if (statSync(dbPath).isDirectory()) {
+    renameSync(dbPath, q);
+    kept.push(q);
+  } else {
+    try {
+      linkSync(dbPath, q);
+    } catch {
+      copyFileSync(dbPath, q);
+      fsyncFile(q);
+    }
+    kept.push(q);
+  }
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    if (!existsSync(dbPath + suffix)) continue;
+    renameSync(dbPath + suffix, q + suffix);
+    kept.push(q + suffix);
+  }
+  fsyncDirectory(dirname(dbPath));
+  return kept;
+}
+
+function salvageInto(
+  dbPath: string,
+  timestamp: string,
+  busyTimeoutMs: number,
+  quarantined: string[],
+): SalvageOutcome {
+  const temp = tempPathFor(dbPath);
+  try {
+    const outcome = salvageDatabase(dbPath, temp, busyTimeoutMs);
+    fsyncFile(temp);
+    quarantined.push(...quarantine(dbPath, timestamp));
+    commitTempFile(temp, dbPath);
+    return outcome;
+  } catch (error) {
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(temp + suffix, { force: true });
+    throw error;
+  }
+}
+
+function createEmpty(dbPath: string): void {
+  const temp = tempPathFor(dbPath);
+  try {
+    const db = new Database(temp);
+    // Writing the header makes it a one-page SQLite file rather than a zero-byte one.
+    db.pragma('user_version = 0');
+    db.close();
+    fsyncFile(temp);
+    commitTempFile(temp, dbPath);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** `PRAGMA integrity_check` of a database: 'ok' or its first problem. */
+export function integrityOf(dbPath: string): string {
+  try {
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.pragma('integrity_check(10)', { simple: false }) as Record<string, unknown>[];
+      const messages = rows.map((r) => String(Object.values(r)[0]));
+      return messages.length === 1 && messages[0] === 'ok' ? 'ok' : messages.join('; ');
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function archiveHasTables(archivePath: string): boolean {
+  try {
+    for (const event of readArchive(archivePath, { skipRows: true })) if (event.kind === 'table') return true;
+  } catch {
+    // A bad archive holds no usable tables; hydration from it reports the problem.
+  }
+  return false;
+}

@@ -1,0 +1,286 @@
+/**
+ * fixCorruptedDbs(): restore from the archive (damaged file kept under a quarantine name), salvage without an archive,
+ * create a missing database without an archive; healthy databases and all archives stay byte for byte.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DBHydrationManager, checkDatabase } from '../src/index.js';
+import { scanDatabases } from '../src/dehydrate/scan-databases.js';
+import { tempDir } from './helpers/fixtures.js';
+import { snapshot } from './helpers/snapshot.js';
+import { LFS_POINTER, MERGE_CONFLICT, leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
+
+/** A data dir with shop.db and healthy.db dehydrated; returns paths and the original snapshot of shop.db. */
+async function setup(dir: string, rows = 1500) {
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const shop = join(data, 'shop.db');
+  const healthy = join(data, 'healthy.db');
+  makeShop(shop, rows);
+  makeShop(healthy, 50);
+  const manager = new DBHydrationManager({ dataDir: data });
+  const r = await manager.dehydrateAll();
+  assert.deepEqual(r.errors, []);
+  const archives = join(data, 'json_archives');
+  return { data, shop, healthy, manager, archives, original: snapshot(shop) };
+}
+
+function filesOf(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isFile()) out.set(name, readFileSync(p).toString('base64'));
+  }
+  return out;
+}
+
+describe('fixCorruptedDbs', () => {
+  const damages: [string, (path: string) => void][] = [
+    [
+      'damaged pages',
+      (p) => {
+        overwritePages(p, leafPagesOf(p, 'items').slice(2, 4));
+      },
+    ],
+    [
+      'zero bytes',
+      (p) => {
+        writeFileSync(p, '');
+      },
+    ],
+    [
+      'random bytes',
+      (p) => {
+        writeFileSync(p, Buffer.alloc(5000, 0x5a));
+      },
+    ],
+    [
+      'a Git LFS pointer',
+      (p) => {
+        writeFileSync(p, LFS_POINTER);
+      },
+    ],
+    [
+      'merge-conflict markers',
+      (p) => {
+        writeFileSync(p, MERGE_CONFLICT);
+      },
+    ],
+  ];
+  for (const [kind, damage] of damages) {
+    it(`restores a database with ${kind} from its archive and keeps the damaged file in quarantine`, async () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const { data, shop, healthy, manager, archives, original } = await setup(dir);
+        damage(shop);
+        const damagedBytes = readFileSync(shop);
+        const archivesBefore = filesOf(archives);
+        const healthyBefore = readFileSync(healthy);
+        const healthyMtime = statSync(healthy).mtimeMs;
+
+        const result = await manager.fixCorruptedDbs();
+        assert.deepEqual(result.errors, []);
+        assert.deepEqual([...result.checked].sort(), ['healthy.db', 'shop.db']);
+        assert.deepEqual(result.corrupted, ['shop.db']);
+        assert.deepEqual(result.fixed, ['shop.db']);
+        const detail = result.details['shop.db'];
+        assert.equal(detail?.action, 'restored');
+        assert.equal(detail.integrity, 'ok');
+        assert.deepEqual(snapshot(shop), original);
+        // The damaged file is kept, byte for byte, under a name no scan takes for a database.
+        assert.equal(detail.quarantined.length, 1);
+        const q = detail.quarantined[0] ?? '';
+        assert.deepEqual(readFileSync(q), damagedBytes);
+        assert.doesNotMatch(q, /\.(db|sqlite|sqlite3)$/i);
+        assert.deepEqual(scanDatabases(data), ['healthy.db', 'shop.db']);
+        // Healthy databases and archives are untouched.
+        assert.deepEqual(readFileSync(healthy), healthyBefore);
+        assert.equal(statSync(healthy).mtimeMs, healthyMtime);
+        assert.deepEqual(filesOf(archives), archivesBefore);
+        assert.equal(result.details['healthy.db']?.action, 'none');
+        // A second run finds nothing to do.
+        const again = await manager.fixCorruptedDbs();
+        assert.deepEqual(again.corrupted, []);
+        assert.deepEqual(again.errors, []);
+      } finally {
+        cleanup();
+      }
+    });
+  }
+
+  it('moves the -wal, -shm and -journal of a damaged database into quarantine with it', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { shop, manager, original } = await setup(dir, 200);
+      writeFileSync(shop, 'garbage'.repeat(100));
+      writeFileSync(`${shop}-wal`, 'old wal');
+      writeFileSync(`${shop}-shm`, 'old shm');
+      writeFileSync(`${shop}-journal`, 'old journal');
+      const result = await manager.fixCorruptedDbs();
+      assert.deepEqual(result.fixed, ['shop.db']);
+      const q = result.details['shop.db']?.quarantined ?? [];
+      assert.equal(q.length, 4);
+      assert.equal(readFileSync(`${q[0] ?? ''}-wal`, 'utf8'), 'old wal');
+      assert.equal(readFileSync(`${q[0] ?? ''}-journal`, 'utf8'), 'old journal');
+      for (const s of ['-wal', '-shm', '-journal']) assert.equal(existsSync(shop + s), false, s);
+      assert.deepEqual(snapshot(shop), original);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('restores a directory standing where the database should be', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { shop, manager, original } = await setup(dir, 100);
+      const { rmSync } = await import('node:fs');
+      rmSync(shop);
+      mkdirSync(shop);
+      writeFileSync(join(shop, 'inside.txt'), 'keep me');
+      const result = await manager.fixCorruptedDbs();
+      assert.deepEqual(result.fixed, ['shop.db']);
+      const q = result.details['shop.db']?.quarantined[0] ?? '';
+      assert.equal(readFileSync(join(q, 'inside.txt'), 'utf8'), 'keep me');
+      assert.deepEqual(snapshot(shop), original);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('recreates a missing database from its archive', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { shop, manager, original } = await setup(dir, 100);
+      const { rmSync } = await import('node:fs');
+      rmSync(shop);
+      const result = await manager.fixCorruptedDbs();
+      assert.deepEqual(result.corrupted, ['shop.db']);
+      assert.deepEqual(result.fixed, ['shop.db']);
+      assert.equal(result.details['shop.db']?.check.status, 'missing');
+      assert.deepEqual(result.details['shop.db'].quarantined, []);
+      assert.deepEqual(snapshot(shop), original);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('creates a missing database without an archive fresh and empty', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      const manager = new DBHydrationManager({ dataDir: data, databases: ['new.db'] });
+      const result = await manager.fixCorruptedDbs();
+      assert.deepEqual(result.fixed, ['new.db']);
+      assert.equal(result.details['new.db']?.action, 'created');
+      assert.equal(checkDatabase(join(data, 'new.db')).status, 'valid');
+      assert.deepEqual(snapshot(join(data, 'new.db')).schema, []);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('salvages the readable rows of a damaged database without an archive, reporting per table', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const shop = join(data, 'shop.db');
+      makeShop(shop, 20000);
+      const db = new Database(shop, { readonly: true });
+      db.defaultSafeIntegers(true);
+      const originalRows = new Map(
+        (db.prepare('SELECT id, name, price, hex(note) FROM items').raw(true).all() as unknown[][]).map(
+          (r) => [
+            String(r[0]),
+            JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+          ],
+        ),
+      );
+      db.close();
+      const leaves = leafPagesOf(shop, 'items');
+      overwritePages(shop, [leaves[10] ?? 0, leaves[11] ?? 0, leaves[40] ?? 0]);
+      const damagedBytes = readFileSync(shop);
+
+      const result = await new DBHydrationManager({ dataDir: data }).fixCorruptedDbs();
+      assert.deepEqual(result.corrupted, ['shop.db']);
+      assert.deepEqual(result.fixed, ['shop.db']);
+      const detail = result.details['shop.db'];
+      assert.equal(detail?.action, 'salvaged');
+      assert.equal(detail.integrity, 'ok');
+      assert.deepEqual(readFileSync(detail.quarantined[0] ?? ''), damagedBytes, 'the damaged file is kept');
+      const items = detail.salvage?.tables.find((t) => t.table === 'items');
+      assert.ok(items !== undefined);
+      assert.equal(items.complete, false);
+      assert.equal(items.expected, 20000);
+      assert.ok(items.recovered >= 19000 && items.recovered < 20000, `recovered ${items.recovered}`);
+      assert.equal(items.lost, 20000 - items.recovered);
+      assert.equal(detail.salvage?.tables.find((t) => t.table === 'kv')?.recovered, 3);
+      // Every recovered row is an original row, exactly.
+      const rebuilt = new Database(shop, { readonly: true });
+      rebuilt.defaultSafeIntegers(true);
+      const rows = rebuilt
+        .prepare('SELECT id, name, price, hex(note) FROM items')
+        .raw(true)
+        .all() as unknown[][];
+      const objects = rebuilt
+        .prepare("SELECT name FROM sqlite_schema WHERE type != 'table' ORDER BY name")
+        .pluck()
+        .all();
+      rebuilt.close();
+      assert.equal(rows.length, items.recovered);
+      for (const r of rows) {
+        assert.equal(
+          JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+          originalRows.get(String(r[0])),
+        );
+      }
+      assert.deepEqual(objects, ['cheap', 'items_name', 'items_tag']);
+      // The loss is reported as an error naming the table and the file.
+      const lossError = result.errorDetails.find((e) => e.table === 'items');
+      assert.ok(lossError !== undefined);
+      assert.match(lossError.message, /could not be read/);
+      assert.equal(lossError.file, shop);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('leaves a Git LFS pointer without an archive alone and says why', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      writeFileSync(join(data, 'big.db'), LFS_POINTER);
+      const result = await new DBHydrationManager({ dataDir: data }).fixCorruptedDbs();
+      assert.deepEqual(result.corrupted, ['big.db']);
+      assert.deepEqual(result.fixed, []);
+      assert.equal(result.errors.length, 1);
+      assert.match(result.errors[0] ?? '', /Git LFS pointer/);
+      assert.match(result.errors[0] ?? '', /big\.db/);
+      assert.equal(readFileSync(join(data, 'big.db'), 'utf8'), LFS_POINTER);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('keeps a zero-byte database whose archive has no tables, and reports no error', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      new Database(join(data, 'blank.db')).close();
+      const m = new DBHydrationManager({ dataDir: data });
+      await m.dehydrateAll().catch(() => undefined);
+      writeFileSync(join(data, 'blank.db'), '');
+      const result = await m.fixCorruptedDbs();
+      assert.deepEqual(result.corrupted, []);
+      assert.equal(result.details['blank.db']?.check.status, 'empty');
+      assert.equal(statSync(join(data, 'blank.db')).size, 0);
+    } finally {
+      cleanup();
+    }
+  });
+});
