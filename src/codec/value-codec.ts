@@ -103,6 +103,12 @@ export function decodeValue(json: unknown, options: DecodeOptions = {}): Decoded
         }
         return BigInt(json);
       }
+      // JSON.parse turns a number too large for a double (1e400) into Infinity: not what the archive says.
+      if (!Number.isFinite(json)) {
+        throw new ArchiveValueError(
+          'a number is outside the range of a double and cannot be carried exactly by JSON; write it as {"$real": "<number>"}',
+        );
+      }
       return json;
     case 'object':
       if (json === null) return null;
@@ -162,6 +168,8 @@ function preview(value: unknown): string {
   } catch {
     text = undefined;
   }
-  text ??= String(value);
+  // String() of a deeply nested array recurses without limit: only primitives are rendered that way.
+  text ??=
+    typeof value === 'object' && value !== null ? (Array.isArray(value) ? '[...]' : '{...}') : String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

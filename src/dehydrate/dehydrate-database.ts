@@ -63,6 +63,17 @@ export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateD
   try {
     db.defaultSafeIntegers(true);
     db.exec('BEGIN');
+    // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
+    // or interior pages can go unnoticed, so check every page first, inside the same snapshot. quick_check is O(N),
+    // about the cost of one more scan; integrity_check would add an index lookup per row.
+    const check = db.pragma('quick_check(5)', { simple: false }) as Record<string, unknown>[];
+    const problems = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
+    if (problems.length > 0) {
+      throw new DatabaseReadError(
+        `the database is damaged (quick_check: ${problems.join('; ')}); it was not exported and its archive was kept as it was`,
+        { ...context, hint: 'run `db-hydration fix` to restore it from its archive' },
+      );
+    }
     const plan = readDatabasePlan(db);
     writer.writeHeader(database, options.fileName, plan.pragmas);
     const rowsPerTable: Record<string, number> = {};
@@ -130,6 +141,17 @@ export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateD
     writer.abort();
     if (db.open) db.close();
     if (error instanceof HydrationError) throw error;
+    if (isBusy(error)) {
+      throw new HydrationError(
+        'DATABASE_LOCKED',
+        `the database is locked by another connection (waited ${options.busyTimeoutMs} ms); it was skipped and its archive was kept as it was`,
+        {
+          ...context,
+          cause: error,
+          hint: 'close the program holding the lock, or raise busyTimeoutMs, and run again',
+        },
+      );
+    }
     throw new DatabaseReadError(`cannot dehydrate: ${describe(error)}; the archive was kept as it was`, {
       ...context,
       cause: error,
@@ -146,6 +168,11 @@ function describe(error: unknown): string {
       : error.message;
   }
   return String(error);
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 }
 
 function isCorruption(error: unknown): boolean {

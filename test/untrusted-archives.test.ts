@@ -1,0 +1,300 @@
+/**
+ * Archives arrive with `git pull`: hydration treats them as untrusted. Every bad archive is rejected with an error
+ * naming the archive file and the reason; no database is written for it and an existing one stays byte for byte.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DBHydrationManager } from '../src/index.js';
+import { tempDir } from './helpers/fixtures.js';
+import { makeShop } from './helpers/damage.js';
+import { snapshot } from './helpers/snapshot.js';
+
+/** A valid archive text of a small shop database (streaming layout). */
+async function validArchive(dir: string): Promise<string> {
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  makeShop(join(src, 'shop.db'), 5);
+  const r = await new DBHydrationManager({ dataDir: src }).dehydrateAll();
+  assert.deepEqual(r.errors, []);
+  return readFileSync(join(src, 'json_archives', 'shop.json'), 'utf8');
+}
+
+/** Replaces exactly one occurrence of `from`; fails the test when the base archive does not contain it. */
+function edit(text: string, from: string | RegExp, to: string): string {
+  const out = text.replace(from, to);
+  assert.notEqual(out, text, `the base archive should contain ${String(from)}`);
+  return out;
+}
+
+interface Case {
+  readonly name: string;
+  readonly make: (base: string) => string;
+  readonly reason: RegExp;
+}
+
+const cases: Case[] = [
+  { name: 'empty file', make: () => '', reason: /empty|0 bytes/ },
+  { name: 'malformed JSON', make: (b) => edit(b, /\n\{"id":3,/, '\n{"id":3,,'), reason: /not valid JSON/ },
+  {
+    name: 'truncated in the middle',
+    make: (b) => b.slice(0, Math.floor(b.length / 2)),
+    reason: /truncated|ends too early|not valid JSON/,
+  },
+  { name: 'truncated by one byte', make: (b) => b.slice(0, -2), reason: /closing|truncated|expected/ },
+  { name: 'plain JSON that is not an object', make: () => '[1, 2, 3]', reason: /not a JSON object/ },
+  { name: 'missing "database"', make: () => '{"exported_at": "x", "tables": {}}', reason: /"database"/ },
+  {
+    name: 'wrongly typed row_count',
+    make: (b) => edit(b, /"row_count": 5,/, '"row_count": "5",'),
+    reason: /row_count/,
+  },
+  {
+    name: 'missing schema',
+    make: (b) => edit(b, /"schema": "CREATE TABLE kv[^"]*", /, ''),
+    reason: /"schema"/,
+  },
+  {
+    name: 'row_count disagreeing with the rows',
+    make: (b) => edit(b, /"row_count": 5,/, '"row_count": 4,'),
+    reason: /row_count says 4 but the archive holds 5/,
+  },
+  {
+    name: 'a deeply nested value',
+    make: (b) => edit(b, /"price":1.25/, `"price":${'['.repeat(200000)}${']'.repeat(200000)}`),
+    reason: /column "price"/,
+  },
+  {
+    name: 'a deeply nested tagged value',
+    make: (b) => edit(b, /"price":1.25/, `"price":{"$blob":${'{"a":'.repeat(50000)}1${'}'.repeat(50000)}}`),
+    reason: /column "price"/,
+  },
+  {
+    name: 'an integer JSON cannot carry exactly',
+    make: (b) => edit(b, /"price":1.25/, '"price":12345678901234567890'),
+    reason: /column "price"/,
+  },
+  {
+    name: 'a number out of range',
+    make: (b) => edit(b, /"price":1.25/, '"price":1e400'),
+    reason: /column "price"/,
+  },
+  {
+    name: 'a second statement in a schema',
+    make: (b) =>
+      edit(
+        b,
+        /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
+        'CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID; DROP TABLE items',
+      ),
+    reason: /schema of table "kv" is rejected/,
+  },
+  {
+    name: 'ATTACH in a schema',
+    make: (b) =>
+      edit(
+        b,
+        /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
+        "ATTACH DATABASE '/tmp/evil.db' AS evil",
+      ),
+    reason: /schema of table "kv" is rejected/,
+  },
+  {
+    name: 'PRAGMA in a schema',
+    make: (b) =>
+      edit(b, /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/, 'PRAGMA writable_schema = ON'),
+    reason: /schema of table "kv" is rejected/,
+  },
+  {
+    name: 'DROP in an index definition',
+    make: (b) => edit(b, /"sql":"CREATE INDEX items_name ON items\(name\)"/, '"sql":"DROP TABLE items"'),
+    reason: /schema of index "items_name" is rejected/,
+  },
+  {
+    name: 'load_extension() in a CHECK constraint',
+    make: (b) =>
+      edit(
+        b,
+        /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v CHECK (load_extension('/tmp/evil.so'))) WITHOUT ROWID",
+      ),
+    reason: /not authorized|load_extension/,
+  },
+  {
+    name: 'a schema creating an object under another name',
+    make: (b) =>
+      edit(
+        b,
+        /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
+        'CREATE TABLE other (k TEXT PRIMARY KEY, v) WITHOUT ROWID',
+      ),
+    reason: /schema of table "kv" is rejected/,
+  },
+  {
+    name: 'a TEMP table schema',
+    make: (b) =>
+      edit(
+        b,
+        /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
+        'CREATE TEMP TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID',
+      ),
+    reason: /schema of table "kv" is rejected/,
+  },
+  {
+    name: 'a trigger that is not a trigger',
+    make: (b) =>
+      edit(
+        b,
+        /"sql":"CREATE TRIGGER items_tag[^\n]*"\}/,
+        '"sql":"CREATE TRIGGER items_tag AFTER INSERT ON items BEGIN SELECT 1; END; DELETE FROM items"}',
+      ),
+    reason: /schema of trigger "items_tag" is rejected/,
+  },
+  {
+    name: '"database" with a path separator',
+    make: (b) => edit(b, /"database": "shop"/, '"database": "../shop"'),
+    reason: /"database" field/,
+  },
+  {
+    name: '"database" as an absolute path',
+    make: (b) => edit(b, /"database": "shop"/, '"database": "/etc/shop"'),
+    reason: /"database" field/,
+  },
+  {
+    name: '"file_name" climbing out',
+    make: (b) => edit(b, /"file_name": "shop.db"/, '"file_name": "../../shop.db"'),
+    reason: /file_name/,
+  },
+  {
+    name: '"file_name" absolute',
+    make: (b) => edit(b, /"file_name": "shop.db"/, '"file_name": "/tmp/shop.db"'),
+    reason: /file_name/,
+  },
+  {
+    name: '"file_name" of another database',
+    make: (b) => edit(b, /"file_name": "shop.db"/, '"file_name": "users.db"'),
+    reason: /does not belong/,
+  },
+  {
+    name: '"file_name" that is not a database name',
+    make: (b) => edit(b, /"file_name": "shop.db"/, '"file_name": "shop.sh"'),
+    reason: /file_name/,
+  },
+  {
+    name: 'a format version from the future',
+    make: (b) => edit(b, /"format_version": 1/, '"format_version": 99'),
+    reason: /upgrade/,
+  },
+  {
+    name: 'an unknown column in a row',
+    make: (b) => edit(b, /\{"id":2,/, '{"id":2,"evil":1,'),
+    reason: /column "evil"/,
+  },
+];
+
+describe('untrusted archives', () => {
+  it('rejects every bad archive with an error naming the file and reason, and writes no database', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const base = await validArchive(dir);
+      for (const c of cases) {
+        const root = join(dir, `case-${cases.indexOf(c)}`);
+        const data = join(root, 'data');
+        const archives = join(root, 'archives');
+        mkdirSync(archives, { recursive: true });
+        mkdirSync(data);
+        const archivePath = join(archives, 'shop.json');
+        writeFileSync(archivePath, c.make(base));
+        // Without a database: nothing may be written.
+        const fresh = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+        assert.equal(fresh.errors.length, 1, `${c.name}: ${JSON.stringify(fresh.errors)}`);
+        const message = fresh.errors[0] ?? '';
+        assert.ok(message.includes(archivePath), `${c.name}: the error names the archive: ${message}`);
+        assert.match(message, c.reason, c.name);
+        assert.equal(fresh.errorDetails[0]?.file, archivePath, c.name);
+        assert.deepEqual(readdirSync(data), [], `${c.name}: no file is written`);
+        // With an existing database and force: it stays as it was, and nothing is backed up or left behind.
+        makeShop(join(data, 'shop.db'), 3);
+        const before = readFileSync(join(data, 'shop.db'));
+        const forced = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll({
+          force: true,
+        });
+        assert.equal(forced.errors.length, 1, c.name);
+        assert.deepEqual(
+          readFileSync(join(data, 'shop.db')),
+          before,
+          `${c.name}: the existing database is untouched`,
+        );
+        assert.deepEqual(readdirSync(data), ['shop.db'], `${c.name}: nothing else is written`);
+        assert.deepEqual(
+          readdirSync(root).sort(),
+          ['archives', 'data'],
+          `${c.name}: nothing outside the data dir`,
+        );
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('never turns a table name into a path: odd table names are SQL identifiers only', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      const archives = join(dir, 'archives');
+      mkdirSync(archives, { recursive: true });
+      const names = ['../../evil', '/etc/passwd', 'a\\b', '..'];
+      const tables = names
+        .map(
+          (n) =>
+            `${JSON.stringify(n)}: {"schema": ${JSON.stringify(`CREATE TABLE "${n}" (a)`)}, "row_count": 1, "rows": [{"a": 1}]}`,
+        )
+        .join(', ');
+      writeFileSync(
+        join(archives, 'odd.json'),
+        `{"database": "odd", "exported_at": "", "tables": {${tables}}}`,
+      );
+      const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+      assert.deepEqual(r.errors, []);
+      assert.deepEqual(readdirSync(data), ['odd.db']);
+      assert.deepEqual(readdirSync(dir).sort(), ['archives', 'data']);
+      assert.equal(existsSync(join(dir, 'evil')), false);
+      assert.deepEqual(Object.keys(snapshot(join(data, 'odd.db')).tables).sort(), [...names].sort());
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('skips a row violating a constraint, reports it with database, table and file, and counts it', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const base = await validArchive(dir);
+      const data = join(dir, 'data');
+      const archives = join(dir, 'archives');
+      mkdirSync(archives);
+      // Row 3 of items gets the primary key of row 2; kv gets a NULL in a NOT NULL primary key column.
+      const text = edit(edit(base, /\{"id":3,/, '{"id":2,'), /\{"k":"c",/, '{"k":null,');
+      const archivePath = join(archives, 'shop.json');
+      writeFileSync(archivePath, text);
+      const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+      const hydrated = r.databases['shop.db'];
+      assert.equal(hydrated?.status, 'hydrated');
+      assert.equal(hydrated.rejectedRows.length, 2);
+      assert.deepEqual(hydrated.rejectedRows.map((x) => x.table).sort(), ['items', 'kv']);
+      assert.equal(r.errors.length, 2);
+      for (const e of r.errorDetails) {
+        assert.equal(e.code, 'ROW_REJECTED');
+        assert.equal(e.file, archivePath);
+        assert.equal(e.database, 'shop');
+        assert.ok(e.table === 'items' || e.table === 'kv');
+        assert.match(e.message, /line \d+/);
+      }
+      const snap = snapshot(join(data, 'shop.db'));
+      assert.equal(snap.tables.items?.length, 4);
+      assert.equal(snap.tables.kv?.length, 2);
+    } finally {
+      cleanup();
+    }
+  });
+});
