@@ -1,0 +1,147 @@
+/**
+ * What every command shares: the common options, turning options + configuration into a manager, and the output
+ * rules (--json: the result object alone on stdout; --quiet: errors only; --verbose: details and hints).
+ */
+import { resolve } from 'node:path';
+import { Option, type Command } from '@commander-js/extra-typings';
+import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
+import { hasDatabaseExtension, databaseNameOf } from '../archive/format.js';
+import { scanDatabases } from '../dehydrate/scan-databases.js';
+import { loadConfig } from '../config/load-config.js';
+import type { ErrorDetail } from '../errors.js';
+import { ProgressBars } from './progress-bars.js';
+import { displayPath, toJson } from './render.js';
+
+/** The options every command accepts. */
+export interface CommonOptions {
+  readonly dataDir?: string;
+  readonly archiveDir?: string;
+  readonly config?: string;
+  readonly db?: string[];
+  readonly busyTimeout?: number;
+  readonly json?: true;
+  readonly quiet?: true;
+  readonly verbose?: true;
+}
+
+/** A usage error: wrong option values or a bad config. Exit code 2. */
+export class UsageError extends Error {}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+function parseMs(value: string): number {
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`--busy-timeout must be a whole number of milliseconds, got "${value}"`);
+  return Number(value);
+}
+
+/** Adds the common options to a command. */
+export function withCommonOptions(cmd: Command) {
+  return cmd
+    .option('--data-dir <dir>', 'directory holding the databases (default: "data", or the config)')
+    .option('--archive-dir <dir>', 'directory holding the archives (default: "<data-dir>/json_archives")')
+    .option(
+      '--config <file>',
+      'config file (default: ./db-hydration.config.json or "dbHydration" in ./package.json)',
+    )
+    .option('--db <name>', 'only this database, e.g. app.db or app (repeatable)', collect)
+    .addOption(new Option('--busy-timeout <ms>', 'wait this long for a locked database').argParser(parseMs))
+    .option('--json', 'print the result as JSON on stdout, and nothing else there')
+    .option('-q, --quiet', 'print errors only')
+    .option('-v, --verbose', 'print details: tables, error codes and hints');
+}
+
+/** Output and the manager for one command run. */
+export class CommandContext {
+  readonly manager: DBHydrationManager;
+  readonly bars: ProgressBars;
+  readonly busyTimeoutMs: number | undefined;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly options: CommonOptions,
+    extra: Partial<HydrationManagerOptions> = {},
+  ) {
+    let loaded;
+    try {
+      loaded = loadConfig(options.config === undefined ? {} : { configPath: options.config });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const config = loaded.config;
+    const dataDir = options.dataDir !== undefined ? resolve(options.dataDir) : (config.dataDir ?? 'data');
+    // Each flag overrides its own key only: --data-dir with a configured archiveDir keeps that archiveDir.
+    const archiveDir = options.archiveDir !== undefined ? resolve(options.archiveDir) : config.archiveDir;
+    const databases =
+      options.db !== undefined && options.db.length > 0
+        ? options.db.map((n) => databaseFileName(n, dataDir, config.databases))
+        : config.databases;
+    this.busyTimeoutMs = options.busyTimeout ?? config.busyTimeoutMs;
+    this.bars = new ProgressBars(process.stderr.isTTY && options.json !== true && options.quiet !== true);
+    const onProgress = this.bars.listener;
+    try {
+      this.manager = new DBHydrationManager({
+        dataDir,
+        ...(archiveDir === undefined ? {} : { archiveDir }),
+        ...(databases === undefined ? {} : { databases }),
+        ...(this.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: this.busyTimeoutMs }),
+        ...(config.backupsKept === undefined ? {} : { backupsKept: config.backupsKept }),
+        ...(onProgress === undefined ? {} : { onProgress }),
+        ...extra,
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+
+  get json(): boolean {
+    return this.options.json === true;
+  }
+
+  /** Human output (stdout), unless --json or --quiet. */
+  say(text = ''): void {
+    if (this.options.json !== true && this.options.quiet !== true) process.stdout.write(`${text}\n`);
+  }
+
+  /** Detail output (stdout), only with --verbose and not --json. */
+  detail(text: string): void {
+    if (this.options.verbose === true && this.options.json !== true) process.stdout.write(`${text}\n`);
+  }
+
+  /** Prints the result object as JSON (bigint-safe) when --json was given. */
+  printJson(result: unknown): void {
+    if (this.options.json === true) process.stdout.write(`${toJson(result)}\n`);
+  }
+
+  /** Prints errors on stderr, each with its hint (and code with --verbose). With --json they are in the result. */
+  printErrors(errors: readonly ErrorDetail[]): void {
+    this.bars.stop();
+    if (this.options.json === true) return;
+    for (const e of errors) {
+      const code = this.options.verbose === true ? ` [${e.code}]` : '';
+      process.stderr.write(`error${code}: ${e.message}\n`);
+      if (e.hint !== undefined) process.stderr.write(`  hint: ${e.hint}\n`);
+    }
+  }
+
+  /** A path for display. */
+  path(p: string): string {
+    return displayPath(p);
+  }
+}
+
+/** `--db app` → `app.db` (or the configured/existing file with that name); `--db app.sqlite` stays. */
+function databaseFileName(name: string, dataDir: string, configured: readonly string[] | undefined): string {
+  if (hasDatabaseExtension(name)) return name;
+  const known = [...(configured ?? []), ...scanDatabases(dataDir)];
+  return known.find((f) => databaseNameOf(f) === name) ?? `${name}.db`;
+}
+
+/** Prints a JSON result or runs the human renderer. */
+export function output(ctx: CommandContext, result: unknown, human: () => void): void {
+  ctx.bars.stop();
+  if (ctx.json) ctx.printJson(result);
+  else human();
+}
+
+export { toJson };

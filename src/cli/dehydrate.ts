@@ -1,0 +1,46 @@
+/** `db-hydration dehydrate`: every database → its archive. One call of `manager.dehydrateAll()`, then rendering. */
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { CommandContext, output, withCommonOptions } from './context.js';
+import { formatCount, formatDuration, plural } from './render.js';
+
+/** The `dehydrate` command. */
+export function dehydrateCommand(setExit: (code: number) => void): CommandUnknownOpts {
+  return withCommonOptions(
+    new Command('dehydrate')
+      .summary('export every database into its JSON archive')
+      .description(
+        'Export every database of the data directory into <archive-dir>/<name>.json and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. Library: manager.dehydrateAll().',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ db-hydration dehydrate                      # data/*.db -> data/json_archives/*.json
+  $ db-hydration dehydrate --db trading_journal # only one database
+  $ db-hydration dehydrate --json | jq .totalRows`,
+    )
+    .action(async (opts) => {
+      const ctx = new CommandContext(opts);
+      const result = await ctx.manager.dehydrateAll();
+      output(ctx, result, () => {
+        const entries = Object.entries(result.databases);
+        for (const [fileName, d] of entries) {
+          ctx.say(
+            `${d.changed ? 'updated  ' : 'unchanged'}  ${fileName} -> ${ctx.path(d.archivePath)}  (${plural(d.tablesExported, 'table')}, ${plural(d.totalRows, 'row')})`,
+          );
+        }
+        const changed = entries.filter(([, d]) => d.changed).length;
+        ctx.say(
+          `Dehydrated ${plural(entries.length, 'database')} (${formatCount(changed)} changed): ${plural(result.totalTables, 'table')}, ${plural(result.totalRows, 'row')} in ${formatDuration(Date.now() - ctx.startedAt)}.` +
+            (result.errors.length > 0 ? ` ${plural(result.errors.length, 'error')}.` : ''),
+        );
+        if (entries.length === 0 && result.errors.length === 0)
+          ctx.say(
+            `No databases found in ${ctx.path(ctx.manager.dataDir)} (looked for *.db, *.sqlite, *.sqlite3).`,
+          );
+      });
+      ctx.printErrors(result.errorDetails);
+      setExit(result.errors.length > 0 ? 1 : 0);
+    });
+}

@@ -1,0 +1,65 @@
+/** `db-hydration status`: each database against its archive, like `git status`. One call of getStatus(). */
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { getStatus, type SyncState } from '../integration/status.js';
+import { CommandContext, output, withCommonOptions } from './context.js';
+import { formatTime, plural, renderTable } from './render.js';
+
+const LABEL: Readonly<Record<SyncState, string>> = {
+  'in-sync': 'in sync',
+  changed: 'changed since archive',
+  missing: 'missing',
+  damaged: 'damaged',
+  locked: 'locked',
+  'no-archive': 'no archive yet',
+};
+
+/** The `status` command. */
+export function statusCommand(setExit: (code: number) => void): CommandUnknownOpts {
+  return withCommonOptions(
+    new Command('status')
+      .summary('show which databases differ from their archives')
+      .description(
+        'Per database: in sync, changed since its archive, missing, damaged, locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ db-hydration status
+  $ db-hydration status --json | jq -r '.databases[] | select(.state != "in-sync") | .fileName'`,
+    )
+    .action(async (opts) => {
+      const ctx = new CommandContext(opts);
+      const result = await getStatus(ctx.manager, {
+        ...(ctx.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: ctx.busyTimeoutMs }),
+        ...(ctx.bars.listener === undefined ? {} : { onProgress: ctx.bars.listener }),
+      });
+      output(ctx, result, () => {
+        if (result.databases.length === 0) {
+          ctx.say(
+            `No databases in ${ctx.path(result.dataDir)} and no archives in ${ctx.path(result.archiveDir)}.`,
+          );
+          return;
+        }
+        ctx.say(
+          renderTable(
+            ['database', 'state', 'archive exported', 'next step'],
+            result.databases.map((d) => [
+              d.fileName,
+              LABEL[d.state] + (d.changedTable === undefined ? '' : ` (table "${d.changedTable}")`),
+              d.exportedAt === undefined ? '-' : formatTime(d.exportedAt),
+              d.hint ?? '',
+            ]),
+          ),
+        );
+        for (const d of result.databases) ctx.detail(`${d.fileName}: ${d.reason}`);
+        const parts = (Object.keys(LABEL) as SyncState[])
+          .filter((s) => result.counts[s] > 0)
+          .map((s) => `${result.counts[s]} ${LABEL[s]}`);
+        ctx.say(`\n${plural(result.databases.length, 'database')}: ${parts.join(', ')}.`);
+      });
+      ctx.printErrors(result.errorDetails);
+      setExit(result.errors.length > 0 ? 1 : 0);
+    });
+}

@@ -1,0 +1,148 @@
+/**
+ * Configuration: `db-hydration.config.json` in the working directory, or a `"dbHydration"` key in its package.json.
+ * Every key is checked (unknown keys and wrong types are errors naming the key), and paths resolve relative to the
+ * file that sets them, so a config means the same thing whichever directory a command runs from.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+
+/** The name of the configuration file looked for in the working directory. */
+export const CONFIG_FILE = 'db-hydration.config.json';
+/** The key of package.json that may hold the configuration instead. */
+export const PACKAGE_JSON_KEY = 'dbHydration';
+
+/** The configuration keys, as written in the file. Paths are relative to the file. */
+export interface HydrationConfig {
+  /** Directory holding the database files. */
+  readonly dataDir?: string;
+  /** Directory holding the archives and the manifest. */
+  readonly archiveDir?: string;
+  /** Database file names inside dataDir (default: every *.db, *.sqlite, *.sqlite3 file there). */
+  readonly databases?: readonly string[];
+  /** How long to wait for a locked database, in milliseconds. */
+  readonly busyTimeoutMs?: number;
+  /** How many backups to keep per database when a hydration replaces it. */
+  readonly backupsKept?: number;
+}
+
+/** A configuration that was found and checked, with its paths made absolute. */
+export interface LoadedConfig {
+  /** The file it came from (a config file or a package.json); undefined when none was found. */
+  readonly source: string | undefined;
+  readonly config: HydrationConfig;
+}
+
+/** A configuration file that cannot be used. The message names the file and the key. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    /** The file at fault. */
+    readonly file: string,
+    /** The key at fault, when there is one. */
+    readonly key?: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Where to look for the config file and package.json. Default `process.cwd()`. */
+  readonly cwd?: string;
+  /** An explicit config file (a JSON config, or a package.json whose `dbHydration` key is read). */
+  readonly configPath?: string;
+}
+
+type KeyCheck = (value: unknown) => string | undefined;
+
+const isPositiveInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+const KEYS: Readonly<Record<keyof HydrationConfig, KeyCheck>> = {
+  dataDir: (v) =>
+    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
+  archiveDir: (v) =>
+    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
+  databases: (v) =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
+      ? undefined
+      : 'must be an array of database file names, e.g. ["app.db"]',
+  busyTimeoutMs: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number of milliseconds (>= 0)'),
+  backupsKept: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number (>= 0)'),
+};
+
+/**
+ * Finds and checks the configuration: `configPath` if given, else `db-hydration.config.json` in `cwd`, else the
+ * `dbHydration` key of `cwd`/package.json. Finding none is not an error (the result has `source: undefined`).
+ * @throws {ConfigError} when the file is not JSON, or has an unknown key or a value of the wrong type
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  if (options.configPath !== undefined) {
+    const file = resolve(cwd, options.configPath);
+    if (!existsSync(file)) throw new ConfigError(`${file}: the config file does not exist`, file);
+    if (basename(file) === 'package.json') {
+      const section = readPackageSection(file);
+      return { source: file, config: section === undefined ? {} : checkConfig(section, file) };
+    }
+    return { source: file, config: checkConfig(readJson(file), file) };
+  }
+  const configFile = resolve(cwd, CONFIG_FILE);
+  if (existsSync(configFile))
+    return { source: configFile, config: checkConfig(readJson(configFile), configFile) };
+  const packageFile = resolve(cwd, 'package.json');
+  if (existsSync(packageFile)) {
+    const section = readPackageSection(packageFile);
+    if (section !== undefined) return { source: packageFile, config: checkConfig(section, packageFile) };
+  }
+  return { source: undefined, config: {} };
+}
+
+/**
+ * Checks a configuration object and resolves its paths against the directory of `file`.
+ * @throws {ConfigError} naming the first unknown key or wrongly typed value
+ */
+export function checkConfig(value: unknown, file: string): HydrationConfig {
+  const where = basename(file) === 'package.json' ? `${file} ("${PACKAGE_JSON_KEY}")` : file;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(`${where}: the configuration must be a JSON object`, file);
+  const out: { -readonly [K in keyof HydrationConfig]: unknown } = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!Object.hasOwn(KEYS, key)) {
+      throw new ConfigError(
+        `${where}: unknown key "${key}" (known keys: ${Object.keys(KEYS).join(', ')})`,
+        file,
+        key,
+      );
+    }
+    const known = key as keyof HydrationConfig;
+    const problem = KEYS[known](v);
+    if (problem !== undefined)
+      throw new ConfigError(`${where}: "${key}" ${problem}, got ${JSON.stringify(v)}`, file, key);
+    out[known] = v;
+  }
+  const base = dirname(file);
+  if (typeof out.dataDir === 'string') out.dataDir = resolve(base, out.dataDir);
+  if (typeof out.archiveDir === 'string') out.archiveDir = resolve(base, out.archiveDir);
+  return out as HydrationConfig;
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read the config file: ${(error as Error).message}`, file);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ConfigError(`${file}: not valid JSON: ${(error as Error).message}`, file);
+  }
+}
+
+function readPackageSection(file: string): unknown {
+  const pkg = readJson(file);
+  if (typeof pkg !== 'object' || pkg === null) return undefined;
+  return (pkg as Record<string, unknown>)[PACKAGE_JSON_KEY];
+}

@@ -1,0 +1,111 @@
+/**
+ * Application start-up (seed Integration Points 1-2, the seed's `_check_and_hydrate()`): make sure a database file is
+ * usable before the application opens it. A missing or damaged file with an archive is hydrated from the archive (a
+ * damaged file is first kept under a quarantine name, exactly as `fix` does, since this is `fix` for one database).
+ */
+import { basename, dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DatabaseReadError, type ErrorDetail } from '../errors.js';
+import { DBHydrationManager } from '../manager.js';
+import type { FixDetail } from '../integrity/fix-databases.js';
+import type { ProgressListener } from '../progress.js';
+
+/** Options of {@link checkAndHydrate}. */
+export interface CheckAndHydrateOptions {
+  /** Where the database's archive lives. Default `<directory of the database>/json_archives`. */
+  readonly archiveDir?: string;
+  /** How long to wait for a lock held by another connection, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  readonly onProgress?: ProgressListener;
+}
+
+/** Result of {@link checkAndHydrate}. */
+export interface CheckAndHydrateResult {
+  readonly path: string;
+  /**
+   * `none`: the file was usable and was not touched; `restored`: hydrated from its archive; `created`: missing with
+   * no archive, created empty; `salvaged`: damaged with no archive, rebuilt from its readable rows; `skipped` /
+   * `failed`: not repaired (see errors).
+   */
+  readonly action: FixDetail['action'];
+  /** The full outcome: the check before repair, quarantine paths, integrity check. */
+  readonly detail: FixDetail | undefined;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/**
+ * Checks one database file and repairs it when it is missing or damaged: the check-only entry point for applications
+ * that open their own connections. Never throws for problems with the file: they are in the result.
+ *
+ * @example
+ * ```ts
+ * const r = await checkAndHydrate('data/trading_journal.db');
+ * if (r.action === 'restored') console.log('restored from data/json_archives/trading_journal.json');
+ * ```
+ */
+export async function checkAndHydrate(
+  path: string,
+  options: CheckAndHydrateOptions = {},
+): Promise<CheckAndHydrateResult> {
+  const dataDir = dirname(path);
+  const fileName = basename(path);
+  const manager = new DBHydrationManager({
+    dataDir,
+    archiveDir: options.archiveDir ?? join(dataDir, 'json_archives'),
+    databases: [fileName],
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+  const result = await manager.fixCorruptedDbs();
+  const detail = result.details[fileName];
+  return {
+    path,
+    action: detail?.action ?? 'failed',
+    detail,
+    errors: result.errors,
+    errorDetails: result.errorDetails,
+  };
+}
+
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions extends CheckAndHydrateOptions {
+  /** Options passed to better-sqlite3's `new Database()`. `timeout` defaults to `busyTimeoutMs`. */
+  readonly database?: Database.Options;
+  /** Receives what the check did (e.g. to log "restored from archive"). */
+  readonly onCheck?: (result: CheckAndHydrateResult) => void;
+}
+
+/**
+ * Checks a database file, hydrates it from its archive when it is missing or damaged, then opens it.
+ *
+ * @returns an open better-sqlite3 connection
+ * @throws {DatabaseReadError} when the file is damaged and could not be repaired (the error says what to run)
+ *
+ * @example
+ * ```ts
+ * const db = await openDatabase('data/trading_journal.db', {
+ *   onCheck: (r) => { if (r.action !== 'none') console.log(`trading_journal.db: ${r.action}`); },
+ * });
+ * const trades = db.prepare('SELECT * FROM trades').all();
+ * ```
+ */
+export async function openDatabase(
+  path: string,
+  options: OpenDatabaseOptions = {},
+): Promise<Database.Database> {
+  const result = await checkAndHydrate(path, options);
+  options.onCheck?.(result);
+  const status = result.detail?.check.status;
+  if ((result.action === 'failed' || result.action === 'skipped') && status !== 'locked') {
+    const first = result.errorDetails[0];
+    throw new DatabaseReadError(
+      `cannot open the database: ${first?.message ?? result.detail?.check.reason ?? 'it could not be repaired'}`,
+      {
+        file: path,
+        hint: first?.hint ?? 'run `db-hydration fix --verbose` and see what it reports',
+      },
+    );
+  }
+  return new Database(path, { timeout: options.busyTimeoutMs ?? 5000, ...options.database });
+}

@@ -1,0 +1,111 @@
+/**
+ * verify: for each archive, hydrate it into a temp file and compare that database with the live one by content.
+ * Both are dehydrated into scratch archives and compared line by line (see compare-archives.ts); the live database
+ * and its archive are only read.
+ */
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { databaseNameOf } from '../archive/format.js';
+import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
+import { buildDatabase } from '../hydrate/hydrate-database.js';
+import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import type { ProgressListener } from '../progress.js';
+import { compareArchives, type ArchiveDifference } from './compare-archives.js';
+import { withScratchDir } from './scratch.js';
+
+/** Options of {@link verifyArchives}. */
+export interface VerifyOptions {
+  /** How long to wait for a locked database, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  readonly onProgress?: ProgressListener;
+}
+
+/** The verdict for one archive. */
+export interface VerifiedDatabase {
+  readonly fileName: string;
+  readonly archivePath: string;
+  readonly dbPath: string;
+  /**
+   * `same`: the archive hydrates into a database with exactly the live database's content; `different`: it does not
+   * (see `difference`); `missing`: there is no live database to compare with; `error`: the archive or the database
+   * could not be read (see the result's errors).
+   */
+  readonly status: 'same' | 'different' | 'missing' | 'error';
+  readonly difference?: ArchiveDifference;
+}
+
+/** Result of {@link verifyArchives}. */
+export interface VerifyResult {
+  readonly timestamp: string;
+  readonly databases: readonly VerifiedDatabase[];
+  /** Whether every archive matched its live database. */
+  readonly ok: boolean;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/**
+ * Hydrates each of the manager's archives into a temp file and compares it with the live database by content.
+ * Nothing in the data or archive directory is written.
+ *
+ * @example
+ * ```ts
+ * const result = await verifyArchives(new DBHydrationManager({ dataDir: 'data' }));
+ * if (!result.ok) console.error(result.databases.filter((d) => d.status !== 'same'));
+ * ```
+ */
+export async function verifyArchives(
+  manager: DBHydrationManager,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const timestamp = new Date().toISOString();
+  const databases: VerifiedDatabase[] = [];
+  const errorDetails: ErrorDetail[] = [];
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  for (const archivePath of manager.listArchives()) {
+    let fileName = `${basename(archivePath, '.json')}.db`;
+    let dbPath = join(manager.dataDir, fileName);
+    try {
+      fileName = targetFileName(peekHeader(archivePath), archivePath);
+      dbPath = join(manager.dataDir, fileName);
+      if (!existsSync(dbPath)) {
+        databases.push({ fileName, archivePath, dbPath, status: 'missing' });
+        continue;
+      }
+      const entry = await withScratchDir(async (dir) => {
+        const hydrated = join(dir, fileName);
+        await buildDatabase({ archivePath, dbPath: hydrated, onProgress: options.onProgress });
+        const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs };
+        dehydrateDatabase({ ...common, dbPath: hydrated, archivePath: join(dir, 'from-archive.json') });
+        dehydrateDatabase({
+          ...common,
+          dbPath,
+          archivePath: join(dir, 'from-live.json'),
+          onProgress: options.onProgress,
+        });
+        const comparison = compareArchives(join(dir, 'from-archive.json'), join(dir, 'from-live.json'));
+        return comparison.same
+          ? ({ fileName, archivePath, dbPath, status: 'same' } as const)
+          : ({
+              fileName,
+              archivePath,
+              dbPath,
+              status: 'different',
+              ...(comparison.firstDifference === undefined ? {} : { difference: comparison.firstDifference }),
+            } as const);
+      });
+      databases.push(entry);
+    } catch (error) {
+      databases.push({ fileName, archivePath, dbPath, status: 'error' });
+      errorDetails.push(toErrorDetail(error, { file: archivePath, database: databaseNameOf(fileName) }));
+    }
+  }
+  return {
+    timestamp,
+    databases,
+    ok: errorDetails.length === 0 && databases.every((d) => d.status === 'same'),
+    errors: errorDetails.map((e) => e.message),
+    errorDetails,
+  };
+}
