@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { DatabaseReadError, HydrationError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
+import { checkProblems } from '../sqlite/check.js';
 import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
 import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
@@ -66,8 +67,7 @@ export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateD
     // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
     // or interior pages can go unnoticed, so check every page first, inside the same snapshot. quick_check is O(N),
     // about the cost of one more scan; integrity_check would add an index lookup per row.
-    const check = db.pragma('quick_check(5)', { simple: false }) as Record<string, unknown>[];
-    const problems = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
+    const problems = checkProblems(db, 'quick_check', 5);
     if (problems.length > 0) {
       throw new DatabaseReadError(
         `the database is damaged (quick_check: ${problems.join('; ')}); it was not exported and its archive was kept as it was`,

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { ArchiveFormatError, DatabaseWriteError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
+import { checkProblems } from '../sqlite/check.js';
 import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
 import type { ArchiveHeader, ArchiveTableMeta } from '../archive/format.js';
 import type { ProgressListener } from '../progress.js';
@@ -206,32 +207,13 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
   db.exec('COMMIT');
   db.unsafeMode(false);
   if (p?.journal_mode === 'wal') db.pragma('journal_mode = WAL');
-  const problems = (db.pragma('quick_check') as { quick_check: string }[])
-    .map((r) => r.quick_check)
-    .filter((message) => message !== 'ok' && !isContentlessFts4Limitation(db, message));
+  const problems = checkProblems(db);
   if (problems.length > 0) {
     throw new DatabaseWriteError(`the hydrated database failed its integrity check: ${problems.join('; ')}`, {
       file,
     });
   }
   return { header, tablesImported: tables, totalRows, rowsPerTable, rejectedRows };
-}
-
-const FTS4_UNCHECKABLE = /^unable to validate the inverted index for FTS4 table main\.(.+): SQL logic error$/;
-
-/**
- * SQLite's integrity check cannot validate a contentless FTS4 table (`content=""`): it reports an error for every
- * such table, even a freshly built, intact one. That message is no sign of damage.
- */
-function isContentlessFts4Limitation(db: Database.Database, message: string): boolean {
-  const name = FTS4_UNCHECKABLE.exec(message)?.[1];
-  if (name === undefined) return false;
-  const sql = db
-    .prepare("SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?")
-    .pluck()
-    .safeIntegers(false)
-    .get(name) as string | null | undefined;
-  return typeof sql === 'string' && /\bcontent\s*=\s*(?:""|'')/i.test(sql);
 }
 
 /** Whether a path exists (file, directory or anything else). */

@@ -11,6 +11,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { checkProblems } from '../sqlite/check.js';
 
 /** What a file is, as far as db-hydration is concerned. */
 export type DatabaseStatus =
@@ -168,9 +169,8 @@ function checkPages(path: string, size: number, options: CheckDatabaseOptions): 
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs ?? 5000 });
     const pragma = options.check === 'full' ? 'integrity_check' : 'quick_check';
     // One row per problem (up to the limit), or one row 'ok'. Older builds join messages with '\n': split them.
-    const rows = db.pragma(`${pragma}(${Math.max(1, max)})`, { simple: false }) as Record<string, unknown>[];
-    const problems = rows
-      .flatMap((r) => String(Object.values(r)[0]).split('\n'))
+    const problems = checkProblems(db, pragma, Math.max(1, max))
+      .flatMap((m) => m.split('\n'))
       .filter((m) => m !== '' && m !== 'ok');
     if (problems.length === 0) {
       return { path, status: 'valid', reason: `SQLite database, ${pragma} ok`, usable: true, bytes: size };

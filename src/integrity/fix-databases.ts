@@ -10,6 +10,7 @@
 import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { checkProblems } from '../sqlite/check.js';
 import {
   HydrationError,
   toErrorDetail,
@@ -292,9 +293,8 @@ export function integrityOf(dbPath: string): string {
   try {
     const db = new Database(dbPath, { readonly: true, fileMustExist: true });
     try {
-      const rows = db.pragma('integrity_check(10)', { simple: false }) as Record<string, unknown>[];
-      const messages = rows.map((r) => String(Object.values(r)[0]));
-      return messages.length === 1 && messages[0] === 'ok' ? 'ok' : messages.join('; ');
+      const problems = checkProblems(db, 'integrity_check', 10);
+      return problems.length === 0 ? 'ok' : problems.join('; ');
     } finally {
       db.close();
     }
