@@ -69,7 +69,7 @@ export class CommandContext {
       throw new UsageError((error as Error).message);
     }
     const config = loaded.config;
-    const dataDir = options.dataDir !== undefined ? resolve(options.dataDir) : (config.dataDir ?? 'data');
+    const dataDir = resolve(options.dataDir ?? config.dataDir ?? 'data');
     // Each flag overrides its own key only: --data-dir with a configured archiveDir keeps that archiveDir.
     const archiveDir = options.archiveDir !== undefined ? resolve(options.archiveDir) : config.archiveDir;
     const databases =

@@ -1,0 +1,292 @@
+// CLI tests: the BUILT cli (node dist/cli.js; `npm test` builds first) run as real child processes on real
+// databases in temp directories.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { cli, ROOT } from './helpers/cli.js';
+import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { snapshot } from './helpers/snapshot.js';
+
+const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'verify'] as const;
+
+function makeShop(path: string, extra = ''): void {
+  makeDatabase(path, (db) => {
+    db.exec(`
+      CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, big INTEGER, data BLOB);
+      CREATE TABLE notes (body TEXT);
+      INSERT INTO items VALUES (1, 'one', 9223372036854775807, x'00ff'), (2, 'two', -9223372036854775808, NULL);
+      INSERT INTO notes VALUES ('a'), ('b'), ('c');
+      ${extra}
+    `);
+  });
+}
+
+function parseJson(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+describe('db-hydration CLI', () => {
+  let root: string;
+  let cleanup: () => void;
+  before(() => {
+    ({ dir: root, cleanup } = tempDir('dh-cli-'));
+  });
+  after(() => {
+    cleanup();
+  });
+  let n = 0;
+  const project = (): string => {
+    const dir = join(root, `p${++n}`);
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    return dir;
+  };
+
+  it('prints its version (the package version) and help listing every command with examples', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const version = cli(['--version'], root);
+    assert.equal(version.code, 0);
+    assert.equal(version.stdout.trim(), pkg.version);
+    const help = cli(['--help'], root);
+    assert.equal(help.code, 0);
+    for (const c of COMMANDS) assert.match(help.stdout, new RegExp(`^  ${c} `, 'm'));
+    assert.match(help.stdout, /Exit codes: 0 success, 1 .*, 2 usage error/);
+  });
+
+  it('gives every command a --help with its options and examples', () => {
+    for (const c of COMMANDS) {
+      const r = cli([c, '--help'], root);
+      assert.equal(r.code, 0, c);
+      for (const option of [
+        '--data-dir',
+        '--archive-dir',
+        '--config',
+        '--db',
+        '--json',
+        '--quiet',
+        '--verbose',
+      ])
+        assert.ok(r.stdout.includes(option), `${c} --help lacks ${option}`);
+      assert.match(r.stdout, /Examples:\n {2}\$ .*db-hydration /, c);
+    }
+    assert.match(cli(['hydrate', '--help'], root).stdout, /--force/);
+  });
+
+  it('exits 2 with a suggestion on a wrong command, option or value, and prints nothing on stdout', () => {
+    const cases: [string[], RegExp][] = [
+      [['dehydrat'], /unknown command 'dehydrat'[\s\S]*Did you mean dehydrate\?/],
+      [['hydrate', '--forse'], /unknown option '--forse'[\s\S]*Did you mean --force\?/],
+      [['stats', '--busy-timeout', 'soon'], /--busy-timeout must be a whole number/],
+      [['status', '--data-dir'], /option '--data-dir <dir>' argument missing/],
+      [['dehydrate', '--db', '../etc/passwd.db'], /not a database file name/],
+      [[], /Usage: db-hydration/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args, root);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+    }
+  });
+
+  it('dehydrates and hydrates on another machine into the same database; --json output parses', () => {
+    const a = project();
+    makeShop(join(a, 'data', 'shop.db'));
+    const d = cli(['dehydrate', '--json'], a);
+    assert.equal(d.code, 0, d.stderr);
+    const result = parseJson(d.stdout);
+    assert.deepEqual(Object.keys(result.databases as object), ['shop.db']);
+    assert.equal(result.totalRows, 5);
+    assert.deepEqual(result.errors, []);
+    assert.equal(d.stderr, '');
+
+    const b = project();
+    const h = cli(['hydrate', '--archive-dir', join(a, 'data', 'json_archives')], b);
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, /hydrated {2}shop\.db <- .*shop\.json {2}\(2 tables, 5 rows\)/);
+    assert.match(h.stdout, /^Hydrated 1 database, skipped 0: 2 tables, 5 rows in \d+/m);
+    assert.deepEqual(snapshot(join(b, 'data', 'shop.db')), snapshot(join(a, 'data', 'shop.db')));
+
+    // Second run: the database exists, so it is skipped; --force replaces it and reports the backup.
+    const again = cli(['hydrate', '--archive-dir', join(a, 'data', 'json_archives')], b);
+    assert.match(again.stdout, /skipped {3}shop\.db {2}\(exists; use --force to replace it\)/);
+    const forced = cli(
+      ['hydrate', '--force', '--json', '--archive-dir', join(a, 'data', 'json_archives')],
+      b,
+    );
+    assert.equal(forced.code, 0, forced.stderr);
+    const fr = parseJson(forced.stdout) as {
+      databases: Record<string, { status: string; backupPath: string }>;
+    };
+    const entry = new Map(Object.entries(fr.databases)).get('shop.db');
+    assert.equal(entry?.status, 'hydrated');
+    assert.ok(existsSync(entry.backupPath));
+  });
+
+  it('reports a damaged database with its file, reason and next step, keeps its archive, and exits 1', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    makeShop(join(p, 'data', 'other.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const archive = join(p, 'data', 'json_archives', 'shop.json');
+    const before = readFileSync(archive);
+    writeFileSync(join(p, 'data', 'shop.db'), Buffer.alloc(8192, 0x41));
+    const r = cli(['dehydrate'], p);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: .*shop\.db/);
+    assert.match(r.stderr, /hint: .*db-hydration fix/);
+    assert.match(r.stdout, /unchanged {2}other\.db/);
+    assert.deepEqual(readFileSync(archive), before);
+    const json = cli(['dehydrate', '--json'], p);
+    assert.equal(json.code, 1);
+    assert.equal(json.stderr, '');
+    const parsed = parseJson(json.stdout) as { errorDetails: { file: string; code: string }[] };
+    assert.equal(parsed.errorDetails.length, 1);
+    assert.ok(parsed.errorDetails[0]?.file.endsWith('shop.db'));
+  });
+
+  it('status tells in sync, changed (naming the table), missing, damaged and no archive yet', () => {
+    const p = project();
+    const data = join(p, 'data');
+    for (const name of ['same', 'changed', 'gone', 'broken']) makeShop(join(data, `${name}.db`));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    makeShop(join(data, 'fresh.db'));
+    makeDatabase(join(data, 'changed.db'), (db) => db.exec("UPDATE notes SET body = 'B' WHERE body = 'b'"));
+    writeFileSync(
+      join(data, 'broken.db'),
+      'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n',
+    );
+    unlinkSync(join(data, 'gone.db'));
+    const r = cli(['status', '--json'], p);
+    assert.equal(r.code, 0, r.stderr);
+    const result = parseJson(r.stdout) as {
+      clean: boolean;
+      databases: { fileName: string; state: string; changedTable?: string }[];
+    };
+    const states = Object.fromEntries(result.databases.map((d) => [d.fileName, d.state]));
+    assert.deepEqual(states, {
+      'broken.db': 'damaged',
+      'changed.db': 'changed',
+      'fresh.db': 'no-archive',
+      'gone.db': 'missing',
+      'same.db': 'in-sync',
+    });
+    assert.equal(result.databases.find((d) => d.fileName === 'changed.db')?.changedTable, 'notes');
+    assert.equal(result.clean, false);
+    const human = cli(['status'], p);
+    assert.match(human.stdout, /^database +state +archive exported +next step$/m);
+    assert.match(
+      human.stdout,
+      /^changed\.db +changed since archive \(table "notes"\) +\d{4}-\d\d-\d\d .*db-hydration dehydrate/m,
+    );
+    assert.match(human.stdout, /^broken\.db +damaged .*db-hydration fix/m);
+    assert.match(human.stdout, /^gone\.db +missing .*db-hydration hydrate/m);
+    assert.match(
+      human.stdout,
+      /5 databases: 1 in sync, 1 changed since archive, 1 missing, 1 damaged, 1 no archive yet\./,
+    );
+  });
+
+  it('verify exits 0 when every archive matches and 1 naming the table when one does not', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const ok = cli(['verify'], p);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^same +shop\.db {2}matches /m);
+    assert.match(ok.stdout, /OK: 1 of 1 database match/);
+    makeDatabase(join(p, 'data', 'shop.db'), (db) => db.exec("UPDATE items SET data = x'01' WHERE id = 2"));
+    const bad = cli(['verify', '--json'], p);
+    assert.equal(bad.code, 1);
+    const result = parseJson(bad.stdout) as {
+      ok: boolean;
+      databases: { status: string; difference?: { table?: string } }[];
+    };
+    assert.equal(result.ok, false);
+    assert.equal(result.databases.at(0)?.status, 'different');
+    assert.equal(result.databases.at(0)?.difference?.table, 'items');
+  });
+
+  it('fix restores a damaged database from its archive and keeps the damaged file', () => {
+    const p = project();
+    const db = join(p, 'data', 'shop.db');
+    makeShop(db);
+    const original = snapshot(db);
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    writeFileSync(db, '<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> branch\n');
+    const r = cli(['fix'], p);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /shop\.db: .*merge/i);
+    assert.match(r.stdout, /-> restored from data\/json_archives\/shop\.json/);
+    assert.match(r.stdout, /-> damaged file kept as data\/shop\.db\.corrupt-/);
+    assert.match(r.stdout, /Checked 1 database: 1 missing or damaged, 1 fixed/);
+    assert.deepEqual(snapshot(db), original);
+    assert.equal(readdirSync(join(p, 'data')).filter((f) => f.startsWith('shop.db.corrupt-')).length, 1);
+  });
+
+  it('stats prints an aligned table with readable sizes; --json totals agree', () => {
+    const p = project();
+    makeShop(
+      join(p, 'data', 'shop.db'),
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO notes SELECT 'n' || i FROM n",
+    );
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const r = cli(['stats', '--verbose'], p);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^database +tables +rows +archive size +exported at +db file$/m);
+    assert.match(r.stdout, /^shop\.db +2 +2,005 +\d+\.\d KB +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +present$/m);
+    assert.match(r.stdout, /^ {2}notes: 2,003 rows$/m);
+    const json = parseJson(cli(['stats', '--json'], p).stdout) as { totalRows: number; totalBytes: number };
+    assert.equal(json.totalRows, 2005);
+    assert.equal(json.totalBytes, statSync(join(p, 'data', 'json_archives', 'shop.json')).size);
+  });
+
+  it('reads the config file, lets flags override it, and rejects a bad key with exit 2', () => {
+    const p = project();
+    mkdirSync(join(p, 'dbs'));
+    makeShop(join(p, 'dbs', 'a.db'));
+    makeShop(join(p, 'dbs', 'b.db'));
+    writeFileSync(
+      join(p, 'db-hydration.config.json'),
+      JSON.stringify({ dataDir: 'dbs', archiveDir: 'archives', databases: ['a.db'] }),
+    );
+    const r = cli(['dehydrate', '--json'], p);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(parseJson(r.stdout).databases as object), ['a.db']);
+    assert.ok(existsSync(join(p, 'archives', 'a.json')));
+    // --db overrides the configured list, --archive-dir the configured archive dir.
+    const o = cli(['dehydrate', '--db', 'b', '--archive-dir', 'other', '--json'], p);
+    assert.equal(o.code, 0, o.stderr);
+    assert.deepEqual(Object.keys(parseJson(o.stdout).databases as object), ['b.db']);
+    assert.ok(existsSync(join(p, 'other', 'b.json')));
+    writeFileSync(join(p, 'db-hydration.config.json'), JSON.stringify({ dataDir: 'dbs', backups: 3 }));
+    const bad = cli(['stats'], p);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /db-hydration\.config\.json: unknown key "backups"/);
+  });
+
+  it('--quiet prints nothing on success; errors still go to stderr', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    const r = cli(['dehydrate', '--quiet'], p);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, '');
+    const db = new Database(join(p, 'data', 'shop.db'));
+    db.close();
+    writeFileSync(join(p, 'data', 'shop.db'), Buffer.alloc(100));
+    const e = cli(['dehydrate', '--quiet'], p);
+    assert.equal(e.code, 1);
+    assert.equal(e.stdout, '');
+    assert.match(e.stderr, /shop\.db/);
+  });
+});

@@ -1,0 +1,123 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/index.js';
+import { tempDir } from './helpers/fixtures.js';
+
+function withDir(fn: (dir: string) => void): void {
+  const { dir, cleanup } = tempDir('dh-config-');
+  try {
+    fn(dir);
+  } finally {
+    cleanup();
+  }
+}
+
+const write = (path: string, value: unknown): void => {
+  writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
+};
+
+describe('configuration', () => {
+  it('finds db-hydration.config.json in the working directory and resolves its paths relative to the file', () => {
+    withDir((dir) => {
+      write(join(dir, 'db-hydration.config.json'), {
+        dataDir: 'var/data',
+        archiveDir: '../archives',
+        databases: ['a.db'],
+        busyTimeoutMs: 250,
+        backupsKept: 2,
+      });
+      const loaded = loadConfig({ cwd: dir });
+      assert.equal(loaded.source, join(dir, 'db-hydration.config.json'));
+      assert.deepEqual(loaded.config, {
+        dataDir: join(dir, 'var', 'data'),
+        archiveDir: join(dir, '..', 'archives'),
+        databases: ['a.db'],
+        busyTimeoutMs: 250,
+        backupsKept: 2,
+      });
+    });
+  });
+
+  it('reads the "dbHydration" key of package.json when there is no config file', () => {
+    withDir((dir) => {
+      write(join(dir, 'package.json'), { name: 'app', dbHydration: { dataDir: 'db' } });
+      const loaded = loadConfig({ cwd: dir });
+      assert.equal(loaded.source, join(dir, 'package.json'));
+      assert.deepEqual(loaded.config, { dataDir: join(dir, 'db') });
+    });
+  });
+
+  it('prefers the config file over package.json, and finds nothing in an empty directory', () => {
+    withDir((dir) => {
+      assert.deepEqual(loadConfig({ cwd: dir }), { source: undefined, config: {} });
+      write(join(dir, 'package.json'), { dbHydration: { dataDir: 'from-package' } });
+      write(join(dir, 'db-hydration.config.json'), { dataDir: 'from-file' });
+      assert.equal(loadConfig({ cwd: dir }).config.dataDir, join(dir, 'from-file'));
+    });
+  });
+
+  it('loads an explicit config path relative to its own directory, not the working directory', () => {
+    withDir((dir) => {
+      mkdirSync(join(dir, 'conf'));
+      write(join(dir, 'conf', 'custom.json'), { dataDir: 'd' });
+      const loaded = loadConfig({ cwd: dir, configPath: 'conf/custom.json' });
+      assert.equal(loaded.config.dataDir, join(dir, 'conf', 'd'));
+      assert.throws(
+        () => loadConfig({ cwd: dir, configPath: 'nope.json' }),
+        /nope\.json: the config file does not exist/,
+      );
+    });
+  });
+
+  it('rejects an unknown key, naming the key and the file', () => {
+    withDir((dir) => {
+      write(join(dir, 'db-hydration.config.json'), { dataDir: 'd', archiveDirectory: 'a' });
+      assert.throws(
+        () => loadConfig({ cwd: dir }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.key === 'archiveDirectory' &&
+          e.message.includes('unknown key "archiveDirectory"') &&
+          e.message.includes('db-hydration.config.json'),
+      );
+    });
+  });
+
+  it('rejects each key given a value of the wrong type, naming the key', () => {
+    const wrong: Record<string, unknown> = {
+      dataDir: 5,
+      archiveDir: '',
+      databases: 'a.db',
+      busyTimeoutMs: -1,
+      backupsKept: 1.5,
+    };
+    withDir((dir) => {
+      for (const [key, value] of Object.entries(wrong)) {
+        write(join(dir, 'db-hydration.config.json'), { [key]: value });
+        assert.throws(
+          () => loadConfig({ cwd: dir }),
+          (e: unknown) => e instanceof ConfigError && e.key === key && e.message.includes(`"${key}"`),
+          key,
+        );
+      }
+    });
+  });
+
+  it('rejects a config that is not JSON or not an object, naming the file', () => {
+    withDir((dir) => {
+      write(join(dir, 'db-hydration.config.json'), '{ dataDir: ');
+      assert.throws(() => loadConfig({ cwd: dir }), /db-hydration\.config\.json: not valid JSON/);
+      write(join(dir, 'db-hydration.config.json'), '["data"]');
+      assert.throws(() => loadConfig({ cwd: dir }), /must be a JSON object/);
+      write(join(dir, 'db-hydration.config.json'), '{}');
+      write(join(dir, 'package.json'), { dbHydration: { dataDir: 1 } });
+      assert.deepEqual(loadConfig({ cwd: dir }).config, {});
+      assert.throws(
+        () => loadConfig({ cwd: dir, configPath: 'package.json' }),
+        /package\.json \("dbHydration"\): "dataDir"/,
+      );
+    });
+  });
+});
