@@ -180,6 +180,38 @@ describe('exactness: values', () => {
     );
   });
 
+  it('keeps TEXT that is not valid UTF-8 as a WITHOUT ROWID key, and in a table whose rowid names are all columns', async () => {
+    await assertRoundTrip(
+      (db) => {
+        db.exec(`
+          CREATE TABLE w (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+          CREATE TABLE w2 (a, b, c, PRIMARY KEY (b, a)) WITHOUT ROWID;
+          CREATE TABLE r (rowid, _rowid_, oid, v);
+          -- 61ff and 61fe both read as 'a\uFFFD' in JavaScript.
+          INSERT INTO w VALUES (CAST(x'61ff' AS TEXT), CAST(x'62ff' AS TEXT)), (CAST(x'61fe' AS TEXT), 1),
+            (x'61ff', CAST(x'63ff' AS TEXT)), ('a\uFFFD', CAST(x'ff' AS TEXT)), (5, CAST(x'64ff' AS TEXT));
+          INSERT INTO w2 VALUES (CAST(x'ff' AS TEXT), CAST(x'fe' AS TEXT), CAST(x'fd' AS TEXT)),
+            (CAST(x'fe' AS TEXT), CAST(x'fe' AS TEXT), CAST(x'fc' AS TEXT));
+          INSERT INTO r VALUES (1, 2, 3, CAST(x'63ff' AS TEXT)), (CAST(x'63ff' AS TEXT), NULL, 1.5, CAST(x'63fe' AS TEXT)),
+            (1, 2, 3, CAST(x'63ff' AS TEXT));
+        `);
+      },
+      (r) => {
+        const hex = (sql: string): unknown[] =>
+          query(r.hydratedPath, sql).map((x) => Object.values(x).join(' '));
+        assert.deepEqual(hex('SELECT hex(k), typeof(k), hex(v) FROM w ORDER BY k'), [
+          '35 text 64FF',
+          '61EFBFBD text FF',
+          '61FE text 31',
+          '61FF text 62FF',
+          '61FF blob 63FF',
+        ]);
+        assert.deepEqual(hex('SELECT hex(c) FROM w2 ORDER BY c'), ['FC', 'FD']);
+        assert.deepEqual(hex('SELECT hex(v) FROM r ORDER BY v'), ['63FE', '63FF', '63FF']);
+      },
+    );
+  });
+
   it('keeps BLOBs: the empty blob, the empty string and NULL are three values; base64- or JSON-looking blobs stay BLOB', async () => {
     const blobs = [
       Buffer.alloc(0),

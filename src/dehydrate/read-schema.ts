@@ -40,7 +40,8 @@ export interface TablePlan {
   readonly selectSql: string | undefined;
   /**
    * SQL that fetches one column's raw bytes for a row, given the row's key values; used to keep TEXT that is not
-   * valid in the database encoding. `keyIndexes` point into the selected row.
+   * valid in the database encoding. `keyIndexes` point into the selected row (which may hold helper values after the
+   * columns), one per `?` of `whereSql`.
    */
   readonly lookup: { readonly whereSql: string; readonly keyIndexes: readonly number[] } | undefined;
 }
@@ -112,17 +113,24 @@ function planTable(
       .map((k) => `${quoteIdent(k.name ?? '')} COLLATE ${quoteIdent(k.coll)}${k.desc === 1 ? ' DESC' : ''}`)
       .join(', ');
     const keyIndexes = keyCols.map((k) => stored.findIndex((c) => c.name === k.name));
+    const keyed = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
+    // A TEXT key that is not valid in the database encoding reaches JavaScript altered (U+FFFD), so it could not find
+    // its own row again. Each key's raw bytes (NULL unless it is TEXT) are selected after the columns, and the lookup
+    // binds them back as TEXT: `k IS CASE WHEN <raw> IS NULL THEN <value> ELSE CAST(<raw> AS TEXT) END`.
+    const rawKeys = keyed ? keyCols.map((k) => rawTextOf(quoteIdent(k.name ?? ''))) : [];
     return {
       name,
       sql,
       kind,
       columns,
       rowidKey: undefined,
-      selectSql: `SELECT ${columnList.join(', ')} ${from}${orderBy === '' ? '' : ` ORDER BY ${orderBy}`}`,
-      lookup:
-        keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0)
-          ? { whereSql: keyCols.map((k) => `${quoteIdent(k.name ?? '')} IS ?`).join(' AND '), keyIndexes }
-          : undefined,
+      selectSql: `SELECT ${[...columnList, ...rawKeys].join(', ')} ${from}${orderBy === '' ? '' : ` ORDER BY ${orderBy}`}`,
+      lookup: keyed
+        ? {
+            whereSql: keyCols.map((k) => sameValueAs(quoteIdent(k.name ?? ''))).join(' AND '),
+            keyIndexes: keyIndexes.flatMap((column, j) => [stored.length + j, column, stored.length + j]),
+          }
+        : undefined,
     };
   }
 
@@ -141,15 +149,19 @@ function planTable(
   }
   const rowidName = unshadowedRowidName(all.map((c) => c.name));
   if (rowidName === undefined) {
-    // Every rowid name is shadowed by a column: rowids cannot be read, so order by every column instead.
+    // Every rowid name is shadowed by a column: rowids cannot be read, so order by every column instead. With no key,
+    // a row is found again by all its values (identical rows have identical bytes), TEXT bound back from raw bytes.
     return {
       name,
       sql,
       kind,
       columns,
       rowidKey: undefined,
-      selectSql: `SELECT ${columnList.join(', ')} ${from} ORDER BY ${columnList.join(', ')}`,
-      lookup: undefined,
+      selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} ORDER BY ${columnList.join(', ')}`,
+      lookup: {
+        whereSql: columnList.map(sameValueAs).join(' AND '),
+        keyIndexes: columnList.flatMap((_, i) => [stored.length + i, i, stored.length + i]),
+      },
     };
   }
   return {
@@ -161,6 +173,19 @@ function planTable(
     selectSql: `SELECT ${rowidName}, ${columnList.join(', ')} ${from} ORDER BY ${rowidName}`,
     lookup: { whereSql: `${rowidName} = ?`, keyIndexes: [0] },
   };
+}
+
+/** A selected helper value: the raw bytes of a TEXT value of `column` (a quoted name), NULL for other values. */
+function rawTextOf(column: string): string {
+  return `CASE WHEN typeof(${column}) = 'text' THEN CAST(${column} AS BLOB) END`;
+}
+
+/**
+ * A condition matching `column` against a value bound as three parameters: its raw TEXT bytes (from
+ * {@link rawTextOf}), the value as read, and the raw bytes again.
+ */
+function sameValueAs(column: string): string {
+  return `${column} IS CASE WHEN ? IS NULL THEN ? ELSE CAST(? AS TEXT) END`;
 }
 
 /**
