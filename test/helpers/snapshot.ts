@@ -95,8 +95,13 @@ export function snapshot(path: string): DatabaseSnapshot {
           return parts.join('|');
         })
         .sort();
-      if (type === 'virtual') virtualRows[name] = rendered;
-      else tables[name] = rendered;
+      // defineProperty, not assignment: a table named __proto__ must become a key, not the object's prototype.
+      Object.defineProperty(type === 'virtual' ? virtualRows : tables, name, {
+        value: rendered,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return { pragmas, schema, tables, virtualRows };
   } finally {
