@@ -63,3 +63,43 @@ export {
   type FixTarget,
 } from './integrity/fix-databases.js';
 export type { SalvageOutcome, TableSalvage } from './integrity/salvage-rows.js';
+export {
+  loadConfig,
+  checkConfig,
+  ConfigError,
+  CONFIG_FILE,
+  PACKAGE_JSON_KEY,
+  type HydrationConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+} from './config/load-config.js';
+export {
+  openDatabase,
+  checkAndHydrate,
+  type OpenDatabaseOptions,
+  type CheckAndHydrateOptions,
+  type CheckAndHydrateResult,
+} from './integration/open-database.js';
+export {
+  dehydrateOnExit,
+  type DehydrateOnExitOptions,
+  type Unhook,
+} from './integration/dehydrate-on-exit.js';
+export {
+  getStatus,
+  type StatusResult,
+  type StatusOptions,
+  type DatabaseStatusEntry,
+  type SyncState,
+} from './integration/status.js';
+export {
+  verifyArchives,
+  type VerifyOptions,
+  type VerifyResult,
+  type VerifiedDatabase,
+} from './integration/verify.js';
+export {
+  compareArchives,
+  type ArchiveComparison,
+  type ArchiveDifference,
+} from './integration/compare-archives.js';
