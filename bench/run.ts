@@ -313,7 +313,7 @@ const sizes = option('sizes', 'BENCH_SIZES', '10k,200k,1m,5m').split(',').map(pa
 const runs = Number(option('runs', 'BENCH_RUNS', '3'));
 const runsLarge = Number(option('runs-large', 'BENCH_RUNS_LARGE', '1'));
 const keep = process.argv.includes('--keep');
-const distEntry = join(ROOT, 'dist', 'index.js');
+const distEntry = resolve(option('entry', 'BENCH_ENTRY', join(ROOT, 'dist', 'index.js')));
 
 setup();
 if (!existsSync(distEntry)) throw new Error(`${distEntry} is missing: run \`npm run build\` first`);

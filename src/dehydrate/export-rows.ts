@@ -16,6 +16,9 @@ export type RowSink = (line: string) => void;
 /** How often (in rows) export calls back with progress. */
 export const PROGRESS_EVERY = 8192;
 
+/** Rows fetched per `all()` call when a table is read in rowid batches. */
+const BATCH_ROWS = 2048;
+
 /**
  * Writes every row of `table` to `sink`; returns the number of rows.
  * @param onRows called every {@link PROGRESS_EVERY} rows with the rows done so far
@@ -28,7 +31,6 @@ export function exportRows(
   onRows?: (rowsDone: number) => void,
 ): number {
   if (table.selectSql === undefined) return 0;
-  const statement = db.prepare(table.selectSql).raw(true).safeIntegers(true);
   const offset = table.rowidKey === undefined ? 0 : 1;
   const keys = [
     ...(table.rowidKey === undefined ? [] : [table.rowidKey]),
@@ -40,14 +42,18 @@ export function exportRows(
   const bytesLookup = new TextLookup(db, table, encoding);
   let count = 0;
 
-  for (const raw of statement.iterate() as IterableIterator<SqliteValue[]>) {
+  const encodeRow = (raw: readonly SqliteValue[]): void => {
     let line = '';
     for (let i = 0; i < width; i++) {
       const value = raw[i] as SqliteValue;
       let encoded: string;
-      if (typeof value === 'string' && value.includes('\uFFFD')) {
-        const bytes = bytesLookup.rawBytesIfNotText(raw, i, value);
-        encoded = bytes === undefined ? JSON.stringify(value) : encodeTextBytes(bytes);
+      if (typeof value === 'string') {
+        if (value.includes('\uFFFD')) {
+          const bytes = bytesLookup.rawBytesIfNotText(raw, i, value);
+          encoded = bytes === undefined ? JSON.stringify(value) : encodeTextBytes(bytes);
+        } else {
+          encoded = JSON.stringify(value);
+        }
       } else {
         encoded = encodeValue(value, real[i] === true);
       }
@@ -56,8 +62,58 @@ export function exportRows(
     sink(`${line}}`);
     count++;
     if (onRows !== undefined && count % PROGRESS_EVERY === 0) onRows(count);
+  };
+
+  const batched = rowidBatches(db, table);
+  if (batched !== undefined) {
+    // Keyset pagination on the rowid: `all()` on a few thousand rows costs less per row than `iterate()`, and every
+    // batch is read inside the caller's read transaction, so together they are one consistent snapshot.
+    let rows = batched.first.all() as SqliteValue[][];
+    while (rows.length > 0) {
+      for (const raw of rows) encodeRow(raw);
+      if (rows.length < BATCH_ROWS) break;
+      const last = (rows[rows.length - 1] as SqliteValue[])[batched.keyIndex];
+      rows = batched.next.all(last) as SqliteValue[][];
+    }
+    return count;
   }
+  const statement = db.prepare(table.selectSql).raw(true).safeIntegers(true);
+  for (const raw of statement.iterate() as IterableIterator<SqliteValue[]>) encodeRow(raw);
   return count;
+}
+
+/**
+ * Statements that read a table in rowid order, {@link BATCH_ROWS} rows at a time, when the plan reads it in rowid
+ * order (an INTEGER PRIMARY KEY alias or an explicit rowid key). The plan's own SELECT is rebuilt and compared, so any
+ * other ordering falls back to a single `iterate()`.
+ */
+function rowidBatches(
+  db: Database,
+  table: TablePlan,
+): { first: Statement; next: Statement; keyIndex: number } | undefined {
+  const lookup = table.lookup;
+  if (lookup?.keyIndexes.length !== 1) return undefined;
+  const keyIndex = lookup.keyIndexes[0] as number;
+  const columns = table.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const from = `FROM main.${quoteIdent(table.name)}`;
+  let key: string;
+  let select: string;
+  if (table.rowidKey !== undefined) {
+    key = table.rowidKey;
+    select = `SELECT ${key}, ${columns} ${from}`;
+  } else {
+    const column = table.columns[keyIndex];
+    if (column === undefined) return undefined;
+    key = quoteIdent(column.name);
+    select = `SELECT ${columns} ${from}`;
+  }
+  if (lookup.whereSql !== `${key} = ?` || table.selectSql !== `${select} ORDER BY ${key}`) return undefined;
+  const prepare = (sql: string): Statement => db.prepare(sql).raw(true).safeIntegers(true);
+  return {
+    first: prepare(`${select} ORDER BY ${key} LIMIT ${BATCH_ROWS}`),
+    next: prepare(`${select} WHERE ${key} > ? ORDER BY ${key} LIMIT ${BATCH_ROWS}`),
+    keyIndex,
+  };
 }
 
 /**

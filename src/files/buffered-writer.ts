@@ -7,12 +7,13 @@
 import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 
-const FLUSH_AT = 1 << 20;
+/** Size of the output buffer: text is encoded straight into it and reaches the disk in chunks of this size. */
+const BUFFER_BYTES = 1 << 21;
 
 export class BufferedWriter {
   private fd: number | undefined;
-  private pending: string[] = [];
-  private pendingLength = 0;
+  private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private used = 0;
   private readonly fullHash: Hash = createHash('sha256');
   private readonly contentHash: Hash = createHash('sha256');
   private bytes = 0;
@@ -30,20 +31,29 @@ export class BufferedWriter {
       this.writeBuffer(buf);
       return;
     }
-    this.pending.push(text);
-    this.pendingLength += text.length;
-    if (this.pendingLength >= FLUSH_AT) this.flush();
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8, so `3 * length` bytes of room always suffice.
+    const worst = text.length * 3;
+    if (worst > BUFFER_BYTES - this.used) {
+      this.flush();
+      if (worst > BUFFER_BYTES) {
+        const buf = Buffer.from(text, 'utf8');
+        this.fullHash.update(buf);
+        this.contentHash.update(buf);
+        this.writeBuffer(buf);
+        return;
+      }
+    }
+    this.used += this.buffer.write(text, this.used);
   }
 
   /** Writes out what is buffered. */
   flush(): void {
-    if (this.pending.length === 0) return;
-    const buf = Buffer.from(this.pending.join(''), 'utf8');
-    this.pending = [];
-    this.pendingLength = 0;
+    if (this.used === 0) return;
+    const buf = this.buffer.subarray(0, this.used);
     this.fullHash.update(buf);
     this.contentHash.update(buf);
     this.writeBuffer(buf);
+    this.used = 0;
   }
 
   /** Flushes, fsyncs and closes. Returns the hex hashes and the size in bytes. */
