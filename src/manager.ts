@@ -21,7 +21,7 @@ import { compareNames } from './dehydrate/read-schema.js';
 import { buildDatabase } from './hydrate/hydrate-database.js';
 import { readArchive } from './hydrate/read-archive.js';
 import type { RejectedRow } from './hydrate/import-rows.js';
-import { removeStaleTempFiles } from './files/atomic-file.js';
+import { commitTempFile, fsyncFile, removeStaleTempFiles, tempPathFor } from './files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from './manifest/manifest.js';
 import type { ProgressListener } from './progress.js';
 import { fixDatabases, type FixResult, type FixTarget } from './integrity/fix-databases.js';
@@ -457,20 +457,29 @@ export class DBHydrationManager {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     let backupPath = `${dbPath}.${stamp}.bak`;
     for (let i = 1; existsSync(backupPath); i++) backupPath = `${dbPath}.${stamp}-${i}.bak`;
+    // Written to a temp file and renamed, so a crash never leaves a partial backup that looks complete.
+    const temp = tempPathFor(backupPath);
     try {
-      const source = new Database(dbPath, {
-        readonly: true,
-        fileMustExist: true,
-        timeout: this.options.busyTimeoutMs ?? 5000,
-      });
       try {
-        await source.backup(backupPath);
-      } finally {
-        source.close();
+        const source = new Database(dbPath, {
+          readonly: true,
+          fileMustExist: true,
+          timeout: this.options.busyTimeoutMs ?? 5000,
+        });
+        try {
+          await source.backup(temp);
+        } finally {
+          source.close();
+        }
+      } catch {
+        rmSync(temp, { force: true });
+        copyFileSync(dbPath, temp);
       }
-    } catch {
-      rmSync(backupPath, { force: true });
-      copyFileSync(dbPath, backupPath);
+      fsyncFile(temp);
+      commitTempFile(temp, backupPath);
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
     }
     this.pruneBackups(dbPath);
     return backupPath;

@@ -1,0 +1,315 @@
+/**
+ * Crash safety: a real child process runs dehydrate, hydrate --force or fix and is killed with SIGKILL at a random
+ * moment. Afterwards every database and archive must be either exactly as it was or completely new (the result of a
+ * full run), and the next run must clean up the temp files the killed one left.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import Database from 'better-sqlite3';
+import { DBHydrationManager } from '../src/index.js';
+import { removeStaleTempFiles } from '../src/files/atomic-file.js';
+import { tempDir } from './helpers/fixtures.js';
+import { snapshot, type DatabaseSnapshot } from './helpers/snapshot.js';
+import { leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
+
+const CHILD = fileURLToPath(new URL('./children/run-operation.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const ROUNDS_PER_OPERATION = 20;
+
+/** Archive or manifest text with its timestamps blanked, to compare content. */
+function normalized(text: string): string {
+  // The manifest also holds each archive's path (relative to the working directory) and its hash (which covers
+  // exported_at): blank those too.
+  return text.replace(/"(exported_at|timestamp|archive_path|sha256)": ?"[^"]*"/g, '"$1": ""');
+}
+
+interface Child {
+  readonly process: ChildProcessWithoutNullStreams;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
+  output: string;
+}
+
+function spawnChild(op: string, root: string): Child {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', CHILD, op, join(root, 'data'), join(root, 'archives')],
+    { cwd: REPO, stdio: 'pipe' },
+  );
+  const child: Child = {
+    process: proc,
+    output: '',
+    ready: new Promise((resolve, reject) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
+        child.output += chunk.toString();
+        if (child.output.startsWith('ready\n')) resolve();
+      });
+      proc.on('exit', () => {
+        reject(new Error(`child exited before it was ready: ${child.output}`));
+      });
+    }),
+    exited: new Promise((resolve) =>
+      proc.on('exit', () => {
+        resolve();
+      }),
+    ),
+  };
+  proc.stderr.resume();
+  return child;
+}
+
+interface Scenario {
+  readonly op: string;
+  /** Builds the "before" state under root/data and root/archives. */
+  readonly prepare: (root: string) => void;
+  /** Problems found after a kill: each names a file that is neither as before nor completely new. */
+  readonly check: (root: string) => string[];
+}
+
+function bytesOf(path: string): Buffer | undefined {
+  return existsSync(path) ? readFileSync(path) : undefined;
+}
+
+function safeSnapshot(path: string): DatabaseSnapshot | string {
+  try {
+    return snapshot(path);
+  } catch (error) {
+    return `unreadable: ${(error as Error).message}`;
+  }
+}
+
+/** Builds the template states and the expected "after" states of each operation, in-process. */
+async function buildScenarios(work: string): Promise<Scenario[]> {
+  // Dehydrate: a.db changed since its archive was written, b.db unchanged.
+  const dTpl = join(work, 'dehydrate-template');
+  mkdirSync(join(dTpl, 'data'), { recursive: true });
+  makeShop(join(dTpl, 'data', 'a.db'), 12000);
+  makeShop(join(dTpl, 'data', 'b.db'), 300);
+  await new DBHydrationManager({
+    dataDir: join(dTpl, 'data'),
+    archiveDir: join(dTpl, 'archives'),
+  }).dehydrateAll();
+  const changer = new Database(join(dTpl, 'data', 'a.db'));
+  changer.exec("UPDATE items SET name = name || ' (changed)' WHERE id % 7 = 0");
+  changer.close();
+  const dRef = join(work, 'dehydrate-ref');
+  cpSync(dTpl, dRef, { recursive: true });
+  await new DBHydrationManager({
+    dataDir: join(dRef, 'data'),
+    archiveDir: join(dRef, 'archives'),
+  }).dehydrateAll();
+  const dOld = new Map(
+    readdirSync(join(dTpl, 'archives')).map((n) => [n, readFileSync(join(dTpl, 'archives', n), 'utf8')]),
+  );
+  const dNew = new Map(
+    readdirSync(join(dRef, 'archives')).map((n) => [
+      n,
+      normalized(readFileSync(join(dRef, 'archives', n), 'utf8')),
+    ]),
+  );
+  const dDbs = new Map(['a.db', 'b.db'].map((n) => [n, readFileSync(join(dTpl, 'data', n))]));
+  assert.notEqual(normalized(dOld.get('a.json') ?? ''), dNew.get('a.json'));
+
+  // Hydrate --force: a.db holds an older version than its archive; b.db is missing.
+  const hTpl = join(work, 'hydrate-template');
+  mkdirSync(join(hTpl, 'data'), { recursive: true });
+  makeShop(join(hTpl, 'data', 'a.db'), 12000, 'wal');
+  makeShop(join(hTpl, 'data', 'b.db'), 500);
+  await new DBHydrationManager({
+    dataDir: join(hTpl, 'data'),
+    archiveDir: join(hTpl, 'archives'),
+  }).dehydrateAll();
+  const hNew = new Map(['a.db', 'b.db'].map((n) => [n, snapshot(join(hTpl, 'data', n))]));
+  rmSync(join(hTpl, 'data', 'b.db'));
+  const older = new Database(join(hTpl, 'data', 'a.db'));
+  older.exec('DELETE FROM items WHERE id > 9000');
+  older.close();
+  const hOld = snapshot(join(hTpl, 'data', 'a.db'));
+  const hArchives = new Map(
+    readdirSync(join(hTpl, 'archives')).map((n) => [n, readFileSync(join(hTpl, 'archives', n))]),
+  );
+
+  // Fix: a.db damaged with an archive, c.db damaged without one, b.db healthy.
+  const fTpl = join(work, 'fix-template');
+  mkdirSync(join(fTpl, 'data'), { recursive: true });
+  makeShop(join(fTpl, 'data', 'a.db'), 12000);
+  makeShop(join(fTpl, 'data', 'b.db'), 300);
+  await new DBHydrationManager({
+    dataDir: join(fTpl, 'data'),
+    archiveDir: join(fTpl, 'archives'),
+  }).dehydrateAll();
+  const fRestored = snapshot(join(fTpl, 'data', 'a.db'));
+  makeShop(join(fTpl, 'data', 'c.db'), 12000);
+  for (const n of ['a.db', 'c.db']) {
+    const p = join(fTpl, 'data', n);
+    overwritePages(p, leafPagesOf(p, 'items').slice(20, 22));
+  }
+  const fDamaged = new Map(['a.db', 'b.db', 'c.db'].map((n) => [n, readFileSync(join(fTpl, 'data', n))]));
+  const fArchives = new Map(
+    readdirSync(join(fTpl, 'archives')).map((n) => [n, readFileSync(join(fTpl, 'archives', n))]),
+  );
+  const fRef = join(work, 'fix-ref');
+  cpSync(fTpl, fRef, { recursive: true });
+  const refFix = await new DBHydrationManager({
+    dataDir: join(fRef, 'data'),
+    archiveDir: join(fRef, 'archives'),
+  }).fixCorruptedDbs();
+  assert.deepEqual(refFix.fixed, ['a.db', 'c.db']);
+  const fSalvaged = snapshot(join(fRef, 'data', 'c.db'));
+
+  const copy =
+    (tpl: string) =>
+    (root: string): void => {
+      cpSync(tpl, root, { recursive: true });
+    };
+  return [
+    {
+      op: 'dehydrate',
+      prepare: copy(dTpl),
+      check: (root) => {
+        const problems: string[] = [];
+        for (const [name, old] of dOld) {
+          const now = bytesOf(join(root, 'archives', name))?.toString('utf8');
+          if (now !== old && (now === undefined || normalized(now) !== dNew.get(name)))
+            problems.push(`archives/${name}`);
+        }
+        for (const [name, bytes] of dDbs) {
+          if (!isDeepStrictEqual(bytesOf(join(root, 'data', name)), bytes))
+            problems.push(`data/${name} (source changed)`);
+        }
+        return problems;
+      },
+    },
+    {
+      op: 'hydrate-force',
+      prepare: copy(hTpl),
+      check: (root) => {
+        const problems: string[] = [];
+        const a = join(root, 'data', 'a.db');
+        const snapA = safeSnapshot(a);
+        if (!isDeepStrictEqual(snapA, hOld) && !isDeepStrictEqual(snapA, hNew.get('a.db')))
+          problems.push('data/a.db');
+        const b = join(root, 'data', 'b.db');
+        if (existsSync(b) && !isDeepStrictEqual(safeSnapshot(b), hNew.get('b.db')))
+          problems.push('data/b.db');
+        for (const name of readdirSync(join(root, 'data'))) {
+          if (name.endsWith('.bak') && !isDeepStrictEqual(safeSnapshot(join(root, 'data', name)), hOld)) {
+            problems.push(`data/${name} (incomplete backup)`);
+          }
+        }
+        for (const [name, bytes] of hArchives) {
+          if (!isDeepStrictEqual(bytesOf(join(root, 'archives', name)), bytes))
+            problems.push(`archives/${name}`);
+        }
+        return problems;
+      },
+    },
+    {
+      op: 'fix',
+      prepare: copy(fTpl),
+      check: (root) => {
+        const problems: string[] = [];
+        const expectedNew = new Map([
+          ['a.db', fRestored],
+          ['c.db', fSalvaged],
+        ]);
+        for (const [name, damaged] of fDamaged) {
+          const path = join(root, 'data', name);
+          const now = bytesOf(path);
+          if (isDeepStrictEqual(now, damaged)) continue;
+          const fresh = expectedNew.get(name);
+          if (fresh === undefined || !isDeepStrictEqual(safeSnapshot(path), fresh))
+            problems.push(`data/${name}`);
+        }
+        for (const name of readdirSync(join(root, 'data'))) {
+          const m = /^(.*\.db)\.corrupt-/.exec(name);
+          if (m !== null && !name.endsWith('-shm') && !name.endsWith('-wal') && !name.endsWith('-journal')) {
+            if (!isDeepStrictEqual(readFileSync(join(root, 'data', name)), fDamaged.get(m[1] ?? ''))) {
+              problems.push(`data/${name} (quarantine copy differs from the damaged file)`);
+            }
+          }
+        }
+        for (const [name, bytes] of fArchives) {
+          if (!isDeepStrictEqual(bytesOf(join(root, 'archives', name)), bytes))
+            problems.push(`archives/${name}`);
+        }
+        return problems;
+      },
+    },
+  ];
+}
+
+async function timeFullRun(s: Scenario, root: string): Promise<number> {
+  s.prepare(root);
+  const child = spawnChild(s.op, root);
+  await child.ready;
+  const start = performance.now();
+  child.process.stdin.end('go\n');
+  await child.exited;
+  const ms = performance.now() - start;
+  assert.match(child.output, /"errors"/, `${s.op}: the child completes a full run`);
+  assert.deepEqual(s.check(root), [], `${s.op}: a full run ends in the new state`);
+  return ms;
+}
+
+describe('SIGKILL at random moments', () => {
+  it('leaves every database and archive as it was or completely new', { timeout: 170_000 }, async () => {
+    const { dir, cleanup } = tempDir('dh-kill-');
+    try {
+      const scenarios = await buildScenarios(join(dir, 'templates'));
+      let round = 0;
+      let killed = 0;
+      let midOperation = 0;
+      const lost: string[] = [];
+      for (const s of scenarios) {
+        const duration = await timeFullRun(s, join(dir, `full-${s.op}`));
+        const rootOf = (i: number): string => join(dir, `${s.op}-${i}`);
+        s.prepare(rootOf(0));
+        let next = spawnChild(s.op, rootOf(0));
+        for (let i = 0; i < ROUNDS_PER_OPERATION; i++) {
+          const child = next;
+          const root = rootOf(i);
+          await child.ready;
+          // Random point from the start of the operation to just before its usual end.
+          const delay = Math.random() * duration * 0.98;
+          child.process.stdin.end('go\n');
+          const timer = setTimeout(() => child.process.kill('SIGKILL'), delay);
+          if (i + 1 < ROUNDS_PER_OPERATION) {
+            s.prepare(rootOf(i + 1));
+            next = spawnChild(s.op, rootOf(i + 1));
+          }
+          await child.exited;
+          clearTimeout(timer);
+          round++;
+          if (child.process.signalCode === 'SIGKILL') {
+            killed++;
+            if (!child.output.includes('"errors"')) midOperation++;
+          }
+          for (const p of s.check(root))
+            lost.push(`${s.op} round ${i} (killed after ${delay.toFixed(0)} ms): ${p}`);
+          // The next run removes the temp files the killed one left.
+          for (const sub of ['data', 'archives']) {
+            removeStaleTempFiles(join(root, sub));
+            const leftovers = readdirSync(join(root, sub)).filter((n) => n.includes('.dh-tmp-'));
+            assert.deepEqual(leftovers, [], `${s.op} round ${i}: stale temp files are cleaned up`);
+          }
+          rmSync(root, { recursive: true, force: true });
+        }
+      }
+      // Figures for the report.
+      console.log(
+        `kill test: ${round} rounds, ${killed} SIGKILLs, ${midOperation} in the middle of an operation, ${lost.length} files lost`,
+      );
+      assert.deepEqual(lost, []);
+      assert.ok(killed >= 50, `at least 50 kills (got ${killed})`);
+      assert.ok(midOperation >= 40, `most kills land inside an operation (got ${midOperation})`);
+    } finally {
+      cleanup();
+    }
+  });
+});
