@@ -1,0 +1,80 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDir } from './helpers/fixtures.js';
+import { ensureFixture } from '../bench/fixtures.js';
+import { contentHashes, differingParts } from '../bench/content-hash.js';
+import type { BenchReport } from '../bench/run.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+describe('benchmark (tiny run)', () => {
+  it('measures db-hydration and sqlite3 on a 3k-row fixture and finds the hydrated database equal to its source', () => {
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    }
+    const { dir, cleanup } = tempDir();
+    try {
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'bench/run.ts', '--sizes', '3k', '--runs', '1', '--dir', dir, '--keep'],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /^\| 3k \| .* \| yes \|$/m);
+
+      const report = JSON.parse(readFileSync(join(dir, 'results', 'latest.json'), 'utf8')) as BenchReport;
+      assert.equal(report.sizes.length, 1);
+      const size = report.sizes[0];
+      assert.ok(size !== undefined);
+      assert.equal(size.rows, 3000);
+      assert.equal(size.exact, true);
+      assert.deepEqual(size.mismatches, []);
+      for (const m of [size.dump, size.replay, size.dehydrate, size.hydrate]) {
+        assert.equal(m.runs, 1);
+        assert.ok(m.wallMs > 0 && m.opMs > 0 && m.opMs <= m.wallMs, JSON.stringify(m));
+        assert.ok(m.maxRssKiB > 1000, `peak RSS ${m.maxRssKiB} KiB`);
+      }
+      assert.ok(size.archiveBytes > 100_000 && size.dumpBytes > 100_000, JSON.stringify(size));
+
+      // The fixture holds what bench/fixtures.ts promises: 3 tables split 40/40/20, a view, a trigger, indexes.
+      const fixture = join(dir, 'fixtures', 'bench-3k.db');
+      const db = new Database(fixture, { readonly: true });
+      const count = (sql: string): number => Number(db.prepare(sql).pluck().get());
+      assert.equal(count('SELECT count(*) FROM trades'), 1200);
+      assert.equal(count('SELECT count(*) FROM candles'), 1200);
+      assert.equal(count('SELECT count(*) FROM events'), 600);
+      assert.equal(count("SELECT count(*) FROM sqlite_schema WHERE type = 'view'"), 1);
+      assert.equal(count("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 1);
+      assert.equal(count("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"), 4);
+      assert.equal(count('SELECT min(length(payload)) >= 16 AND max(length(payload)) <= 256 FROM events'), 1);
+      assert.equal(count('SELECT min(seq) > 4611686018427387904 - 1099511627776 FROM events'), 1);
+      db.close();
+
+      // The kept hydrated database equals the fixture by content, and the check does see a one-cell change.
+      const hydrated = join(dir, 'work', 'bench-3k', 'hydrated-1', 'bench-3k.db');
+      const source = contentHashes(fixture);
+      assert.deepEqual(differingParts(source, contentHashes(hydrated)), []);
+      const changed = join(dir, 'changed.db');
+      copyFileSync(hydrated, changed);
+      const w = new Database(changed);
+      assert.equal(
+        w.prepare("UPDATE candles SET volume = volume + 1 WHERE symbol = 'BTC' AND ts = 1700000000").run()
+          .changes,
+        1,
+      );
+      w.close();
+      assert.deepEqual(differingParts(source, contentHashes(changed)), ['table candles']);
+
+      // Fixed seed: generating the same size again gives the same content.
+      const again = join(dir, 'again.db');
+      ensureFixture(again, 3000);
+      assert.deepEqual(contentHashes(again), source);
+    } finally {
+      cleanup();
+    }
+  });
+});
