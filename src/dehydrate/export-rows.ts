@@ -16,6 +16,12 @@ export type RowSink = (line: string) => void;
 /** How often (in rows) export calls back with progress. */
 export const PROGRESS_EVERY = 8192;
 
+/**
+ * In a UTF-16 database SQLite converts TEXT to UTF-8 for us, and joins a lone surrogate with the unit after it into
+ * one astral character instead of marking it U+FFFD: there, any surrogate in the string may hide invalid bytes.
+ */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Rows fetched per `all()` call when a table is read in rowid batches. */
 const BATCH_ROWS = 2048;
 
@@ -40,6 +46,7 @@ export function exportRows(
   const real = [...(offset === 1 ? [false] : []), ...table.columns.map((c) => c.realAffinity)];
   const width = keys.length;
   const bytesLookup = new TextLookup(db, table, encoding);
+  const utf16 = encoding !== 'UTF-8';
   let count = 0;
 
   const encodeRow = (raw: readonly SqliteValue[]): void => {
@@ -48,7 +55,7 @@ export function exportRows(
       const value = raw[i] as SqliteValue;
       let encoded: string;
       if (typeof value === 'string') {
-        if (value.includes('\uFFFD')) {
+        if (value.includes('\uFFFD') || (utf16 && SURROGATE.test(value))) {
           const bytes = bytesLookup.rawBytesIfNotText(raw, i, value);
           encoded = bytes === undefined ? JSON.stringify(value) : encodeTextBytes(bytes);
         } else {
