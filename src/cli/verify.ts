@@ -27,6 +27,7 @@ Examples:
         ...(ctx.bars.listener === undefined ? {} : { onProgress: ctx.bars.listener }),
       });
       output(ctx, result, () => {
+        const width = Math.max(0, ...result.databases.map((d) => d.fileName.length));
         for (const d of result.databases) {
           const why =
             d.status === 'different'
@@ -36,7 +37,7 @@ Examples:
                 : d.status === 'error'
                   ? 'could not be compared (see the error below)'
                   : `matches ${ctx.path(d.archivePath)}`;
-          ctx.say(`${d.status.padEnd(9)}  ${d.fileName}  ${why}`);
+          ctx.say(`${d.status.padEnd(9)}  ${d.fileName.padEnd(width)}  ${why}`);
         }
         const same = result.databases.filter((d) => d.status === 'same').length;
         ctx.say(

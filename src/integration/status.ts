@@ -189,9 +189,9 @@ async function statusOf(
     return entry(
       'changed',
       table === undefined
-        ? 'the schema or file settings changed since the archive was written'
-        : `table "${table}" changed since the archive was written`,
-      'run `db-hydration dehydrate` to update the archive (or `hydrate --force` to go back to it)',
+        ? 'the schema or file settings changed since the archive was written; `dehydrate` updates the archive, `hydrate --force` goes back to it'
+        : `table "${table}" changed since the archive was written; \`dehydrate\` updates the archive, \`hydrate --force\` goes back to it`,
+      'run `db-hydration dehydrate`',
       table === undefined ? {} : { changedTable: table },
     );
   });
