@@ -302,6 +302,7 @@ export class DBHydrationManager {
         const outcome = await buildDatabase({
           archivePath,
           dbPath,
+          busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
           onProgress: this.options.onProgress,
           checkHeader: (h) => {
             if (targetFileName(h, archivePath) !== fileName)

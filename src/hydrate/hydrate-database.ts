@@ -3,7 +3,7 @@
  * tables and rows, then sequences, indexes, views and triggers, so triggers never fire during the load), check it,
  * and rename it into place. The target is never half-written: a failure leaves it as it was.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ArchiveFormatError, DatabaseWriteError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
@@ -26,6 +26,8 @@ export interface BuildDatabaseOptions {
   /** Called after the new file is complete and synced, right before it is renamed over `dbPath`. */
   readonly beforeReplace?: () => void | Promise<void>;
   readonly onProgress?: ProgressListener | undefined;
+  /** How long to wait for other connections to the existing database to finish, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number | undefined;
 }
 
 /** Result of building one database. */
@@ -53,6 +55,7 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
     db.close();
     db = undefined;
     fsyncFile(temp);
+    assertReplaceable(dbPath, options.busyTimeoutMs ?? 5000);
     await options.beforeReplace?.();
     // A -wal or -shm left from the old file must not be applied to the new one.
     for (const suffix of ['-wal', '-shm', '-journal']) rmSync(dbPath + suffix, { force: true });
@@ -167,6 +170,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         break;
       }
       case 'tableEnd': {
+        current?.importer?.finish();
         const inserted = current?.importer?.inserted ?? 0;
         rowsPerTable[event.table.name] = inserted;
         totalRows += inserted;
@@ -217,6 +221,52 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
     });
   }
   return { header, tablesImported: tables, totalRows, rowsPerTable, rejectedRows };
+}
+
+/**
+ * Refuses to replace a database another connection is using. The new file is renamed over the old one; on POSIX a
+ * connection that still has the old file open keeps reading the old content (a consistent, stale snapshot; its writes
+ * fail with SQLITE_READONLY_DBMOVED), but a WAL-mode connection that closes later deletes `<file>-wal` by name, which
+ * would then be the new file's log (https://sqlite.org/howtocorrupt.html, section 2). So: in WAL mode, any other open
+ * connection makes the file "in use" (each holds a shared lock on it for its whole life); in rollback mode, only a
+ * connection inside a transaction does, and we wait for it up to the busy timeout. On Windows, renaming over an open
+ * file fails instead, which is reported the same way.
+ * @throws {HydrationError} DATABASE_LOCKED when the file is in use
+ */
+export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
+  let head: Buffer;
+  try {
+    const fd = openSync(dbPath, 'r');
+    try {
+      head = Buffer.alloc(100);
+      if (readSync(fd, head, 0, 100, 0) < 100) return;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // missing, a directory, unreadable: no SQLite connection can be using it
+  }
+  if (head.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return;
+  const wal = head[18] === 2;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(dbPath, { fileMustExist: true, timeout: busyTimeoutMs });
+    if (wal) db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('ROLLBACK');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+      throw new HydrationError(
+        'DATABASE_LOCKED',
+        `the database is in use by another connection (waited ${busyTimeoutMs} ms), so it was not replaced`,
+        { file: dbPath, hint: 'close the programs using it and run again' },
+      );
+    }
+    // A damaged file cannot be locked the ordinary way either; nothing can be using it successfully.
+  } finally {
+    db?.close();
+  }
 }
 
 /** Whether a path exists (file, directory or anything else). */

@@ -19,7 +19,7 @@ import {
   type HydrationErrorCode,
 } from '../errors.js';
 import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
-import { buildDatabase } from '../hydrate/hydrate-database.js';
+import { assertReplaceable, buildDatabase } from '../hydrate/hydrate-database.js';
 import { readArchive } from '../hydrate/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, type DatabaseCheck } from './classify-database.js';
@@ -142,6 +142,7 @@ export async function fixDatabases(
         await buildDatabase({
           archivePath,
           dbPath,
+          busyTimeoutMs,
           onProgress: options.onProgress,
           beforeReplace: async () => {
             await options.beforeReplace?.(dbPath);
@@ -264,6 +265,7 @@ function salvageInto(
   try {
     const outcome = salvageDatabase(dbPath, temp, busyTimeoutMs);
     fsyncFile(temp);
+    assertReplaceable(dbPath, busyTimeoutMs);
     quarantined.push(...quarantine(dbPath, timestamp));
     commitTempFile(temp, dbPath);
     return outcome;
