@@ -170,6 +170,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         break;
       }
       case 'tableEnd': {
+        current?.importer?.finish();
         const inserted = current?.importer?.inserted ?? 0;
         rowsPerTable[event.table.name] = inserted;
         totalRows += inserted;

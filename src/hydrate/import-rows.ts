@@ -11,6 +11,16 @@ import { decodeValue, TextBytes, type DecodedValue } from '../codec/value-codec.
 import { readColumns } from '../sqlite/catalog.js';
 import { quoteIdent, ROWID_NAMES } from '../sqlite/identifiers.js';
 
+/** Rows per multi-row INSERT. */
+const BATCH_ROWS = 64;
+/** Bound parameters per statement, kept under SQLite's limit (SQLITE_MAX_VARIABLE_NUMBER, 32766). */
+const MAX_PARAMS = 32766;
+
+function isConstraintError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
+}
+
 /** A row that violated a constraint and was skipped. */
 export interface RejectedRow {
   readonly table: string;
@@ -27,7 +37,14 @@ export class RowImporter {
   private readonly statements = new Map<string, Statement>();
   private readonly full: Statement;
   private readonly values: DecodedValue[];
+  /** Rows waiting to be inserted by one multi-row INSERT: their values, flat, and their archive lines. */
+  private readonly batch: DecodedValue[];
+  private readonly batchLines: number[];
+  private readonly batchRows: number;
+  private batchStatement: Statement | undefined;
+  private pending = 0;
   readonly rejected: RejectedRow[] = [];
+  /** Rows inserted so far (rows still batched are counted by {@link finish}). */
   inserted = 0;
 
   constructor(
@@ -66,6 +83,18 @@ export class RowImporter {
       this.keys.map((_, i) => i),
       '',
     );
+    // Complete rows are inserted BATCH_ROWS at a time: one statement per batch costs far less than one per row.
+    this.batchRows =
+      this.keys.length === 0
+        ? 1
+        : Math.max(1, Math.min(BATCH_ROWS, Math.floor(MAX_PARAMS / this.keys.length)));
+    this.batch = new Array<DecodedValue>(this.batchRows * this.keys.length);
+    this.batchLines = new Array<number>(this.batchRows);
+  }
+
+  /** Inserts the rows still batched; call once after the table's last row. */
+  finish(): void {
+    this.flushBatch();
   }
 
   /** Decodes and inserts one row; a constraint violation is recorded in {@link rejected} instead of thrown. */
@@ -94,9 +123,15 @@ export class RowImporter {
     }
     if (present !== Object.keys(row).length) this.checkUnknownKeys(row, line);
     if (!missing && !textBytes) {
-      this.run(this.full, values, line);
+      const at = this.pending * width;
+      const batch = this.batch;
+      for (let i = 0; i < width; i++) batch[at + i] = values[i] as DecodedValue;
+      this.batchLines[this.pending] = line;
+      if (++this.pending === this.batchRows) this.flushBatch();
       return;
     }
+    // Rows keep their archive order: what is batched goes in first.
+    this.flushBatch();
     const used: number[] = [];
     let shape = '';
     for (let i = 0; i < width; i++) {
@@ -109,6 +144,32 @@ export class RowImporter {
       return v instanceof TextBytes ? v.bytes : v;
     });
     this.run(this.statementFor(used, shape), params, line);
+  }
+
+  /**
+   * Inserts the batched rows. A full batch goes in as one multi-row INSERT; if that hits a constraint, SQLite backs
+   * the whole statement out and the rows are inserted one by one, so each violation is recorded against its line.
+   */
+  private flushBatch(): void {
+    const rows = this.pending;
+    if (rows === 0) return;
+    this.pending = 0;
+    const width = this.keys.length;
+    if (rows === this.batchRows && rows > 1) {
+      this.batchStatement ??= this.db.prepare(
+        `INSERT INTO main.${quoteIdent(this.table)} (${this.sqlNames.join(', ')}) VALUES ${new Array<string>(rows).fill(`(${new Array<string>(width).fill('?').join(', ')})`).join(', ')}`,
+      );
+      try {
+        this.batchStatement.run(this.batch);
+        this.inserted += rows;
+        return;
+      } catch (error) {
+        if (!isConstraintError(error)) throw error;
+      }
+    }
+    for (let r = 0; r < rows; r++) {
+      this.run(this.full, this.batch.slice(r * width, (r + 1) * width), this.batchLines[r] as number);
+    }
   }
 
   private statementFor(used: readonly number[], shape: string): Statement {
@@ -131,9 +192,8 @@ export class RowImporter {
       statement.run(params);
       this.inserted++;
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
-        this.rejected.push({ table: this.table, line, reason: `${(error as Error).message} (${code})` });
+      if (isConstraintError(error)) {
+        this.rejected.push({ table: this.table, line, reason: `${error.message} (${error.code})` });
         return;
       }
       throw error;
