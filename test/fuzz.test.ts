@@ -9,8 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
-import { tempDir } from './helpers/fixtures.js';
-import { makeShop } from './helpers/damage.js';
+import { makeShop, scratchDir } from './helpers/damage.js';
 
 const CASES = 10_000;
 
@@ -178,7 +177,7 @@ function mutate(bases: readonly Buffer[], rnd: () => number): { kind: string; by
 
 describe('fuzzing hydration', () => {
   it(`survives ${CASES} mutated archives`, { timeout: 170_000 }, async () => {
-    const { dir: outer, cleanup } = tempDir('dh-fuzz-');
+    const { dir: outer, cleanup } = scratchDir('dh-fuzz-');
     try {
       const root = join(outer, 'root');
       const data = join(root, 'data');

@@ -13,9 +13,8 @@ import { isDeepStrictEqual } from 'node:util';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { removeStaleTempFiles } from '../src/files/atomic-file.js';
-import { tempDir } from './helpers/fixtures.js';
 import { snapshot, type DatabaseSnapshot } from './helpers/snapshot.js';
-import { leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
+import { leafPagesOf, makeShop, overwritePages, scratchDir } from './helpers/damage.js';
 
 const CHILD = fileURLToPath(new URL('./children/run-operation.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -259,7 +258,7 @@ async function timeFullRun(s: Scenario, root: string): Promise<number> {
 
 describe('SIGKILL at random moments', () => {
   it('leaves every database and archive as it was or completely new', { timeout: 170_000 }, async () => {
-    const { dir, cleanup } = tempDir('dh-kill-');
+    const { dir, cleanup } = scratchDir('dh-kill-');
     try {
       const scenarios = await buildScenarios(join(dir, 'templates'));
       let round = 0;

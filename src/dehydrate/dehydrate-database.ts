@@ -2,8 +2,9 @@
  * Dehydration of one database: open it read-only, read everything inside one read transaction (one consistent
  * snapshot, WAL content included), stream it into a temp archive, and put that in place only if it changed.
  */
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { sqliteHeaderProblem } from '../integrity/classify-database.js';
 import { DatabaseReadError, HydrationError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
@@ -52,6 +53,17 @@ export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateD
       ...context,
       hint: 'run `db-hydration fix` to restore it from the archive',
     });
+  }
+
+  const headerProblem = readHeaderProblem(dbPath, size);
+  if (headerProblem !== undefined) {
+    throw new DatabaseReadError(
+      `the database is damaged (${headerProblem}); its archive was kept as it was`,
+      {
+        ...context,
+        hint: 'run `db-hydration fix` to restore it from its archive',
+      },
+    );
   }
 
   let db: Database.Database;
@@ -168,6 +180,24 @@ function describe(error: unknown): string {
       : error.message;
   }
   return String(error);
+}
+
+/** A problem the header and size show (a truncated file), or undefined; other files are left to SQLite. */
+function readHeaderProblem(dbPath: string, size: number): string | undefined {
+  let head: Buffer;
+  try {
+    const fd = openSync(dbPath, 'r');
+    try {
+      head = Buffer.alloc(100);
+      head = head.subarray(0, readSync(fd, head, 0, 100, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  if (head.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return undefined;
+  return sqliteHeaderProblem(head, size);
 }
 
 function isBusy(error: unknown): boolean {

@@ -136,14 +136,33 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
   if (head.length < HEADER_BYTES || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
     return sniffNotSqlite(path, head, size);
   }
-  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
-  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
-    return damaged(path, size, `the header's page size (${pageSize}) is invalid`, []);
-  }
-  if (size < pageSize) {
-    return damaged(path, size, `the file is truncated: ${size} bytes, less than one page of ${pageSize}`, []);
-  }
+  const headerProblem = sqliteHeaderProblem(head, size);
+  if (headerProblem !== undefined) return damaged(path, size, headerProblem, []);
   return checkPages(path, size, options);
+}
+
+/**
+ * What is wrong with an SQLite file judged by its header and size alone, or undefined. A database file is always a
+ * whole number of pages, and when the header's page count is valid (its "version-valid-for" number equals the change
+ * counter, https://sqlite.org/fileformat.html#in_header_database_size) the file holds at least that many pages.
+ * SQLite itself reads a short page as zeros, so a file cut inside a page can pass quick_check with values changed:
+ * this check catches that.
+ * @param head at least the first 100 bytes of the file
+ */
+export function sqliteHeaderProblem(head: Buffer, size: number): string | undefined {
+  if (head.length < HEADER_BYTES) return `the file is too short for an SQLite header (${size} bytes)`;
+  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0)
+    return `the header's page size (${pageSize}) is invalid`;
+  if (size < pageSize) return `the file is truncated: ${size} bytes, less than one page of ${pageSize}`;
+  if (size % pageSize !== 0) {
+    return `the file is truncated or padded: ${size} bytes is not a whole number of ${pageSize}-byte pages`;
+  }
+  const headerPages = head.readUInt32BE(28);
+  if (headerPages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && size / pageSize < headerPages) {
+    return `the file is truncated: the header says ${headerPages} pages, the file has ${size / pageSize}`;
+  }
+  return undefined;
 }
 
 /** Whether `path` is a usable SQLite database (the seed's `_is_db_valid`); see {@link checkDatabase}. */
