@@ -998,3 +998,53 @@ describe('exactness: the source is never changed', () => {
     }
   });
 });
+
+describe('exactness: one consistent snapshot', () => {
+  it('reads the whole database inside one read transaction, even while another connection commits', async () => {
+    const { dir, cleanup } = tempDir();
+    const dbPath = join(dir, 'live.db');
+    makeDatabase(dbPath, (db) => {
+      db.pragma('journal_mode = WAL');
+      db.exec(`
+        CREATE TABLE a_first (id INTEGER PRIMARY KEY, v);
+        CREATE TABLE b_second (id INTEGER PRIMARY KEY, v);
+        INSERT INTO a_first (v) VALUES ('a1'), ('a2');
+        INSERT INTO b_second (v) VALUES ('b1');
+      `);
+    });
+    const before = snapshot(dbPath);
+    const writer = new Database(dbPath);
+    let commits = 0;
+    try {
+      const manager = new DBHydrationManager({
+        dataDir: dir,
+        archiveDir: join(dir, 'archives'),
+        onProgress: (event) => {
+          // While table a_first is being read, another connection changes both tables and commits.
+          if (event.phase === 'dehydrate' && event.table === 'a_first' && event.rowsDone === 0) {
+            writer.exec("INSERT INTO b_second (v) VALUES ('b2'); DELETE FROM a_first WHERE id = 1");
+            commits++;
+          }
+        },
+      });
+      const result = await manager.dehydrateAll();
+      assert.deepEqual(result.errors, []);
+      assert.equal(commits, 1, 'the concurrent commit happened during the export');
+      assert.equal(writer.prepare('SELECT count(*) FROM b_second').pluck().get(), 2);
+    } finally {
+      writer.close();
+    }
+    try {
+      const other = join(dir, 'other');
+      const back = await new DBHydrationManager({
+        dataDir: other,
+        archiveDir: join(dir, 'archives'),
+      }).hydrateAll();
+      assert.deepEqual(back.errors, []);
+      // The archive is the database as it was when the read began: neither commit shows.
+      assert.deepEqual(snapshot(join(other, 'live.db')), before);
+    } finally {
+      cleanup();
+    }
+  });
+});
