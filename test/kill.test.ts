@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { DBHydrationManager } from '../src/index.js';
 import { removeStaleTempFiles } from '../src/files/atomic-file.js';
 import { snapshot, type DatabaseSnapshot } from './helpers/snapshot.js';
 import { leafPagesOf, makeShop, overwritePages, scratchDir } from './helpers/damage.js';
+import { tempDir } from './helpers/fixtures.js';
 
 const CHILD = fileURLToPath(new URL('./children/run-operation.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -308,6 +309,124 @@ describe('SIGKILL at random moments', () => {
       assert.ok(killed >= 50, `at least 50 kills (got ${killed})`);
       assert.ok(midOperation >= 40, `most kills land inside an operation (got ${midOperation})`);
     } finally {
+      cleanup();
+    }
+  });
+});
+
+/**
+ * Runs `op` with the given dirs where writes fail for lack of space: on a small tmpfs mounted for the test when the
+ * machine allows it (root), otherwise in a child process under a file-size limit (`ulimit -f`), where writes past the
+ * limit fail with EFBIG. Returns the errors and how the failure was produced.
+ */
+async function runOutOfSpace(
+  op: 'dehydrate' | 'hydrate-force',
+  mountPoint: string,
+  dataDir: string,
+  archiveDir: string,
+): Promise<{ errors: string[]; how: string }> {
+  if (isMounted(mountPoint)) {
+    const manager = new DBHydrationManager({ dataDir, archiveDir });
+    const r = op === 'dehydrate' ? await manager.dehydrateAll() : await manager.hydrateAll({ force: true });
+    return { errors: [...r.errors], how: 'tmpfs' };
+  }
+  const out = execFileSync(
+    'sh',
+    [
+      '-c',
+      `ulimit -f 1024 && exec "${process.execPath}" --import tsx "${CHILD}" ${op} "${dataDir}" "${archiveDir}"`,
+    ],
+    { cwd: REPO, input: 'go\n', encoding: 'utf8' },
+  );
+  const line = out.split('\n').find((l) => l.startsWith('{')) ?? '{"errors": []}';
+  return { errors: (JSON.parse(line) as { errors: string[] }).errors, how: 'ulimit -f' };
+}
+
+function isMounted(mountPoint: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === mountPoint);
+}
+
+function tryMountTmpfs(mountPoint: string, size: string): void {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint], { stdio: 'ignore' });
+  } catch {
+    // Not root, or no mount(8): runOutOfSpace falls back to a file-size limit.
+  }
+}
+
+describe('running out of disk space', () => {
+  it('dehydrate: the archive that does not fit is abandoned, the old one stays, and the error says why', async () => {
+    const { dir, cleanup } = tempDir('dh-full-');
+    const small = join(dir, 'small');
+    mkdirSync(small);
+    tryMountTmpfs(small, '1m');
+    try {
+      const data = join(dir, 'data');
+      const archives = join(small, 'archives');
+      mkdirSync(data);
+      makeShop(join(data, 'big.db'), 10);
+      const first = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).dehydrateAll();
+      assert.deepEqual(first.errors, []);
+      const before = new Map(readdirSync(archives).map((n) => [n, readFileSync(join(archives, n))]));
+      // Grow the database so that its new archive (several MB) cannot fit.
+      rmSync(join(data, 'big.db'));
+      makeShop(join(data, 'big.db'), 30000);
+      const { errors, how } = await runOutOfSpace('dehydrate', small, data, archives);
+      assert.equal(errors.length, 1, `${how}: ${JSON.stringify(errors)}`);
+      assert.match(errors[0] ?? '', /ENOSPC|no space|EFBIG|too large/i);
+      assert.match(errors[0] ?? '', /big\.db/);
+      assert.match(errors[0] ?? '', /kept/);
+      assert.deepEqual(
+        readdirSync(archives).sort(),
+        ['big.json', 'manifest.json'],
+        `${how}: no temp file is left`,
+      );
+      assert.deepEqual(
+        readFileSync(join(archives, 'big.json')),
+        before.get('big.json'),
+        `${how}: the old archive stays`,
+      );
+      // The manifest (rewritten atomically) records the error and keeps the old archive's entry.
+      const manifest = JSON.parse(readFileSync(join(archives, 'manifest.json'), 'utf8')) as {
+        databases: Record<string, unknown>;
+        errors: string[];
+      };
+      const old = JSON.parse(before.get('manifest.json')?.toString('utf8') ?? '{}') as {
+        databases: Record<string, unknown>;
+      };
+      assert.deepEqual(manifest.databases, old.databases);
+      assert.equal(manifest.errors.length, 1);
+    } finally {
+      if (isMounted(small)) execFileSync('umount', [small]);
+      cleanup();
+    }
+  });
+
+  it('hydrate --force: the database that does not fit is abandoned, and the old one stays', async () => {
+    const { dir, cleanup } = tempDir('dh-full-');
+    const small = join(dir, 'small');
+    mkdirSync(small);
+    tryMountTmpfs(small, '1m');
+    try {
+      const src = join(dir, 'src');
+      const archives = join(dir, 'archives');
+      mkdirSync(src);
+      makeShop(join(src, 'big.db'), 30000);
+      await new DBHydrationManager({ dataDir: src, archiveDir: archives }).dehydrateAll();
+      const data = join(small, 'data');
+      mkdirSync(data);
+      makeShop(join(data, 'big.db'), 10);
+      const before = readFileSync(join(data, 'big.db'));
+      const { errors, how } = await runOutOfSpace('hydrate-force', small, data, archives);
+      assert.equal(errors.length, 1, `${how}: ${JSON.stringify(errors)}`);
+      assert.match(errors[0] ?? '', /full|ENOSPC|no space|EFBIG|too large|disk I\/O/i);
+      assert.match(errors[0] ?? '', /big\.json/);
+      assert.deepEqual(readFileSync(join(data, 'big.db')), before, `${how}: the old database stays`);
+      assert.deepEqual(readdirSync(data), ['big.db'], `${how}: no temp file or backup is left`);
+    } finally {
+      if (isMounted(small)) execFileSync('umount', [small]);
       cleanup();
     }
   });

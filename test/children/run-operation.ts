@@ -13,6 +13,8 @@ if (op === undefined || dataDir === undefined || archiveDir === undefined) {
   process.stderr.write('usage: run-operation <op> <dataDir> <archiveDir>\n');
   process.exit(2);
 }
+// Under a file-size limit (the disk-full test's fallback), a write past it fails with EFBIG instead of killing us.
+process.on('SIGXFSZ', () => undefined);
 const manager = new DBHydrationManager({ dataDir, archiveDir, busyTimeoutMs: 2000 });
 process.stdout.write('ready\n');
 const lines = createInterface({ input: process.stdin });
