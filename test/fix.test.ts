@@ -284,3 +284,61 @@ describe('fixCorruptedDbs', () => {
     }
   });
 });
+
+describe('hydrate and existing databases', () => {
+  it('without force, an existing valid database is skipped, reported and not touched', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { data, shop, manager } = await setup(dir, 100);
+      const db = new Database(shop);
+      db.exec("UPDATE items SET name = 'local edit' WHERE id = 1");
+      db.close();
+      const before = readFileSync(shop);
+      const mtime = statSync(shop).mtimeMs;
+      const r = await manager.hydrateAll();
+      assert.equal(r.databases['shop.db']?.status, 'skipped');
+      assert.deepEqual(readFileSync(shop), before);
+      assert.equal(statSync(shop).mtimeMs, mtime);
+      assert.deepEqual(
+        readdirSync(data).filter((n) => n.endsWith('.bak')),
+        [],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('with force, a stale -wal of the replaced database is kept only in the backup, never mixed into the new file', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { data, shop, manager, original } = await setup(dir, 100);
+      // A WAL database whose latest commit lives only in its -wal file.
+      const scratch = join(dir, 'scratch.db');
+      const writer = new Database(scratch);
+      writer.pragma('journal_mode = WAL');
+      writer.pragma('wal_autocheckpoint = 0');
+      writer.exec(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items VALUES (1, 'only in the wal')",
+      );
+      const { copyFileSync } = await import('node:fs');
+      copyFileSync(scratch, shop);
+      copyFileSync(`${scratch}-wal`, `${shop}-wal`);
+      writer.close();
+      const local = snapshot(shop);
+      assert.deepEqual(local.tables.items, ['i:1|i:1|t:6F6E6C7920696E207468652077616C']);
+      const r = await manager.hydrateAll({ force: true });
+      assert.deepEqual(r.errors, []);
+      assert.equal(existsSync(`${shop}-wal`), false);
+      assert.deepEqual(snapshot(shop), original);
+      assert.deepEqual(
+        snapshot(r.databases['shop.db']?.backupPath ?? ''),
+        local,
+        'the backup has the WAL content',
+      );
+      assert.doesNotMatch(r.databases['shop.db']?.backupPath ?? '', /\.(db|sqlite|sqlite3)$/);
+      assert.deepEqual(scanDatabases(data), ['healthy.db', 'shop.db']);
+    } finally {
+      cleanup();
+    }
+  });
+});
