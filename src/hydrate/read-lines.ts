@@ -1,6 +1,10 @@
 /**
  * Synchronous line reading in large chunks. Splitting happens on the byte 0x0A, which never occurs inside a
  * multi-byte UTF-8 sequence, so each line decodes on its own. A trailing `\r` (a Windows checkout) is dropped.
+ *
+ * One buffer is reused for the whole file: the unfinished line at the end of a chunk is moved to the buffer's start and
+ * the next chunk is read after it, so no memory is allocated per chunk (the buffer only grows for a line longer than
+ * itself).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -10,30 +14,33 @@ const CHUNK = 1 << 20;
 export function* readLines(path: string): Generator<readonly [number, string], void, undefined> {
   const fd = openSync(path, 'r');
   try {
-    let carry: Buffer | undefined;
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let kept = 0; // bytes of an unfinished line at the start of buf
     let lineNumber = 0;
-    const chunk = Buffer.allocUnsafe(CHUNK);
     for (;;) {
-      const n = readSync(fd, chunk, 0, CHUNK, null);
+      if (kept === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, kept);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, kept, buf.length - kept, null);
       if (n === 0) break;
-      let buf = chunk.subarray(0, n);
-      if (carry !== undefined) {
-        buf = Buffer.concat([carry, buf]);
-        carry = undefined;
-      }
+      const end = kept + n;
       let start = 0;
-      for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl < 0) break;
-        const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-        yield [++lineNumber, buf.toString('utf8', start, end)];
+      // Only the new bytes can hold a newline: the kept bytes had none.
+      let nl = buf.indexOf(10, kept);
+      while (nl >= 0 && nl < end) {
+        const stop = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+        yield [++lineNumber, buf.toString('utf8', start, stop)];
         start = nl + 1;
+        nl = start < end ? buf.indexOf(10, start) : -1;
       }
-      if (start < buf.length) carry = Buffer.from(buf.subarray(start));
+      kept = end - start;
+      if (kept > 0 && start > 0) buf.copy(buf, 0, start, end);
     }
-    if (carry !== undefined && carry.length > 0) {
-      const end = carry[carry.length - 1] === 13 ? carry.length - 1 : carry.length;
-      yield [++lineNumber, carry.toString('utf8', 0, end)];
+    if (kept > 0) {
+      const stop = buf[kept - 1] === 13 ? kept - 1 : kept;
+      yield [++lineNumber, buf.toString('utf8', 0, stop)];
     }
   } finally {
     closeSync(fd);
