@@ -112,14 +112,24 @@ const cases: Case[] = [
     reason: /schema of index "items_name" is rejected/,
   },
   {
-    name: 'load_extension() in a CHECK constraint',
+    name: 'load_extension() in an index expression',
+    make: (b) =>
+      edit(
+        b,
+        /"sql":"CREATE INDEX items_name ON items\(name\)"/,
+        `"sql":"CREATE INDEX items_name ON items(load_extension('/tmp/evil.so'))"`,
+      ),
+    reason: /schema of index "items_name" is rejected/,
+  },
+  {
+    name: 'load_extension() in a generated column',
     make: (b) =>
       edit(
         b,
         /CREATE TABLE kv \(k TEXT PRIMARY KEY, v\) WITHOUT ROWID/,
-        "CREATE TABLE kv (k TEXT PRIMARY KEY, v CHECK (load_extension('/tmp/evil.so'))) WITHOUT ROWID",
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v, w AS (load_extension('/tmp/evil.so')) STORED) WITHOUT ROWID",
       ),
-    reason: /not authorized|load_extension/,
+    reason: /load_extension|non-deterministic|not authorized/,
   },
   {
     name: 'a schema creating an object under another name',

@@ -59,7 +59,7 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
     await options.beforeReplace?.();
     // A -wal or -shm left from the old file must not be applied to the new one.
     for (const suffix of ['-wal', '-shm', '-journal']) rmSync(dbPath + suffix, { force: true });
-    commitTempFile(temp, dbPath);
+    replaceFile(temp, dbPath);
     return outcome;
   } catch (error) {
     if (db?.open === true) db.close();
@@ -266,6 +266,23 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
     // A damaged file cannot be locked the ordinary way either; nothing can be using it successfully.
   } finally {
     db?.close();
+  }
+}
+
+/** Renames the new file over the old one; on Windows an open target makes that fail, reported as "in use". */
+function replaceFile(temp: string, dbPath: string): void {
+  try {
+    commitTempFile(temp, dbPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES') {
+      throw new HydrationError(
+        'DATABASE_LOCKED',
+        `the database is in use (${code}: the file cannot be replaced while it is open), so it was not replaced`,
+        { file: dbPath, cause: error, hint: 'close the programs using it and run again' },
+      );
+    }
+    throw error;
   }
 }
 
