@@ -627,6 +627,30 @@ function matches(path: string, queries: readonly string[]): unknown[][] {
   return queries.map((sql) => query(path, sql));
 }
 
+describe('exactness: existing CHECK violations', () => {
+  it('reproduces rows that violate a CHECK constraint (written with ignore_check_constraints) instead of dropping them', async () => {
+    await assertRoundTrip(
+      (db) => {
+        db.pragma('ignore_check_constraints = ON');
+        db.exec(`
+          CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER CHECK (a > 0), b TEXT, CHECK (length(b) < 3));
+          INSERT INTO t (a, b) VALUES (5, 'ok'), (-1, 'ok'), (1, 'too long');
+        `);
+      },
+      (r) => {
+        assert.equal(query(r.hydratedPath, 'SELECT count(*) AS n FROM t')[0]?.n, 3n);
+        // The constraint still holds for new rows.
+        const db = new Database(r.hydratedPath);
+        try {
+          assert.throws(() => db.exec('INSERT INTO t (a, b) VALUES (-5, NULL)'), /CHECK constraint failed/);
+        } finally {
+          db.close();
+        }
+      },
+    );
+  });
+});
+
 describe('exactness: virtual tables', () => {
   it('keeps FTS3 and FTS4 tables with their index (MATCH gives the same results)', async () => {
     const queries = [

@@ -100,6 +100,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         db.pragma('journal_mode = MEMORY');
         db.pragma('synchronous = OFF');
         db.pragma('foreign_keys = OFF');
+        db.pragma('ignore_check_constraints = ON');
         // A 16 MiB page cache: rows arrive in key order, so inserts touch few pages, and the index sorts after the
         // load fit; more only raises peak memory. Sorting for CREATE INDEX may use helper threads.
         db.pragma('cache_size = -16384');
