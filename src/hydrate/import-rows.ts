@@ -7,7 +7,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { ArchiveValueError, HydrationError } from '../errors.js';
-import { decodeValue, TextBytes, type DecodedValue } from '../codec/value-codec.js';
+import { decodeValue, TextBytes, type DecodeOptions, type DecodedValue } from '../codec/value-codec.js';
 import { readColumns } from '../sqlite/catalog.js';
 import { quoteIdent, ROWID_NAMES } from '../sqlite/identifiers.js';
 
@@ -15,6 +15,12 @@ import { quoteIdent, ROWID_NAMES } from '../sqlite/identifiers.js';
 const BATCH_ROWS = 64;
 /** Bound parameters per statement, kept under SQLite's limit (SQLITE_MAX_VARIABLE_NUMBER, 32766). */
 const MAX_PARAMS = 32766;
+
+/** Whether `names` are exactly `keys`, in the same order. */
+function sameNames(names: readonly string[], keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) if (names[i] !== keys[i]) return false;
+  return true;
+}
 
 function isConstraintError(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown } | null)?.code;
@@ -37,6 +43,7 @@ export class RowImporter {
   private readonly statements = new Map<string, Statement>();
   private readonly full: Statement;
   private readonly values: DecodedValue[];
+  private readonly decodeOptions: DecodeOptions;
   /** Rows waiting to be inserted by one multi-row INSERT: their values, flat, and their archive lines. */
   private readonly batch: DecodedValue[];
   private readonly batchLines: number[];
@@ -79,6 +86,7 @@ export class RowImporter {
       this.sqlNames = stored.map(quoteIdent);
     }
     this.values = new Array<DecodedValue>(this.keys.length);
+    this.decodeOptions = { lenient };
     this.full = this.statementFor(
       this.keys.map((_, i) => i),
       '',
@@ -102,26 +110,42 @@ export class RowImporter {
     const keys = this.keys;
     const width = keys.length;
     const values = this.values;
-    let present = 0;
+    const names = Object.keys(row);
     let missing = false;
     let textBytes = false;
-    for (let i = 0; i < width; i++) {
-      const key = keys[i] as string;
-      if (!Object.hasOwn(row, key)) {
-        missing = true;
-        continue;
+    if (names.length === width && sameNames(names, keys)) {
+      // The usual row: exactly the table's keys, in column order. Its values come out in one call.
+      const raw = Object.values(row);
+      for (let i = 0; i < width; i++) {
+        let value: DecodedValue;
+        try {
+          value = decodeValue(raw[i], this.decodeOptions);
+        } catch (error) {
+          throw this.valueError(error, keys[i] as string, line);
+        }
+        if (value instanceof TextBytes) textBytes = true;
+        values[i] = value;
       }
-      present++;
-      let value: DecodedValue;
-      try {
-        value = decodeValue(row[key], { lenient: this.lenient });
-      } catch (error) {
-        throw this.valueError(error, key, line);
+    } else {
+      let present = 0;
+      for (let i = 0; i < width; i++) {
+        const key = keys[i] as string;
+        if (!Object.hasOwn(row, key)) {
+          missing = true;
+          continue;
+        }
+        present++;
+        let value: DecodedValue;
+        try {
+          value = decodeValue(row[key], this.decodeOptions);
+        } catch (error) {
+          throw this.valueError(error, key, line);
+        }
+        if (value instanceof TextBytes) textBytes = true;
+        values[i] = value;
       }
-      if (value instanceof TextBytes) textBytes = true;
-      values[i] = value;
+      if (present !== names.length) this.checkUnknownKeys(row, line);
     }
-    if (present !== Object.keys(row).length) this.checkUnknownKeys(row, line);
     if (!missing && !textBytes) {
       const at = this.pending * width;
       const batch = this.batch;
