@@ -627,6 +627,36 @@ function matches(path: string, queries: readonly string[]): unknown[][] {
   return queries.map((sql) => query(path, sql));
 }
 
+describe('exactness: planner statistics', () => {
+  it('keeps sqlite_stat1 and sqlite_stat4 written by ANALYZE, and a database that has only sqlite_stat1', async () => {
+    const setup = (dropStat4: boolean) => (db: Database.Database) => {
+      db.exec(`
+        CREATE TABLE t (id INTEGER PRIMARY KEY, a, b TEXT);
+        CREATE INDEX t_a ON t (a);
+        CREATE INDEX t_ab ON t (a, b);
+      `);
+      const ins = db.prepare('INSERT INTO t (a, b) VALUES (?, ?)');
+      for (let i = 0; i < 300; i++) ins.run(BigInt(i % 7), `b${i % 13}`);
+      db.exec('ANALYZE');
+      // Hand-tuned statistics, as some applications write them.
+      db.exec("UPDATE sqlite_stat1 SET stat = '1000000 5 1' WHERE idx = 't_ab'");
+      if (dropStat4) db.exec('DROP TABLE sqlite_stat4');
+    };
+    for (const dropStat4 of [false, true]) {
+      await assertRoundTrip(setup(dropStat4), (r) => {
+        assert.deepEqual(query(r.hydratedPath, "SELECT stat FROM sqlite_stat1 WHERE idx = 't_ab'"), [
+          { stat: '1000000 5 1' },
+        ]);
+        assert.equal(
+          query(r.hydratedPath, "SELECT count(*) AS n FROM sqlite_schema WHERE name = 'sqlite_stat4'")[0]?.n,
+          dropStat4 ? 0n : 1n,
+        );
+        assert.ok((r.after.tables.sqlite_stat1?.length ?? 0) >= 2);
+      });
+    }
+  });
+});
+
 describe('exactness: existing CHECK violations', () => {
   it('reproduces rows that violate a CHECK constraint (written with ignore_check_constraints) instead of dropping them', async () => {
     await assertRoundTrip(

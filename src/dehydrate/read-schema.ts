@@ -56,6 +56,9 @@ export interface DatabasePlan {
 
 const OBJECT_ORDER = { index: 0, view: 1, trigger: 2 } as const;
 
+/** The statistics tables of ANALYZE that this SQLite creates; archived like tables, recreated by ANALYZE. */
+export const STAT_TABLES: ReadonlySet<string> = new Set(['sqlite_stat1', 'sqlite_stat4']);
+
 /** Reads the schema and the file settings of an open database. */
 export function readDatabasePlan(db: Database): DatabasePlan {
   const schemaRows = readSchemaRows(db);
@@ -70,7 +73,9 @@ export function readDatabasePlan(db: Database): DatabasePlan {
         hasSequenceTable = true;
         continue;
       }
-      if (row.name.startsWith('sqlite_') || row.sql === null) continue;
+      // Internal tables are SQLite's to write, except the statistics of ANALYZE (and `PRAGMA optimize`), which are
+      // data: the query planner reads them (https://sqlite.org/fileformat2.html#stat1tab).
+      if ((row.name.startsWith('sqlite_') && !STAT_TABLES.has(row.name)) || row.sql === null) continue;
       const listed = kinds.get(row.name);
       const kind: TableKind =
         listed?.type === 'virtual' ? 'virtual' : listed?.type === 'shadow' ? 'shadow' : 'table';

@@ -15,6 +15,7 @@ import type { ProgressListener } from '../progress.js';
 import { readArchive } from './read-archive.js';
 import { applyCreate } from './apply-schema.js';
 import { RowImporter, type RejectedRow } from './import-rows.js';
+import { STAT_TABLES } from '../dehydrate/read-schema.js';
 
 /** Input of {@link buildDatabase}. */
 export interface BuildDatabaseOptions {
@@ -81,6 +82,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
   const rejectedRows: RejectedRow[] = [];
   let totalRows = 0;
   let tables = 0;
+  const statTables = new Set<string>();
 
   for (const event of readArchive(file)) {
     switch (event.kind) {
@@ -131,6 +133,9 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
             );
           }
           db.exec(`DELETE FROM main.${quoteIdent(meta.name)}`);
+        } else if (STAT_TABLES.has(meta.name)) {
+          createStatTable(db, meta, file);
+          statTables.add(meta.name);
         } else {
           applyCreate(db, meta.type === 'virtual' ? 'virtual' : 'table', meta.name, meta.schema, file);
         }
@@ -207,6 +212,11 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
     }
   }
   if (header === undefined) throw new ArchiveFormatError('the archive has no header', { file });
+  // ANALYZE creates every statistics table at once: drop those the source did not have.
+  for (const name of STAT_TABLES) {
+    if (!statTables.has(name) && tableSql(db, name) !== undefined)
+      db.exec(`DROP TABLE main.${quoteIdent(name)}`);
+  }
   const p = header.pragmas;
   if (p !== undefined) {
     db.pragma(`user_version = ${p.user_version}`);
@@ -285,6 +295,31 @@ function replaceFile(temp: string, dbPath: string): void {
     }
     throw error;
   }
+}
+
+/** The SQL of a table in sqlite_schema, or undefined when there is no such table. */
+function tableSql(db: Database.Database, name: string): string | null | undefined {
+  return db
+    .prepare("SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?")
+    .pluck()
+    .safeIntegers(false)
+    .get(name) as string | null | undefined;
+}
+
+/**
+ * Creates a statistics table of ANALYZE (sqlite_stat1, sqlite_stat4), which no CREATE TABLE may name: `ANALYZE` on
+ * sqlite_schema alone creates them, empty, at no cost. The archive's schema must be what this SQLite creates.
+ */
+function createStatTable(db: Database.Database, meta: ArchiveTableMeta, file: string): void {
+  if (tableSql(db, meta.name) === undefined) db.exec('ANALYZE main.sqlite_schema');
+  const sql = tableSql(db, meta.name);
+  if (sql !== meta.schema) {
+    throw new ArchiveFormatError(
+      `statistics table "${meta.name}" is created differently by this SQLite (${String(sql)}), not as ${meta.schema}`,
+      { file, table: meta.name },
+    );
+  }
+  db.exec(`DELETE FROM main.${quoteIdent(meta.name)}`);
 }
 
 /** Whether a path exists (file, directory or anything else). */
