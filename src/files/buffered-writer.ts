@@ -10,6 +10,16 @@ import { createHash, type Hash } from 'node:crypto';
 /** Size of the output buffer: text is encoded straight into it and reaches the disk in chunks of this size. */
 const BUFFER_BYTES = 1 << 21;
 
+/**
+ * Encodes `text` as UTF-8 into `buf` at `offset` (room is checked by the caller); returns the bytes written. Node's
+ * `Buffer#utf8Write` skips the argument parsing of `Buffer#write`, which shows up at one call per row.
+ */
+const utf8Write: (buf: Buffer, text: string, offset: number) => number =
+  typeof (Buffer.prototype as { utf8Write?: unknown }).utf8Write === 'function'
+    ? (buf, text, offset) =>
+        (buf as unknown as { utf8Write(t: string, o: number): number }).utf8Write(text, offset)
+    : (buf, text, offset) => buf.write(text, offset, 'utf8');
+
 export class BufferedWriter {
   private fd: number | undefined;
   private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
@@ -43,7 +53,7 @@ export class BufferedWriter {
         return;
       }
     }
-    this.used += this.buffer.write(text, this.used);
+    this.used += utf8Write(this.buffer, text, this.used);
   }
 
   /** Writes out what is buffered. */
