@@ -389,6 +389,11 @@ describe('plain archives in the seed shape', () => {
         db.exec(`
           CREATE TABLE trades (id INTEGER PRIMARY KEY, symbol TEXT, price REAL, raw BLOB, n);
           INSERT INTO trades VALUES (1, 'SOL', 1.0, x'00ff', NULL), (2, 'ü', 2.75, NULL, 'x'), (3, 'a"b', -1e-3, x'', 7);
+          CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);
+          INSERT INTO notes (body) VALUES ('one'), ('two');
+          UPDATE sqlite_sequence SET seq = 41 WHERE name = 'notes';
+          CREATE INDEX trades_symbol ON trades (symbol);
+          ANALYZE;
         `);
       });
       const archives = join(dir, 'archives');
@@ -417,6 +422,15 @@ describe('plain archives in the seed shape', () => {
           { id: 3n, symbol: 'a"b', tp: 'real', price: -0.001, raw: '', n: 7n },
         ],
       );
+      // A naive exporter lists sqlite_sequence and sqlite_stat1 among the tables: the counters and statistics follow.
+      const text = readFileSync(join(archives, 'seed.json'), 'utf8');
+      assert.match(text, /"sqlite_sequence": \{/);
+      assert.match(text, /"sqlite_stat1": \{/);
+      assert.deepEqual(query(join(out, 'seed.db'), 'SELECT name, seq FROM sqlite_sequence'), [
+        { name: 'notes', seq: 41n },
+      ]);
+      assert.deepEqual(query(join(out, 'seed.db'), 'SELECT count(*) AS n FROM notes'), [{ n: 2n }]);
+      assert.equal(query(join(out, 'seed.db'), 'SELECT count(*) AS n FROM sqlite_stat1')[0]?.n, 2n);
     } finally {
       cleanup();
     }

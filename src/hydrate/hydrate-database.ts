@@ -83,6 +83,9 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
   let totalRows = 0;
   let tables = 0;
   const statTables = new Set<string>();
+  // Rows of a table named sqlite_sequence (a plain archive from a naive exporter lists it among the tables).
+  const sequenceRows: Readonly<Record<string, unknown>>[] = [];
+  let inSequenceTable = false;
 
   for (const event of readArchive(file)) {
     switch (event.kind) {
@@ -114,6 +117,13 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
       }
       case 'table': {
         const meta = event.table;
+        inSequenceTable = meta.name === 'sqlite_sequence' && meta.type === 'table';
+        if (inSequenceTable) {
+          // SQLite creates sqlite_sequence itself with the first AUTOINCREMENT table; its rows are the counters, set
+          // once every table is loaded (see the footer).
+          current = { meta, importer: undefined };
+          break;
+        }
         const name = header?.database ?? '';
         if (meta.type === 'shadow') {
           const exists = db
@@ -153,6 +163,10 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         break;
       }
       case 'row': {
+        if (inSequenceTable) {
+          sequenceRows.push(event.row);
+          break;
+        }
         const importer = current?.importer;
         if (importer === undefined) {
           throw new ArchiveFormatError(
@@ -206,6 +220,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
             insert.run(name, value instanceof TextBytes ? value.bytes : value);
           }
         }
+        if (sequenceRows.length > 0) setSequenceRows(db, sequenceRows, plain, file);
         for (const o of objects) applyCreate(db, o.type, o.name, o.sql, file);
         break;
       }
@@ -294,6 +309,35 @@ function replaceFile(temp: string, dbPath: string): void {
       );
     }
     throw error;
+  }
+}
+
+/** Sets AUTOINCREMENT counters from rows `{"name": <table>, "seq": <value>}` of a table named sqlite_sequence. */
+function setSequenceRows(
+  db: Database.Database,
+  rows: readonly Readonly<Record<string, unknown>>[],
+  lenient: boolean,
+  file: string,
+): void {
+  if (tableSql(db, 'sqlite_sequence') === undefined) {
+    throw new ArchiveFormatError('table "sqlite_sequence" has rows, but no table uses AUTOINCREMENT', {
+      file,
+      table: 'sqlite_sequence',
+    });
+  }
+  const remove = db.prepare('DELETE FROM main.sqlite_sequence WHERE name = ?');
+  const insert = db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)');
+  for (const row of rows) {
+    const name = row.name;
+    if (typeof name !== 'string') {
+      throw new ArchiveFormatError('a row of table "sqlite_sequence" has no string "name"', {
+        file,
+        table: 'sqlite_sequence',
+      });
+    }
+    const value = decodeValue(row.seq ?? null, { lenient });
+    remove.run(name);
+    insert.run(name, value instanceof TextBytes ? value.bytes : value);
   }
 }
 
