@@ -995,7 +995,7 @@ describe('exactness: shapes and names', () => {
     );
   });
 
-  it('keeps identifiers with spaces, quotes, brackets, backticks, dots, slashes, keywords and unicode', async () => {
+  it('keeps identifiers with spaces, quotes, brackets, backticks, dots, slashes, keywords, unicode, newlines, and the empty name', async () => {
     const names = [
       'with space',
       'double"quote',
@@ -1010,6 +1010,8 @@ describe('exactness: shapes and names', () => {
       'ünïcödé 名前 🎉',
       ' leading and trailing ',
       'semi;colon--',
+      'new\nline\ttab\r\u2028',
+      '',
     ];
     await assertRoundTrip(
       (db) => {

@@ -302,7 +302,6 @@ function validatePragmas(p: unknown, fail: Fail): ArchivePragmas {
 const KINDS = new Set<TableKind>(['table', 'virtual', 'shadow']);
 
 function validateTableMeta(name: string, meta: unknown, fail: Fail): ArchiveTableMeta {
-  if (name === '') fail('a table name is empty');
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
     return fail(`table "${name}" must be an object`);
   const m = meta as Record<string, unknown>;
