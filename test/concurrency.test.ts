@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
 import { tempDir } from './helpers/fixtures.js';
-import { makeShop } from './helpers/damage.js';
+import { leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BATCH = 40; // test/children/writer.ts
@@ -217,6 +217,33 @@ describe('concurrency with other processes', () => {
     // Once the other process is gone, the same call goes through.
     const again = await manager.hydrateAll({ force: true });
     assert.deepEqual(again.errors, []);
+    cleanup();
+  });
+
+  it('fix refuses to replace a damaged WAL database another process has open, and keeps it as it was', async () => {
+    const { dir, cleanup } = tempDir();
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    const shop = join(data, 'shop.db');
+    makeShop(shop, 3000, 'wal');
+    const manager = new DBHydrationManager({ dataDir: data, busyTimeoutMs: 300 });
+    await manager.dehydrateAll();
+    overwritePages(shop, leafPagesOf(shop, 'items').slice(3, 5));
+    const damaged = readFileSync(shop);
+    const holder = startChild('hold-lock.ts', [shop, 'open']);
+    try {
+      await holder.until('locked');
+      const r = await manager.fixCorruptedDbs();
+      assert.deepEqual(r.corrupted, ['shop.db']);
+      assert.deepEqual(r.fixed, []);
+      assert.equal(r.errorDetails[0]?.code, 'DATABASE_LOCKED');
+      assert.match(r.errors[0] ?? '', /in use/);
+      assert.deepEqual(readFileSync(shop), damaged);
+    } finally {
+      await holder.finish();
+    }
+    const again = await manager.fixCorruptedDbs();
+    assert.deepEqual(again.fixed, ['shop.db']);
     cleanup();
   });
 });
