@@ -74,8 +74,10 @@ function build(
   path: string,
   tables: readonly TableSpec[],
   journalMode: 'delete' | 'wal' = 'delete',
+  pageSize = 4096,
 ): Database.Database {
   const db = new Database(path);
+  db.pragma(`page_size = ${pageSize}`);
   db.pragma(`journal_mode = ${journalMode}`);
   for (const t of tables) {
     const cols = t.columns.map((c) => `${q(c.name)} ${c.type}`.trim());
@@ -165,10 +167,8 @@ describe('safety properties', () => {
           fc.constantFrom(512, 1024, 4096),
           (tables, kind, at, pageSize) => {
             const path = join(dir, `p4-${n++}.db`);
-            const db = new Database(path);
-            db.pragma(`page_size = ${pageSize}`);
-            db.close();
-            build(path, tables).close();
+            build(path, tables, 'delete', pageSize).close();
+            assert.equal(readFileSync(path).readUInt16BE(16), pageSize);
             // Only multi-page files can lose a page; page 1 alone is covered by the header damages.
             const pages = readFileSync(path).length / pageSize;
             fc.pre(kind !== 'page' || pages >= 2);
