@@ -13,7 +13,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { cli, ROOT } from './helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, cli, ROOT } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -288,5 +289,41 @@ describe('db-hydration CLI', () => {
     assert.equal(e.code, 1);
     assert.equal(e.stdout, '');
     assert.match(e.stderr, /shop\.db/);
+  });
+});
+
+describe('db-hydration CLI progress bars', () => {
+  // `script` runs the CLI under a pseudo-terminal, so stderr is a TTY as in an interactive shell.
+  const underTty = (args: string, cwd: string): string => {
+    const r = spawnSync('script', ['-qec', `node ${CLI} ${args}`, '/dev/null'], {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, DB_HYDRATION_PROGRESS_DELAY_MS: '0' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+
+  it('draws a bar on a terminal, and none with --json, --quiet or when stderr is not a terminal', () => {
+    const { dir, cleanup } = tempDir('dh-cli-tty-');
+    try {
+      mkdirSync(join(dir, 'data'));
+      makeShop(
+        join(dir, 'data', 'shop.db'),
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO notes SELECT 'n' || i FROM n",
+      );
+      const tty = underTty('dehydrate', dir);
+      assert.match(tty, /dehydrate shop \[[█░]+\] \d+% \| notes: \d+\/20003 rows/);
+      assert.match(tty, /Dehydrated 1 database/);
+      const json = underTty('hydrate --force --json', dir);
+      assert.doesNotMatch(json, /\[[█░]+\]/);
+      JSON.parse(json.replace(/\r/g, ''));
+      assert.doesNotMatch(underTty('hydrate --force --quiet', dir), /\[[█░]+\]/);
+      const plain = cli(['hydrate', '--force'], dir, { DB_HYDRATION_PROGRESS_DELAY_MS: '0' });
+      assert.equal(plain.stderr, '');
+      assert.match(underTty('hydrate --force', dir), /hydrate shop \[[█░]+\]/);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
@@ -208,59 +208,65 @@ describe('example app: trading-journal', () => {
     for (const f of DB_FILES) assert.deepEqual(snapshot(join(data, f)), before[f], f);
   });
 
-  it('keeps serving reads and writes while `hydrate --force` replaces its databases from another process', async () => {
+  it('keeps serving reads and writes while `hydrate --force` runs in another process, which reports the databases in use', async () => {
     const data = freshData();
     const app = await startApp(data);
     const failures: string[] = [];
-    let requests = 0;
+    let writes = 0;
+    let reads = 0;
     const state = { running: true };
     const traffic = (async () => {
       while (state.running) {
         try {
-          const r = await fetch(`${app.base}/api/trades?limit=5`);
+          const r = await fetch(`${app.base}/api/trades?limit=5`, { signal: AbortSignal.timeout(20_000) });
           if (r.status !== 200) failures.push(`GET ${r.status}: ${await r.text()}`);
-          else await r.json();
+          else if (((await r.json()) as unknown[]).length === 5) reads++;
           const w = await fetch(`${app.base}/api/trades`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ symbol: 'BTC-USD', side: 'short', qty: 0.1, entry_price: 60000 }),
+            signal: AbortSignal.timeout(20_000),
           });
           if (w.status !== 201) failures.push(`POST ${w.status}: ${await w.text()}`);
-          requests += 2;
+          else writes++;
         } catch (error) {
           failures.push(String(error));
         }
       }
     })();
+    const sampleTrades = (await sampleCounts())['trading_journal.db']?.trades ?? 0;
+    let hydration: { code: number | null; stdout: string; stderr: string } | undefined;
     try {
-      for (let i = 0; i < 3; i++) {
-        const r = await cliAsync(['hydrate', '--force', '--data-dir', data], root);
-        assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /Hydrated 3 databases/);
-      }
-    } finally {
-      state.running = false;
-      await traffic;
-    }
-    try {
-      assert.deepEqual(failures, []);
-      assert.ok(requests > 10, `only ${requests} requests`);
-      for (const f of DB_FILES) assert.equal(checkDatabase(join(data, f)).status, 'valid', f);
-      // The app follows the replaced file: a new write lands in the database now on disk.
-      const id = await addTrade(app.base, 'after the replacement');
-      const { default: Database } = await import('better-sqlite3');
-      const db = new Database(join(data, 'trading_journal.db'), { readonly: true });
       try {
-        assert.equal(
-          db.prepare('SELECT note FROM trades WHERE id = ?').pluck().get(id),
-          'after the replacement',
-        );
+        hydration = await cliAsync(['hydrate', '--force', '--busy-timeout', '300', '--data-dir', data], root);
       } finally {
-        db.close();
+        state.running = false;
+        await traffic;
       }
-      assert.ok(existsSync(data));
+      assert.equal(hydration.code, 1, `${hydration.stdout}${hydration.stderr}`);
+      for (const f of DB_FILES)
+        assert.match(
+          hydration.stderr,
+          new RegExp(`${f.replace('.', '\\.')}: the database is in use by another connection`),
+        );
+      assert.match(hydration.stderr, /hint: close the programs using it and run again/);
+      assert.deepEqual(failures, []);
+      assert.ok(writes > 3 && reads > 3, `${writes} writes, ${reads} reads`);
+      for (const f of DB_FILES) assert.equal(checkDatabase(join(data, f)).status, 'valid', f);
+      const counts = (await getJson(`${app.base}/api/counts`)) as Record<string, Record<string, number>>;
+      assert.equal(counts['trading_journal.db']?.trades, sampleTrades + writes);
     } finally {
       await app.stop();
     }
+    // With the app stopped (and its writes dehydrated), the same command replaces the databases from the archives.
+    const after = cli(['hydrate', '--force', '--json', '--data-dir', data], root);
+    assert.equal(after.code, 0, after.stderr);
+    const result = JSON.parse(after.stdout) as { databases: Record<string, { status: string }> };
+    assert.deepEqual(
+      Object.values(result.databases).map((d) => d.status),
+      ['hydrated', 'hydrated', 'hydrated'],
+    );
+    const archive = readFileSync(join(data, 'json_archives', 'trading_journal.json'), 'utf8');
+    assert.match(archive, new RegExp(`"row_count": ${sampleTrades + writes}, "rows"`));
   });
 });

@@ -13,7 +13,6 @@
  * Port 0 picks a free port. It listens on 127.0.0.1 only and prints `listening on http://127.0.0.1:<port>`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -37,55 +36,27 @@ const log = (line: string): void => {
 const manager = new DBHydrationManager({ dataDir, databases: [...DB_FILES] });
 
 /**
- * A connection that follows its file: if another process replaces the database (e.g. `db-hydration hydrate --force`
- * renames a new file into place), the next request reopens it instead of reading the old, unlinked file.
+ * The app's connections, opened once at start-up. While they are open, `db-hydration hydrate --force` refuses to
+ * replace these databases ("in use"): replacing a WAL database under an open connection is unsafe, because that
+ * connection would later delete the new file's -wal by name. Stop the app, then hydrate.
  */
-class Connection {
-  private db: Database.Database;
-  private inode: number;
-  constructor(
-    readonly path: string,
-    db: Database.Database,
-  ) {
-    this.db = db;
-    this.inode = statSync(path).ino;
-    this.db.pragma('journal_mode = WAL');
-  }
-  get(): Database.Database {
-    let ino: number | undefined;
-    try {
-      ino = statSync(this.path).ino;
-    } catch {
-      ino = undefined; // mid-replacement on a platform without atomic rename: keep the old connection
-    }
-    if (ino !== undefined && ino !== this.inode) {
-      this.db.close();
-      this.db = new Database(this.path, { timeout: 5000 });
-      this.inode = ino;
-    }
-    return this.db;
-  }
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
-}
-
-const connections = new Map<DbFile, Connection>();
+const connections = new Map<DbFile, Database.Database>();
 for (const file of DB_FILES) {
-  const path = join(dataDir, file);
-  const db = await openDatabase(path, {
+  const db = await openDatabase(join(dataDir, file), {
     onCheck: (r) => {
+      const kept = r.detail?.quarantined[0];
       log(
-        `startup: ${file}: ${r.action === 'none' ? 'ok' : r.action}${r.detail?.quarantined[0] === undefined ? '' : ` (damaged file kept as ${r.detail.quarantined[0]})`}`,
+        `startup: ${file}: ${r.action === 'none' ? 'ok' : r.action}${kept === undefined ? '' : ` (damaged file kept as ${kept})`}`,
       );
     },
   });
-  connections.set(file, new Connection(path, db));
+  db.pragma('journal_mode = WAL');
+  connections.set(file, db);
 }
 const conn = (file: DbFile): Database.Database => {
-  const c = connections.get(file);
-  if (c === undefined) throw new Error(`${file} is not open`);
-  return c.get();
+  const db = connections.get(file);
+  if (db === undefined) throw new Error(`${file} is not open`);
+  return db;
 };
 
 const escapeHtml = (s: unknown): string =>
@@ -282,7 +253,7 @@ dehydrateOnExit(manager, {
     log('shutdown: closing connections and dehydrating');
     server.closeAllConnections();
     await new Promise((done) => server.close(done));
-    for (const c of connections.values()) c.close();
+    for (const db of connections.values()) db.close();
   },
   onResult: (result, error) => {
     if (result === undefined) log(`shutdown: dehydration failed: ${String(error)}`);

@@ -6,8 +6,15 @@
 import cliProgress from 'cli-progress';
 import type { ProgressEvent, ProgressListener } from '../progress.js';
 
-/** How long a database must have been worked on before its bar appears. */
-export const BAR_DELAY_MS = 1000;
+/**
+ * How long a database must have been worked on before its bar appears: 1000 ms, or the value of the environment
+ * variable `DB_HYDRATION_PROGRESS_DELAY_MS` (the tests set 0 to see bars on small databases).
+ */
+export const BAR_DELAY_MS = delayFromEnv(process.env.DB_HYDRATION_PROGRESS_DELAY_MS);
+
+function delayFromEnv(value: string | undefined): number {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : 1000;
+}
 
 /** Feeds library progress events into one bar per database. */
 export class ProgressBars {
