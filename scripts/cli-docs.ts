@@ -16,14 +16,20 @@ export const DOC = join(root, 'docs', 'cli.md');
 
 /** The `--help` text of a command (`''` for the program itself), as a non-TTY of 80 columns sees it. */
 export function helpText(command: string): string {
+  const cached = cache.get(command);
+  if (cached !== undefined) return cached;
   const args = command === '' ? ['--help'] : [command, '--help'];
   const r = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, COLUMNS: '80' },
   });
   if (r.status !== 0) throw new Error(`db-hydration ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout.trimEnd();
+  const text = r.stdout.trimEnd();
+  cache.set(command, text);
+  return text;
 }
+
+const cache = new Map<string, string>();
 
 /** docs/cli.md with every help block replaced by the current help text. */
 export function renderDoc(doc: string): string {
