@@ -984,10 +984,16 @@ describe('exactness: shapes and names', () => {
           1000n,
         );
         // Compared column by column here: one SELECT of 3 × 1000 expressions is beyond SQLite's column limit.
-        const cells = (path: string): unknown[] =>
-          cols.flatMap((c) =>
-            query(path, `SELECT typeof(${c}) AS t, quote(${c}) AS v FROM wide ORDER BY rowid`),
-          );
+        const cells = (path: string): unknown[] => {
+          const db = new Database(path, { readonly: true });
+          try {
+            return cols.flatMap((c) =>
+              db.prepare(`SELECT typeof(${c}) AS t, quote(${c}) AS v FROM wide ORDER BY rowid`).all(),
+            );
+          } finally {
+            db.close();
+          }
+        };
         const after = cells(r.hydratedPath);
         assert.equal(after.length, 5000);
         assert.deepEqual(after, cells(r.sourcePath));
