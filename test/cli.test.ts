@@ -275,6 +275,18 @@ describe('db-hydration CLI', () => {
     assert.match(bad.stderr, /db-hydration\.config\.json: unknown key "backups"/);
   });
 
+  it('keeps only backupsKept backups per database when hydrate --force replaces it', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    writeFileSync(join(p, 'package.json'), JSON.stringify({ name: 'app', dbHydration: { backupsKept: 2 } }));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    for (let i = 0; i < 4; i++) assert.equal(cli(['hydrate', '--force', '-q'], p).code, 0);
+    const backups = readdirSync(join(p, 'data')).filter(
+      (f) => f.startsWith('shop.db.') && f.endsWith('.bak'),
+    );
+    assert.equal(backups.length, 2, backups.join(', '));
+  });
+
   it('--quiet prints nothing on success; errors still go to stderr', () => {
     const p = project();
     makeShop(join(p, 'data', 'shop.db'));

@@ -132,6 +132,28 @@ describe('application integration', () => {
     });
   });
 
+  it('getStatus reports a database locked by another connection as locked, within the busy timeout', async () => {
+    const data = join(root, `d${++n}`);
+    mkdirSync(data);
+    const db = join(data, 'shop.db');
+    makeDatabase(db, (d) => d.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1);'));
+    const manager = new DBHydrationManager({ dataDir: data });
+    await manager.dehydrateAll();
+    const { default: Database } = await import('better-sqlite3');
+    const holder = new Database(db);
+    try {
+      holder.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);');
+      const t0 = Date.now();
+      const status = await getStatus(manager, { busyTimeoutMs: 100 });
+      assert.equal(status.databases.at(0)?.state, 'locked');
+      assert.ok(Date.now() - t0 < 5000);
+      holder.exec('ROLLBACK');
+    } finally {
+      holder.close();
+    }
+    assert.equal((await getStatus(manager)).databases.at(0)?.state, 'in-sync');
+  });
+
   describe('dehydrateOnExit (real processes, real signals)', () => {
     /** A child that owns data/shop.db, installs the hook, writes a row, says "ready" and waits. */
     const script = (body: string): string => `
