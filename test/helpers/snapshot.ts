@@ -32,6 +32,9 @@ function cell(type: string, value: unknown, hex: string | null): string {
   }
 }
 
+/** Values read per SELECT: 3 result columns each, under SQLite's limit of 2000 result columns. */
+const CHUNK = 600;
+
 export function snapshot(path: string): DatabaseSnapshot {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
@@ -75,15 +78,33 @@ export function snapshot(path: string): DatabaseSnapshot {
       if (hasRowid && rowidName !== undefined) exprs.push(rowidName);
       else if (type === 'virtual') exprs.push('rowid');
       exprs.push(...visible.map((c) => q(c.n)));
-      const select = exprs
-        .map((e) => `typeof(${e}), ${e}, CASE WHEN typeof(${e}) IN ('text','blob') THEN hex(${e}) END`)
-        .join(', ');
+      const selectOf = (part: readonly string[]): string =>
+        part
+          .map((e) => `typeof(${e}), ${e}, CASE WHEN typeof(${e}) IN ('text','blob') THEN hex(${e}) END`)
+          .join(', ');
       let rows: unknown[][];
       try {
-        rows = db
-          .prepare(`SELECT ${select} FROM ${q(name)}`)
-          .raw(true)
-          .all() as unknown[][];
+        if (exprs.length <= CHUNK) {
+          rows = db
+            .prepare(`SELECT ${selectOf(exprs)} FROM ${q(name)}`)
+            .raw(true)
+            .all() as unknown[][];
+        } else {
+          // Three result columns per value: wide tables are read in slices of columns (SQLite allows at most 2000
+          // result columns), each slice in the same order (by every value), and the slices joined row by row.
+          rows = [];
+          for (let start = 0; start < exprs.length; start += CHUNK) {
+            const slice = db
+              .prepare(
+                `SELECT ${selectOf(exprs.slice(start, start + CHUNK))} FROM ${q(name)} ORDER BY ${exprs.join(', ')}`,
+              )
+              .raw(true)
+              .all() as unknown[][];
+            slice.forEach((part, i) => {
+              rows[i] = [...(rows[i] ?? []), ...part];
+            });
+          }
+        }
       } catch (error) {
         rows = [[`error: ${(error as Error).message}`]];
       }
