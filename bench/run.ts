@@ -13,6 +13,7 @@
  *   --dir .bench             BENCH_DIR     fixtures, work files and results
  *   --readme                 also write the table into README.md's bench section
  *   --keep                   keep the work files (dumps, archives, hydrated databases)
+ *   --from-results           measure nothing: print (and with --readme, write) the last results again
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -281,6 +282,46 @@ export function renderTable(results: readonly SizeResult[]): string {
   return lines.join('\n');
 }
 
+/** The issue's targets, checked against the results (at 1M rows, and across sizes). */
+export function renderTargets(results: readonly SizeResult[]): string {
+  const at = (rows: number): SizeResult | undefined => results.find((r) => r.rows === rows);
+  const lines: string[] = [];
+  const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
+  const m1 = at(1e6);
+  if (m1 !== undefined) {
+    const deh = m1.dehydrate.wallMs / m1.dump.wallMs;
+    const hyd = m1.hydrate.wallMs / m1.replay.wallMs;
+    const size = m1.archiveBytes / m1.dumpBytes;
+    const rss = Math.max(m1.dehydrate.maxRssKiB, m1.hydrate.maxRssKiB) / 1024;
+    lines.push(
+      `- 1M rows: dehydrate ${fmtX(deh)} \`.dump\` (target <= 1.0x): ${mark(deh <= 1)}`,
+      `- 1M rows: hydrate ${fmtX(hyd)} dump replay (target <= 0.5x): ${mark(hyd <= 0.5)}`,
+      `- 1M rows: archive ${fmtX(size)} dump size (target <= 0.75x): ${mark(size <= 0.75)}`,
+      `- 1M rows: peak RSS ${rss.toFixed(0)} MiB (target <= 100 MiB): ${mark(rss <= 100)}`,
+    );
+  }
+  const m5 = at(5e6);
+  if (m1 !== undefined && m5 !== undefined) {
+    for (const op of ['dehydrate', 'hydrate'] as const) {
+      const change = m5[op].maxRssKiB / m1[op].maxRssKiB - 1;
+      lines.push(
+        `- peak RSS of ${op}, 5M vs 1M rows: ${(change * 100).toFixed(0)}% (target within ±10%): ${mark(Math.abs(change) <= 0.1)}`,
+      );
+    }
+  }
+  if (results.length > 1) {
+    for (const op of ['dehydrate', 'hydrate'] as const) {
+      const perRow = results.map((r) => r[op].opMs / r.rows);
+      const mid = median(perRow);
+      const spread = Math.max(...perRow.map((x) => Math.abs(x / mid - 1)));
+      lines.push(
+        `- time per row of ${op}, ${results[0]?.label ?? ''} to ${results[results.length - 1]?.label ?? ''}: within ±${(spread * 100).toFixed(0)}% of the median (target ±20%): ${mark(spread <= 0.2)}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
 function machine(): string {
   const sqlite = execFileSync(SQLITE3, ['--version'], { encoding: 'utf8' }).split(' ')[0] ?? '?';
   const db = new Database(':memory:');
@@ -313,23 +354,29 @@ const sizes = option('sizes', 'BENCH_SIZES', '10k,200k,1m,5m').split(',').map(pa
 const runs = Number(option('runs', 'BENCH_RUNS', '3'));
 const runsLarge = Number(option('runs-large', 'BENCH_RUNS_LARGE', '1'));
 const keep = process.argv.includes('--keep');
+let childPath = '';
 const distEntry = resolve(option('entry', 'BENCH_ENTRY', join(ROOT, 'dist', 'index.js')));
 
-setup();
-if (!existsSync(distEntry)) throw new Error(`${distEntry} is missing: run \`npm run build\` first`);
-mkdirSync(workRoot, { recursive: true });
-const childPath = buildChild();
-const results: SizeResult[] = [];
-for (const rows of sizes) results.push(benchSize(rows, rows >= 5e6 ? Math.min(runs, runsLarge) : runs));
-const report: BenchReport = { machine: machine(), date: new Date().toISOString(), sizes: results };
-const table = renderTable(results);
-mkdirSync(join(dir, 'results'), { recursive: true });
-writeFileSync(join(dir, 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+let report: BenchReport;
+if (process.argv.includes('--from-results')) {
+  report = JSON.parse(readFileSync(join(dir, 'results', 'latest.json'), 'utf8')) as BenchReport;
+} else {
+  setup();
+  if (!existsSync(distEntry)) throw new Error(`${distEntry} is missing: run \`npm run build\` first`);
+  mkdirSync(workRoot, { recursive: true });
+  childPath = buildChild();
+  const results: SizeResult[] = [];
+  for (const rows of sizes) results.push(benchSize(rows, rows >= 5e6 ? Math.min(runs, runsLarge) : runs));
+  report = { machine: machine(), date: new Date().toISOString(), sizes: results };
+  mkdirSync(join(dir, 'results'), { recursive: true });
+  writeFileSync(join(dir, 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+}
+const table = `${renderTable(report.sizes)}\n\n${renderTargets(report.sizes)}`;
 writeFileSync(join(dir, 'results', 'latest.md'), `${table}\n\n${report.machine}, ${report.date}\n`);
 console.log(table);
 console.log(`\n${report.machine}, ${report.date}`);
 if (process.argv.includes('--readme')) updateReadme(report, table);
-if (results.some((r) => !r.exact)) {
+if (report.sizes.some((r) => !r.exact)) {
   console.error('a hydrated database differs from its source');
   process.exitCode = 1;
 }
