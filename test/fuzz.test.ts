@@ -186,7 +186,7 @@ describe('fuzzing hydration', () => {
       mkdirSync(archives);
       const bases = await baseArchives(join(outer, 'bases'));
       rmSync(join(outer, 'bases'), { recursive: true });
-      const seed = Date.now() % 2 ** 31;
+      const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31); // FUZZ_SEED=<n> replays a run
       const rnd = prng(seed);
       const archivePath = join(archives, 'shop.json');
       const manager = new DBHydrationManager({ dataDir: data, archiveDir: archives });

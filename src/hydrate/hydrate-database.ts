@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ArchiveFormatError, DatabaseWriteError, HydrationError } from '../errors.js';
+import { ArchiveFormatError, ArchiveValueError, DatabaseWriteError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems } from '../sqlite/check.js';
@@ -216,7 +216,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
           db.exec('DELETE FROM main.sqlite_sequence');
           const insert = db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)');
           for (const name of names) {
-            const value = decodeValue(sequences[name]);
+            const value = decodeSequence(sequences[name], file, name, {});
             insert.run(name, value instanceof TextBytes ? value.bytes : value);
           }
         }
@@ -335,9 +335,27 @@ function setSequenceRows(
         table: 'sqlite_sequence',
       });
     }
-    const value = decodeValue(row.seq ?? null, { lenient });
+    const value = decodeSequence(row.seq ?? null, file, name, { lenient });
     remove.run(name);
     insert.run(name, value instanceof TextBytes ? value.bytes : value);
+  }
+}
+
+/** Decodes an AUTOINCREMENT counter, naming the archive and the table when the value is bad. */
+function decodeSequence(
+  json: unknown,
+  file: string,
+  name: string,
+  options: { lenient?: boolean },
+): ReturnType<typeof decodeValue> {
+  try {
+    return decodeValue(json, options);
+  } catch (error) {
+    throw new ArchiveValueError(`the sequence of table "${name}": ${(error as Error).message}`, {
+      file,
+      table: 'sqlite_sequence',
+      cause: error,
+    });
   }
 }
 
