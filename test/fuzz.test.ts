@@ -176,7 +176,7 @@ function mutate(bases: readonly Buffer[], rnd: () => number): { kind: string; by
 }
 
 describe('fuzzing hydration', () => {
-  it(`survives ${CASES} mutated archives`, { timeout: 170_000 }, async () => {
+  it(`survives ${CASES} mutated archives`, { timeout: 300_000 }, async () => {
     const { dir: outer, cleanup } = scratchDir('dh-fuzz-');
     try {
       const root = join(outer, 'root');
