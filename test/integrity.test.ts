@@ -4,12 +4,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkDatabase, isDbValid } from '../src/index.js';
 import { tempDir } from './helpers/fixtures.js';
+import { snapshot } from './helpers/snapshot.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 import {
   LFS_POINTER,
   MERGE_CONFLICT,
@@ -207,6 +212,42 @@ describe('checkDatabase classifies every kind of input', () => {
       const full = checkDatabase(path, { check: 'full' });
       assert.equal(full.status, 'damaged');
       assert.match(full.reason, /integrity_check/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a hot journal left by a crashed writer is rolled back by SQLite, and the database is valid again', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'crashed.db');
+      makeShop(path, 3000);
+      const before = snapshot(path);
+      // A writer whose transaction spilled into the database file, killed before it committed.
+      const script = `
+        const Database = require('better-sqlite3');
+        const db = new Database(${JSON.stringify(path)});
+        db.pragma('cache_size = 1');
+        db.exec('BEGIN');
+        db.exec("UPDATE items SET name = 'half-written ' || id");
+        process.stdout.write('dirty\\n');
+        setInterval(() => {}, 1000);
+      `;
+      const child = spawn(process.execPath, ['-e', script], {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve) =>
+        child.stdout.on('data', () => {
+          resolve();
+        }),
+      );
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.on('exit', resolve));
+      assert.equal(existsSync(`${path}-journal`), true, 'the crash left a journal');
+      const check = checkDatabase(path);
+      assert.equal(check.status, 'valid', check.reason);
+      assert.deepEqual(snapshot(path), before, 'the unfinished transaction is rolled back');
     } finally {
       cleanup();
     }

@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { sqliteHeaderProblem } from '../integrity/classify-database.js';
+import { recoverHotJournal, sqliteHeaderProblem } from '../integrity/classify-database.js';
 import { DatabaseReadError, HydrationError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
@@ -40,6 +40,23 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
  * @throws {HydrationError} when the database cannot be read; the existing archive is then left as it was
  */
 export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateDatabaseOutcome {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return dehydrateOnce(options);
+    } catch (error) {
+      // A read-only connection cannot roll back a hot journal (SQLITE_READONLY_ROLLBACK). While another process
+      // writes, one can be seen for an instant; after a crashed writer it stays. Retry, then let SQLite recover it
+      // with a read-write connection (rolling back an unfinished transaction changes no committed content).
+      const cause =
+        error instanceof HydrationError ? (error.cause as { code?: unknown } | undefined) : undefined;
+      if (cause?.code !== 'SQLITE_READONLY_ROLLBACK' || attempt >= 3) throw error;
+      if (attempt < 2) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      else recoverHotJournal(options.dbPath, options.busyTimeoutMs);
+    }
+  }
+}
+
+function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutcome {
   const { dbPath, archivePath, database } = options;
   const context = { file: dbPath, database };
   let size: number;

@@ -138,6 +138,15 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
   }
   const headerProblem = sqliteHeaderProblem(head, size);
   if (headerProblem !== undefined) return damaged(path, size, headerProblem, []);
+  const check = checkPages(path, size, options);
+  if (check.sqliteCode !== 'SQLITE_READONLY_ROLLBACK') return check;
+  // A hot journal left by a crashed writer: a read-only connection cannot roll it back. Let SQLite recover it (that
+  // restores the last committed state, as any connection would) and check again.
+  try {
+    recoverHotJournal(path, options.busyTimeoutMs ?? 5000);
+  } catch {
+    return check;
+  }
   return checkPages(path, size, options);
 }
 
@@ -163,6 +172,16 @@ export function sqliteHeaderProblem(head: Buffer, size: number): string | undefi
     return `the file is truncated: the header says ${headerPages} pages, the file has ${size / pageSize}`;
   }
   return undefined;
+}
+
+/** Opens a database read-write and reads from it, which makes SQLite roll back a hot journal. */
+export function recoverHotJournal(dbPath: string, busyTimeoutMs: number): void {
+  const db = new Database(dbPath, { fileMustExist: true, timeout: busyTimeoutMs });
+  try {
+    db.prepare('SELECT count(*) FROM main.sqlite_schema').get();
+  } finally {
+    db.close();
+  }
 }
 
 /** Whether `path` is a usable SQLite database (the seed's `_is_db_valid`); see {@link checkDatabase}. */
