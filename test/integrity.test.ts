@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkDatabase, isDbValid } from '../src/index.js';
+import { sqliteHeaderProblem } from '../src/integrity/classify-database.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -175,6 +176,30 @@ describe('checkDatabase classifies every kind of input', () => {
       assert.equal(checkDatabase(path).status, 'damaged');
       truncateSync(path, 1000);
       assert.equal(checkDatabase(path).status, 'damaged');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('the header page count is trusted only outside WAL mode, where the main file may hold fewer pages', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'wal.db');
+      const db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.exec('CREATE TABLE t (a); INSERT INTO t VALUES (1)');
+      db.close();
+      const head = Buffer.from(readFileSync(path).subarray(0, 100));
+      const size = readFileSync(path).length;
+      const pageSize = head.readUInt16BE(16);
+      // Claim more pages than the file has, with a valid "version-valid-for" number.
+      head.writeUInt32BE(size / pageSize + 5, 28);
+      head.writeUInt32BE(head.readUInt32BE(24), 92);
+      assert.equal(head[18], 2);
+      assert.equal(sqliteHeaderProblem(head, size), undefined);
+      head[18] = 1;
+      head[19] = 1;
+      assert.match(sqliteHeaderProblem(head, size) ?? '', /the header says \d+ pages/);
     } finally {
       cleanup();
     }

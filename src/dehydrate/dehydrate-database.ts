@@ -2,9 +2,9 @@
  * Dehydration of one database: open it read-only, read everything inside one read transaction (one consistent
  * snapshot, WAL content included), stream it into a temp archive, and put that in place only if it changed.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { recoverHotJournal, sqliteHeaderProblem } from '../integrity/classify-database.js';
+import { headerProblemNow, recoverHotJournal } from '../integrity/classify-database.js';
 import { DatabaseReadError, HydrationError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
@@ -72,17 +72,6 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     });
   }
 
-  const headerProblem = readHeaderProblem(dbPath, size);
-  if (headerProblem !== undefined) {
-    throw new DatabaseReadError(
-      `the database is damaged (${headerProblem}); its archive was kept as it was`,
-      {
-        ...context,
-        hint: 'run `db-hydration fix` to restore it from its archive',
-      },
-    );
-  }
-
   let db: Database.Database;
   try {
     db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs });
@@ -100,6 +89,18 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     // or interior pages can go unnoticed, so check every page first, inside the same snapshot. quick_check is O(N),
     // about the cost of one more scan; integrity_check would add an index lookup per row.
     const problems = checkProblems(db, 'quick_check', 5);
+    // SQLite reads a page missing from a cut file as zeros, which quick_check can miss; the header and size show it.
+    // The read transaction holds the shared lock here, so no writer is half-way through a commit.
+    const headerProblem = readHeaderProblem(dbPath);
+    if (headerProblem !== undefined) {
+      throw new DatabaseReadError(
+        `the database is damaged (${headerProblem}); its archive was kept as it was`,
+        {
+          ...context,
+          hint: 'run `db-hydration fix` to restore it from its archive',
+        },
+      );
+    }
     if (problems.length > 0) {
       throw new DatabaseReadError(
         `the database is damaged (quick_check: ${problems.join('; ')}); it was not exported and its archive was kept as it was`,
@@ -203,21 +204,12 @@ function describe(error: unknown): string {
 }
 
 /** A problem the header and size show (a truncated file), or undefined; other files are left to SQLite. */
-function readHeaderProblem(dbPath: string, size: number): string | undefined {
-  let head: Buffer;
+function readHeaderProblem(dbPath: string): string | undefined {
   try {
-    const fd = openSync(dbPath, 'r');
-    try {
-      head = Buffer.alloc(100);
-      head = head.subarray(0, readSync(fd, head, 0, 100, 0));
-    } finally {
-      closeSync(fd);
-    }
+    return headerProblemNow(dbPath);
   } catch {
     return undefined;
   }
-  if (head.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return undefined;
-  return sqliteHeaderProblem(head, size);
 }
 
 function isBusy(error: unknown): boolean {

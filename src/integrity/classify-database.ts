@@ -9,7 +9,7 @@
  * default (`check: 'full'` selects integrity_check); repairs finish with integrity_check on the one database they
  * wrote.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
 
@@ -137,7 +137,14 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
     return sniffNotSqlite(path, head, size);
   }
   const headerProblem = sqliteHeaderProblem(head, size);
-  if (headerProblem !== undefined) return damaged(path, size, headerProblem, []);
+  // A writer in the middle of a commit changes the header and the size one after the other: judge the file again
+  // while holding a read lock, which keeps writers out, before calling it damaged.
+  if (
+    headerProblem !== undefined &&
+    headerProblemUnderReadLock(path, options.busyTimeoutMs ?? 5000) !== undefined
+  ) {
+    return damaged(path, size, headerProblem, []);
+  }
   const check = checkPages(path, size, options);
   if (check.sqliteCode !== 'SQLITE_READONLY_ROLLBACK') return check;
   // A hot journal left by a crashed writer: a read-only connection cannot roll it back. Let SQLite recover it (that
@@ -168,10 +175,48 @@ export function sqliteHeaderProblem(head: Buffer, size: number): string | undefi
     return `the file is truncated or padded: ${size} bytes is not a whole number of ${pageSize}-byte pages`;
   }
   const headerPages = head.readUInt32BE(28);
-  if (headerPages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && size / pageSize < headerPages) {
+  // In WAL mode (file format bytes 18/19 = 2) the main file may legitimately hold fewer pages than the database has:
+  // newer pages can live only in the -wal file, and a checkpoint rewrites page 1 before it extends the file.
+  const wal = head[18] === 2 || head[19] === 2;
+  if (
+    !wal &&
+    headerPages > 0 &&
+    head.readUInt32BE(24) === head.readUInt32BE(92) &&
+    size / pageSize < headerPages
+  ) {
     return `the file is truncated: the header says ${headerPages} pages, the file has ${size / pageSize}`;
   }
   return undefined;
+}
+
+/**
+ * {@link sqliteHeaderProblem} for the file as it is while a read transaction holds SQLite's shared lock (no writer can
+ * be half-way through a commit then). A file SQLite cannot even open keeps its problem.
+ */
+export function headerProblemUnderReadLock(path: string, busyTimeoutMs: number): string | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM main.sqlite_schema').get();
+    return headerProblemNow(path);
+  } catch {
+    return headerProblemNow(path) ?? 'the file cannot be read as an SQLite database';
+  } finally {
+    if (db?.open === true) db.close();
+  }
+}
+
+/** {@link sqliteHeaderProblem} of the file as it is on disk now. */
+export function headerProblemNow(path: string): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(HEADER_BYTES);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return sqliteHeaderProblem(head.subarray(0, n), fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Opens a database read-write and reads from it, which makes SQLite roll back a hot journal. */
