@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { headerProblemNow, recoverHotJournal } from '../integrity/classify-database.js';
+import { recoverHotJournal, sizeProblem } from '../integrity/classify-database.js';
 import { DatabaseReadError, HydrationError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
@@ -91,7 +91,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     const problems = checkProblems(db, 'quick_check', 5);
     // SQLite reads a page missing from a cut file as zeros, which quick_check can miss; the header and size show it.
     // The read transaction holds the shared lock here, so no writer is half-way through a commit.
-    const headerProblem = readHeaderProblem(dbPath);
+    const headerProblem = sizeProblem(db, dbPath);
     if (headerProblem !== undefined) {
       throw new DatabaseReadError(
         `the database is damaged (${headerProblem}); its archive was kept as it was`,
@@ -201,15 +201,6 @@ function describe(error: unknown): string {
       : error.message;
   }
   return String(error);
-}
-
-/** A problem the header and size show (a truncated file), or undefined; other files are left to SQLite. */
-function readHeaderProblem(dbPath: string): string | undefined {
-  try {
-    return headerProblemNow(dbPath);
-  } catch {
-    return undefined;
-  }
 }
 
 function isBusy(error: unknown): boolean {

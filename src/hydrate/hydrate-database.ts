@@ -3,7 +3,7 @@
  * tables and rows, then sequences, indexes, views and triggers, so triggers never fire during the load), check it,
  * and rename it into place. The target is never half-written: a failure leaves it as it was.
  */
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ArchiveFormatError, ArchiveValueError, DatabaseWriteError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
@@ -261,22 +261,15 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
  * @throws {HydrationError} DATABASE_LOCKED when the file is in use
  */
 export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
-  let head: Buffer;
-  try {
-    const fd = openSync(dbPath, 'r');
-    try {
-      head = Buffer.alloc(100);
-      if (readSync(fd, head, 0, 100, 0) < 100) return;
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return; // missing, a directory, unreadable: no SQLite connection can be using it
-  }
-  if (head.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return;
-  const wal = head[18] === 2;
+  if (!existsSync(dbPath)) return;
+  // Everything goes through SQLite: a descriptor of the file opened and closed here would drop the POSIX locks that
+  // other connections of this process hold on it (https://sqlite.org/howtocorrupt.html, section 2.2).
   let db: Database.Database | undefined;
   try {
+    // Read-only first: a read-write connection would "roll back" a garbage -journal lying next to a damaged file.
+    db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
+    const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    db.close();
     db = new Database(dbPath, { fileMustExist: true, timeout: busyTimeoutMs });
     if (wal) db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
@@ -290,9 +283,9 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
         { file: dbPath, hint: 'close the programs using it and run again' },
       );
     }
-    // A damaged file cannot be locked the ordinary way either; nothing can be using it successfully.
+    // Not a database, or a damaged one: no connection can be using it successfully.
   } finally {
-    db?.close();
+    if (db?.open === true) db.close();
   }
 }
 

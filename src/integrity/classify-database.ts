@@ -9,7 +9,7 @@
  * default (`check: 'full'` selects integrity_check); repairs finish with integrity_check on the one database they
  * wrote.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
 
@@ -127,23 +127,25 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
     };
   }
 
-  let head: Buffer;
-  try {
-    head = readHead(path);
-  } catch (error) {
-    return unreadable(path, error, size);
-  }
-  if (head.length < HEADER_BYTES || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
-    return sniffNotSqlite(path, head, size);
-  }
-  const headerProblem = sqliteHeaderProblem(head, size);
-  // A writer in the middle of a commit changes the header and the size one after the other: judge the file again
-  // while holding a read lock, which keeps writers out, before calling it damaged.
-  if (
-    headerProblem !== undefined &&
-    headerProblemUnderReadLock(path, options.busyTimeoutMs ?? 5000) !== undefined
-  ) {
-    return damaged(path, size, headerProblem, []);
+  // Ask SQLite first. Reading the file ourselves would be wrong while this process has it open in SQLite: closing
+  // any descriptor of a file drops every POSIX lock the process holds on it (https://sqlite.org/howtocorrupt.html,
+  // section 2.2), so the raw bytes are read only when SQLite cannot read the file at all.
+  const probe = probeWithSqlite(path, options.busyTimeoutMs ?? 5000);
+  if (probe.problem !== undefined) return damaged(path, size, probe.problem, []);
+  // A hot journal (SQLITE_READONLY_ROLLBACK) is rolled back below only once the bytes show an SQLite file: SQLite
+  // would otherwise "roll back" a garbage -journal next to a file that is not a database at all.
+  if (probe.errorCode !== undefined && !isBusyCode(probe.errorCode)) {
+    let head: Buffer;
+    try {
+      head = readHead(path);
+    } catch (error) {
+      return unreadable(path, error, size);
+    }
+    if (head.length < HEADER_BYTES || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
+      return sniffNotSqlite(path, head, size);
+    }
+    const headerProblem = sqliteHeaderProblem(head, size);
+    if (headerProblem !== undefined) return damaged(path, size, headerProblem, []);
   }
   const check = checkPages(path, size, options);
   if (check.sqliteCode !== 'SQLITE_READONLY_ROLLBACK') return check;
@@ -190,33 +192,44 @@ export function sqliteHeaderProblem(head: Buffer, size: number): string | undefi
 }
 
 /**
- * {@link sqliteHeaderProblem} for the file as it is while a read transaction holds SQLite's shared lock (no writer can
- * be half-way through a commit then). A file SQLite cannot even open keeps its problem.
+ * What the page size, page count and file size show about an open database, or undefined: a database file is a whole
+ * number of pages, and outside WAL mode it holds every page of the database (in WAL mode newer pages may live only in
+ * the -wal file). SQLite reads a page missing from a cut file as zeros, which quick_check can miss. Call it inside a
+ * read transaction, so no writer is half-way through a commit; it reads the file only through SQLite.
  */
-export function headerProblemUnderReadLock(path: string, busyTimeoutMs: number): string | undefined {
+export function sizeProblem(db: Database.Database, path: string): string | undefined {
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  const pageCount = Number(db.pragma('page_count', { simple: true }));
+  const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+  const size = statSync(path).size;
+  if (pageSize <= 0) return undefined;
+  if (size % pageSize !== 0) {
+    return `the file is truncated or padded: ${size} bytes is not a whole number of ${pageSize}-byte pages`;
+  }
+  if (!wal && size < pageCount * pageSize) {
+    return `the file is truncated: the database has ${pageCount} pages, the file ${size / pageSize}`;
+  }
+  return undefined;
+}
+
+/** Opens the file read-only in SQLite, reads its schema inside a read transaction and judges its size. */
+function probeWithSqlite(path: string, busyTimeoutMs: number): { problem?: string; errorCode?: string } {
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
     db.exec('BEGIN');
     db.prepare('SELECT count(*) FROM main.sqlite_schema').get();
-    return headerProblemNow(path);
-  } catch {
-    return headerProblemNow(path) ?? 'the file cannot be read as an SQLite database';
+    const problem = sizeProblem(db, path);
+    return problem === undefined ? {} : { problem };
+  } catch (error) {
+    return { errorCode: sqliteCode(error) ?? 'UNKNOWN' };
   } finally {
     if (db?.open === true) db.close();
   }
 }
 
-/** {@link sqliteHeaderProblem} of the file as it is on disk now. */
-export function headerProblemNow(path: string): string | undefined {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(HEADER_BYTES);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return sqliteHeaderProblem(head.subarray(0, n), fstatSync(fd).size);
-  } finally {
-    closeSync(fd);
-  }
+function isBusyCode(code: string): boolean {
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }
 
 /** Opens a database read-write and reads from it, which makes SQLite roll back a hot journal. */
