@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkDatabase, isDbValid } from '../src/index.js';
 import { sqliteHeaderProblem } from '../src/integrity/classify-database.js';
+import { checkProblems } from '../src/sqlite/check.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -159,8 +160,38 @@ describe('checkDatabase classifies every kind of input', () => {
       const check = checkDatabase(path);
       assert.equal(check.status, 'damaged');
       assert.ok((check.problems ?? []).length > 0);
+      // The reason names the problem itself, not the heading line SQLite puts before the first message.
+      assert.doesNotMatch(check.reason, /\*\*\* in database/);
       assert.match(check.hint ?? '', /fix/);
       assert.equal(isDbValid(path), false);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('problem messages leave out the heading line SQLite puts before the first one', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'shop.db');
+      const setup = new Database(path);
+      setup.exec('CREATE TABLE t (a TEXT); CREATE INDEX ti ON t (a)');
+      const insert = setup.prepare('INSERT INTO t VALUES (?)');
+      setup.transaction(() => {
+        for (let i = 0; i < 5000; i++) insert.run(`row ${i}${' '.repeat(50)}`);
+      })();
+      setup.close();
+      overwritePages(path, [4]);
+      const db = new Database(path, { readonly: true });
+      try {
+        const raw = db.pragma('quick_check(5)') as { quick_check: string }[];
+        assert.match(raw[0]?.quick_check ?? '', /^\*\*\* in database main \*\*\*\n/);
+        const problems = checkProblems(db, 'quick_check', 5);
+        assert.ok(problems.length > 0);
+        for (const p of problems) assert.doesNotMatch(p, /\*\*\* in database/);
+        assert.equal(problems[0], raw[0]?.quick_check.split('\n')[1]);
+      } finally {
+        db.close();
+      }
     } finally {
       cleanup();
     }

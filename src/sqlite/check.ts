@@ -4,6 +4,8 @@
  */
 import type { Database } from 'better-sqlite3';
 
+// SQLite prefixes the first message with a heading line naming the schema; the message itself follows it.
+const DATABASE_HEADING = /^\*\*\* in database \S+ \*\*\*\n/;
 const FTS4_UNCHECKABLE = /^unable to validate the inverted index for FTS4 table main\.(.+): SQL logic error$/;
 
 /**
@@ -26,7 +28,7 @@ export function checkProblems(
     .get() as number;
   const rows = db.pragma(`${pragma}(${limit + fts4})`) as Record<string, unknown>[];
   return rows
-    .map((r) => String(Object.values(r)[0]))
+    .map((r) => String(Object.values(r)[0]).replace(DATABASE_HEADING, ''))
     .filter((message) => message !== 'ok' && !isContentlessFts4Limitation(db, message));
 }
 
