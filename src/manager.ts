@@ -25,6 +25,7 @@ import { commitTempFile, fsyncFile, removeStaleTempFiles, tempPathFor } from './
 import { readManifest, writeManifest, type ManifestEntry } from './manifest/manifest.js';
 import type { ProgressListener } from './progress.js';
 import { fixDatabases, type FixResult, type FixTarget } from './integrity/fix-databases.js';
+import { checkDatabase } from './integrity/classify-database.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -75,7 +76,10 @@ export interface DehydrationResult {
 export interface HydratedDatabase {
   readonly archivePath: string;
   readonly dbPath: string;
-  /** `hydrated`: written from the archive; `skipped`: a database file exists and `force` was not given. */
+  /**
+   * `hydrated`: written from the archive; `skipped`: a database file exists and `force` was not given (if that file is
+   * not a usable database, the result's errors say so and point at `fix`).
+   */
   readonly status: 'hydrated' | 'skipped';
   readonly tablesImported: number;
   readonly totalRows: number;
@@ -288,6 +292,21 @@ export class DBHydrationManager {
         fileName = targetFileName(header, archivePath);
         const dbPath = join(this.dataDir, fileName);
         if (existsSync(dbPath) && options.force !== true) {
+          // Skipped, but not silently when the file is not a usable database: say so and point at `fix`.
+          const check = checkDatabase(dbPath, {
+            check: 'open',
+            busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+            expectTables: true,
+          });
+          if (!check.usable && check.status !== 'locked') {
+            errorDetails.push({
+              code: 'DATABASE_READ',
+              message: `${dbPath}: exists but is ${check.status} (${check.reason}), so it was not hydrated`,
+              file: dbPath,
+              database: header.database,
+              hint: 'run `db-hydration fix` to restore it from its archive (the damaged file is kept aside)',
+            });
+          }
           databases[fileName] = {
             archivePath,
             dbPath,

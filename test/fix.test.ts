@@ -132,6 +132,28 @@ describe('fixCorruptedDbs', () => {
     }
   });
 
+  it('hydrateAll without force leaves a damaged database in place but reports it and points at fix', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { shop, healthy, manager } = await setup(dir, 100);
+      writeFileSync(shop, MERGE_CONFLICT);
+      const healthyBytes = readFileSync(healthy);
+      const result = await manager.hydrateAll();
+      assert.equal(result.databases['shop.db']?.status, 'skipped');
+      assert.equal(result.databases['healthy.db']?.status, 'skipped');
+      assert.equal(result.errorDetails.length, 1, JSON.stringify(result.errors));
+      const detail = result.errorDetails[0];
+      assert.ok(detail !== undefined);
+      assert.equal(detail.file, shop);
+      assert.match(detail.message, /not-sqlite/);
+      assert.match(detail.hint ?? '', /db-hydration fix/);
+      assert.equal(readFileSync(shop, 'utf8'), MERGE_CONFLICT, 'the damaged file is not touched');
+      assert.deepEqual(readFileSync(healthy), healthyBytes);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('restores a directory standing where the database should be', async () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -56,8 +56,11 @@ export interface DatabaseCheck {
 
 /** Options of {@link checkDatabase}. */
 export interface CheckDatabaseOptions {
-  /** `quick` (default): `PRAGMA quick_check`; `full`: `PRAGMA integrity_check` (also checks index contents). */
-  readonly check?: 'quick' | 'full';
+  /**
+   * `quick` (default): `PRAGMA quick_check`; `full`: `PRAGMA integrity_check` (also checks index contents); `open`: no
+   * page check, only that SQLite opens the file, reads its schema and finds its size consistent (cheap, O(1)).
+   */
+  readonly check?: 'quick' | 'full' | 'open';
   /** How long to wait for a lock held by another connection, in milliseconds. Default 5000. */
   readonly busyTimeoutMs?: number;
   /**
@@ -146,6 +149,15 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
     }
     const headerProblem = sqliteHeaderProblem(head, size);
     if (headerProblem !== undefined) return damaged(path, size, headerProblem, []);
+  }
+  if (options.check === 'open' && probe.errorCode === undefined) {
+    return {
+      path,
+      status: 'valid',
+      reason: 'SQLite database (opened; pages not checked)',
+      usable: true,
+      bytes: size,
+    };
   }
   const check = checkPages(path, size, options);
   if (check.sqliteCode !== 'SQLITE_READONLY_ROLLBACK') return check;
