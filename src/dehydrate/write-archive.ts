@@ -71,6 +71,22 @@ export class ArchiveWriter {
     this.firstRow = false;
   }
 
+  /**
+   * Appends row lines another thread wrote to a part file (`line,\nline…`, no separator before the first); `rows` is
+   * how many lines it holds.
+   */
+  appendRowsFile(path: string, rows: number): void {
+    if (rows === 0) return;
+    this.writer.write(this.firstRow ? '\n' : ',\n');
+    this.writer.appendFile(path);
+    this.firstRow = false;
+  }
+
+  /** The temp file's path, a prefix for part files (they share its temp-file marker). */
+  get tempPath(): string {
+    return this.writer.path;
+  }
+
   /** Closes the current table. */
   endTable(): void {
     this.writer.write(this.firstRow ? ']}' : '\n]}');

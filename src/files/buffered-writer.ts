@@ -4,7 +4,7 @@
  * every byte except the parts written with `hashed = false` (the archive's `exported_at` line), which tells whether
  * an archive's content changed.
  */
-import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 
 /** Size of the output buffer: text is encoded straight into it and reaches the disk in chunks of this size. */
@@ -22,14 +22,44 @@ const utf8Write: (buf: Buffer, text: string, offset: number) => number =
 
 export class BufferedWriter {
   private fd: number | undefined;
-  private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private readonly buffer: Buffer;
   private used = 0;
-  private readonly fullHash: Hash = createHash('sha256');
-  private readonly contentHash: Hash = createHash('sha256');
+  private readonly fullHash: Hash | undefined;
+  private readonly contentHash: Hash | undefined;
   private bytes = 0;
 
-  constructor(readonly path: string) {
+  /**
+   * @param options.hashed keep the two hashes (default true); a part file that is appended to another writer later
+   *   needs none
+   * @param options.buffer the output buffer to use (at least 64 KiB), so that a series of files can share one: a
+   *   buffer is memory outside V8's heap, freed only by a full garbage collection
+   */
+  constructor(
+    readonly path: string,
+    options: { readonly hashed?: boolean; readonly buffer?: Buffer } = {},
+  ) {
+    const hashed = options.hashed ?? true;
+    this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
+    this.fullHash = hashed ? createHash('sha256') : undefined;
+    this.contentHash = hashed ? createHash('sha256') : undefined;
     this.fd = openSync(path, 'wx', 0o644);
+  }
+
+  /** Appends the whole content of another file (a part written by {@link BufferedWriter} without hashes). */
+  appendFile(path: string): void {
+    this.flush();
+    const fd = openSync(path, 'r');
+    try {
+      for (;;) {
+        const n = readSync(fd, this.buffer, 0, this.buffer.length, null);
+        if (n === 0) break;
+        this.used = n;
+        this.flush();
+      }
+    } finally {
+      this.used = 0;
+      closeSync(fd);
+    }
   }
 
   /** Appends text. With `hashed = false` it is left out of the content hash. */
@@ -37,18 +67,18 @@ export class BufferedWriter {
     if (!hashed) {
       this.flush();
       const buf = Buffer.from(text, 'utf8');
-      this.fullHash.update(buf);
+      this.fullHash?.update(buf);
       this.writeBuffer(buf);
       return;
     }
     // A UTF-16 code unit takes at most 3 bytes in UTF-8, so `3 * length` bytes of room always suffice.
     const worst = text.length * 3;
-    if (worst > BUFFER_BYTES - this.used) {
+    if (worst > this.buffer.length - this.used) {
       this.flush();
-      if (worst > BUFFER_BYTES) {
+      if (worst > this.buffer.length) {
         const buf = Buffer.from(text, 'utf8');
-        this.fullHash.update(buf);
-        this.contentHash.update(buf);
+        this.fullHash?.update(buf);
+        this.contentHash?.update(buf);
         this.writeBuffer(buf);
         return;
       }
@@ -60,22 +90,25 @@ export class BufferedWriter {
   flush(): void {
     if (this.used === 0) return;
     const buf = this.buffer.subarray(0, this.used);
-    this.fullHash.update(buf);
-    this.contentHash.update(buf);
+    this.fullHash?.update(buf);
+    this.contentHash?.update(buf);
     this.writeBuffer(buf);
     this.used = 0;
   }
 
-  /** Flushes, fsyncs and closes. Returns the hex hashes and the size in bytes. */
-  finish(): { sha256: string; contentSha256: string; bytes: number } {
+  /**
+   * Flushes, fsyncs (unless `sync` is false: a part file that is copied elsewhere) and closes. Returns the hex hashes
+   * (empty strings without hashes) and the size in bytes.
+   */
+  finish(sync = true): { sha256: string; contentSha256: string; bytes: number } {
     this.flush();
     const fd = this.requireFd();
-    fsyncSync(fd);
+    if (sync) fsyncSync(fd);
     closeSync(fd);
     this.fd = undefined;
     return {
-      sha256: this.fullHash.digest('hex'),
-      contentSha256: this.contentHash.digest('hex'),
+      sha256: this.fullHash?.digest('hex') ?? '',
+      contentSha256: this.contentHash?.digest('hex') ?? '',
       bytes: this.bytes,
     };
   }
