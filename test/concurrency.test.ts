@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
+import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { tempDir } from './helpers/fixtures.js';
 import { leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
 
@@ -102,6 +103,48 @@ describe('concurrency with other processes', () => {
         }
         assert.ok(seen.size >= 3, `the writer made progress between exports (${[...seen].join(', ')})`);
       } finally {
+        await writer.finish();
+        cleanup();
+      }
+    });
+  }
+
+  for (const mode of ['wal', 'delete'] as const) {
+    it(`a parallel export (two threads, two connections) while another process writes (${mode} journal) exports exactly one committed state`, async () => {
+      const { dir, cleanup } = tempDir();
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const dbPath = join(data, 'live.db');
+      // Units of one committed batch (40 rows), so a helper reading another snapshot would show as a torn batch.
+      const before = process.env.DB_HYDRATION_PARALLEL;
+      process.env.DB_HYDRATION_PARALLEL = 'force:40';
+      const writer = startChild('writer.ts', [dbPath, mode, '2']);
+      try {
+        await writer.until('ready');
+        const seen = new Set<number>();
+        let helperRows = 0;
+        for (let i = 0; i < 40 && (i < 10 || seen.size < 3 || helperRows === 0); i++) {
+          const outcome = dehydrateDatabase({
+            dbPath,
+            archivePath: join(data, 'live.json'),
+            database: 'live',
+            fileName: 'live.db',
+            busyTimeoutMs: 10_000,
+          });
+          helperRows += outcome.helperRows;
+          seen.add(committedState(join(data, 'live.json')));
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.ok(seen.size >= 3, `the writer made progress between exports (${[...seen].join(', ')})`);
+        assert.ok(helperRows > 0, 'the helper thread read rows');
+        assert.deepEqual(
+          readdirSync(data).filter((name) => name.startsWith('.')),
+          [],
+          'no temp or part file is left',
+        );
+      } finally {
+        if (before === undefined) Reflect.deleteProperty(process.env, 'DB_HYDRATION_PARALLEL');
+        else process.env.DB_HYDRATION_PARALLEL = before;
         await writer.finish();
         cleanup();
       }

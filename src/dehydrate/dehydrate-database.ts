@@ -2,7 +2,7 @@
  * Dehydration of one database: open it read-only, read everything inside one read transaction (one consistent
  * snapshot, WAL content included), stream it into a temp archive, and put that in place only if it changed.
  */
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { recoverHotJournal, sizeProblem } from '../integrity/classify-database.js';
 import { DatabaseReadError, HydrationError } from '../errors.js';
@@ -12,6 +12,14 @@ import { checkProblems } from '../sqlite/check.js';
 import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
 import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
+import {
+  ExportHelper,
+  parallelSettings,
+  planUnits,
+  readFingerprint,
+  takeWalGate,
+  type ExportUnit,
+} from './parallel-export.js';
 import type { ProgressListener } from '../progress.js';
 
 /** Input of {@link dehydrateDatabase}. */
@@ -33,6 +41,8 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
   readonly rowsPerTable: Readonly<Record<string, number>>;
   readonly tablesExported: number;
   readonly totalRows: number;
+  /** Rows read by the helper thread of a parallel export (0 when the export ran on one thread). */
+  readonly helperRows: number;
 }
 
 /**
@@ -60,8 +70,11 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   const { dbPath, archivePath, database } = options;
   const context = { file: dbPath, database };
   let size: number;
+  let inode: number;
   try {
-    size = statSync(dbPath).size;
+    const stat = statSync(dbPath);
+    size = stat.size;
+    inode = stat.ino;
   } catch (cause) {
     throw new DatabaseReadError('cannot read the database file', { ...context, cause });
   }
@@ -79,16 +92,48 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     throw new DatabaseReadError(`cannot open the database: ${describe(cause)}`, { ...context, cause });
   }
   const writer = new ArchiveWriter(archivePath);
+  let helper: ExportHelper | undefined;
+  let gate: { release(): void } | undefined;
   try {
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
     db.pragma('cache_size = -2048');
+    const settings = parallelSettings();
+    if (settings !== undefined && size >= settings.minFileBytes) {
+      helper = ExportHelper.start(dbPath);
+      if (
+        helper !== undefined &&
+        String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
+      ) {
+        // WAL: hold commits off (briefly) until the helper has the same snapshot; see parallel-export.ts.
+        gate = helper.waitOpened(5000) ? takeWalGate(dbPath) : undefined;
+        if (gate === undefined) {
+          helper.stop();
+          helper = undefined;
+        }
+      }
+    }
     db.exec('BEGIN');
+    const fingerprint = readFingerprint(db);
+    if (helper !== undefined) {
+      helper.go(fingerprint);
+      if (gate !== undefined) {
+        const ready = helper.waitReady(5000);
+        gate.release();
+        gate = undefined;
+        if (!ready) {
+          helper.stop();
+          helper = undefined;
+        }
+      }
+    }
     // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
-    // or interior pages can go unnoticed, so check every page first, inside the same snapshot. quick_check is O(N),
-    // about the cost of one more scan; integrity_check would add an index lookup per row.
-    const problems = checkProblems(db, 'quick_check', 5);
+    // or interior pages can go unnoticed, so every page is checked, inside the same snapshot. quick_check is O(N),
+    // about the cost of one more scan; integrity_check would add an index lookup per row. On one thread it runs
+    // first; with a helper thread, the helper runs it while this thread reads rows.
+    let problems: readonly string[] | undefined =
+      helper === undefined ? checkProblems(db, 'quick_check', 5) : undefined;
     // SQLite reads a page missing from a cut file as zeros, which quick_check can miss; the header and size show it.
     // The read transaction holds the shared lock here, so no writer is half-way through a commit.
     const headerProblem = sizeProblem(db, dbPath);
@@ -101,45 +146,84 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
         },
       );
     }
-    if (problems.length > 0) {
-      throw new DatabaseReadError(
-        `the database is damaged (quick_check: ${problems.join('; ')}); it was not exported and its archive was kept as it was`,
-        { ...context, hint: 'run `db-hydration fix` to restore it from its archive' },
-      );
-    }
+    if (problems !== undefined) throwIfDamaged(problems, context);
     const plan = readDatabasePlan(db);
+    const counts = plan.tables.map((table) =>
+      table.selectSql === undefined
+        ? 0
+        : Number(
+            db
+              .prepare(`SELECT count(*) FROM main.${quoteIdent(table.name)}`)
+              .pluck()
+              .get(),
+          ),
+    );
+    let units: ExportUnit[] = plan.tables.map((_, index) => ({ table: index }));
+    if (helper !== undefined && settings !== undefined) {
+      const total = counts.reduce((a, b) => a + b, 0);
+      const split = total >= settings.minRows ? planUnits(db, plan.tables, counts, settings.unitRows) : [];
+      if (split.length >= 2) {
+        units = split;
+        helper.sendPlan({
+          tables: plan.tables,
+          units,
+          encoding: plan.pragmas.encoding,
+          partPrefix: writer.tempPath,
+          quickCheck: true,
+        });
+        if (settings.waitForHelper) helper.waitReady(30_000);
+      } else {
+        helper.stop();
+        helper = undefined;
+        problems = checkProblems(db, 'quick_check', 5);
+        throwIfDamaged(problems, context);
+      }
+    }
+
     writer.writeHeader(database, options.fileName, plan.pragmas);
     const rowsPerTable: Record<string, number> = {};
     let totalRows = 0;
-    for (const table of plan.tables) {
+    let next = 0;
+    let helperRows = 0;
+    for (const [index, table] of plan.tables.entries()) {
       const table_ = table.name;
-      const rowTotal =
-        table.selectSql === undefined
-          ? 0
-          : Number(
-              db
-                .prepare(`SELECT count(*) FROM main.${quoteIdent(table.name)}`)
-                .pluck()
-                .get(),
-            );
-      options.onProgress?.({ phase: 'dehydrate', database, table: table_, rowsDone: 0, rowsTotal: rowTotal });
+      const rowTotal = counts[index] ?? 0;
+      const progress = (rowsDone: number): void =>
+        options.onProgress?.({ phase: 'dehydrate', database, table: table_, rowsDone, rowsTotal: rowTotal });
+      progress(0);
       writer.beginTable(table, rowTotal);
-      const written = exportRows(
-        db,
-        table,
-        plan.pragmas.encoding,
-        (line) => {
-          writer.writeRow(line);
-        },
-        (rowsDone) =>
-          options.onProgress?.({
-            phase: 'dehydrate',
-            database,
-            table: table_,
-            rowsDone,
-            rowsTotal: rowTotal,
-          }),
-      );
+      let written = 0;
+      for (let unit = units[next]; unit?.table === index; unit = units[++next]) {
+        const fromHelper =
+          helper?.claim(next) === false
+            ? helper.takeUnit(next, () => {
+                progress(written + (helper?.rowsInFlight() ?? 0));
+              })
+            : undefined;
+        if (fromHelper !== undefined) {
+          writer.appendRowsFile(fromHelper.path, fromHelper.rows);
+          rmSync(fromHelper.path, { force: true });
+          written += fromHelper.rows;
+          helperRows += fromHelper.rows;
+          progress(written);
+          continue;
+        }
+        const before = written;
+        written += exportRows(
+          db,
+          table,
+          plan.pragmas.encoding,
+          (line) => {
+            writer.writeRow(line);
+          },
+          (rowsDone) => {
+            progress(before + rowsDone);
+          },
+          unit.range,
+          // Beside a helper thread, this thread reads row by row: its heap then stays small (see exportRows).
+          helper === undefined,
+        );
+      }
       if (written !== rowTotal) {
         throw new DatabaseReadError(
           `table "${table.name}" changed while it was read (${rowTotal} rows counted, ${written} read)`,
@@ -149,13 +233,20 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       writer.endTable();
       rowsPerTable[table.name] = written;
       totalRows += written;
-      options.onProgress?.({
-        phase: 'dehydrate',
-        database,
-        table: table_,
-        rowsDone: written,
-        rowsTotal: rowTotal,
-      });
+      progress(written);
+    }
+    if (helper !== undefined) {
+      problems = helper.checkResult() ?? checkProblems(db, 'quick_check', 5);
+      helper.stop();
+      helper = undefined;
+      throwIfDamaged(problems, context);
+      // The helper opened the file by its path: it must still be the file this connection has open.
+      if (helperRows > 0 && statSync(dbPath).ino !== inode) {
+        throw new DatabaseReadError(
+          'the database file was replaced while it was read; its archive was kept as it was',
+          { ...context, hint: 'run the command again' },
+        );
+      }
     }
     const sequences = plan.hasSequenceTable
       ? (
@@ -169,10 +260,16 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     db.exec('COMMIT');
     db.close();
     const outcome = writer.commit();
-    return { ...outcome, rowsPerTable, tablesExported: plan.tables.length, totalRows };
+    return { ...outcome, rowsPerTable, tablesExported: plan.tables.length, totalRows, helperRows };
   } catch (error) {
+    gate?.release();
+    // Reading may meet damage before quick_check has reported it (with a helper thread, the check runs alongside):
+    // report it as the check words it.
+    const damage = isCorruption(error) ? damageFound(helper, db) : undefined;
+    helper?.stop();
     writer.abort();
     if (db.open) db.close();
+    if (damage !== undefined) throwIfDamaged(damage, context);
     if (error instanceof HydrationError) throw error;
     if (isBusy(error)) {
       throw new HydrationError(
@@ -191,6 +288,24 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       hint: isCorruption(error) ? 'the database looks damaged: run `db-hydration fix`' : undefined,
     } as const);
   }
+}
+
+/** quick_check's problems, from the helper if it ran the check, else checked here; `undefined` if unknown. */
+function damageFound(helper: ExportHelper | undefined, db: Database.Database): readonly string[] | undefined {
+  try {
+    const problems = helper?.checkResult() ?? (db.open ? checkProblems(db, 'quick_check', 5) : undefined);
+    return problems !== undefined && problems.length > 0 ? problems : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function throwIfDamaged(problems: readonly string[], context: { file: string; database: string }): void {
+  if (problems.length === 0) return;
+  throw new DatabaseReadError(
+    `the database is damaged (quick_check: ${problems.join('; ')}); it was not exported and its archive was kept as it was`,
+    { ...context, hint: 'run `db-hydration fix` to restore it from its archive' },
+  );
 }
 
 function describe(error: unknown): string {

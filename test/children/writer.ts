@@ -4,12 +4,13 @@
  * transaction inserts rows tagged -1 and rolls back. A consistent snapshot therefore has exactly BATCH * n rows, all
  * tagged 1..n, and never a row tagged -1.
  *
- * Usage: node --import tsx test/children/writer.ts <dbPath> <wal|delete>
+ * Usage: node --import tsx test/children/writer.ts <dbPath> <wal|delete> [pause ms between commits]
  */
 import Database from 'better-sqlite3';
 
 export const BATCH = 40;
-const [dbPath, mode] = process.argv.slice(2);
+const [dbPath, mode, pauseArg] = process.argv.slice(2);
+const pauseMs = Number(pauseArg ?? 0);
 if (dbPath === undefined || (mode !== 'wal' && mode !== 'delete')) {
   process.stderr.write('usage: writer <dbPath> <wal|delete>\n');
   process.exit(2);
@@ -45,6 +46,7 @@ function step(): void {
   db.exec('COMMIT');
   commits++;
   if (commits === 1) process.stdout.write('ready\n');
-  setImmediate(step);
+  if (pauseMs > 0) setTimeout(step, pauseMs);
+  else setImmediate(step);
 }
 step();

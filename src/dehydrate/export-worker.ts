@@ -1,0 +1,131 @@
+/**
+ * The helper thread of a parallel export (see parallel-export.ts): takes a read snapshot equal to the main
+ * connection's, runs quick_check on it if asked, then claims units from the back and writes each to a part file.
+ */
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { BufferedWriter } from '../files/buffered-writer.js';
+import { checkProblems } from '../sqlite/check.js';
+import { exportRows } from './export-rows.js';
+import {
+  GO,
+  Go,
+  HEARTBEAT,
+  readFingerprint,
+  SIGNAL,
+  Status,
+  STATUS,
+  WORKER_ROWS,
+  type HelperData,
+  type HelperMessage,
+  type HelperPlan,
+} from './parallel-export.js';
+
+const data = workerData as HelperData;
+const state = new Int32Array(data.state);
+const expected = new BigInt64Array(data.fingerprint);
+const port = data.port;
+
+function signal(): void {
+  Atomics.add(state, SIGNAL, 1);
+  Atomics.notify(state, SIGNAL);
+}
+
+function send(message: HelperMessage): void {
+  port.postMessage(message);
+  signal();
+}
+
+function stopped(): boolean {
+  return Atomics.load(state, GO) === Go.stop;
+}
+
+function run(): number {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(data.dbPath, { readonly: true, fileMustExist: true, timeout: 0 });
+    db.defaultSafeIntegers(true);
+    db.pragma('cache_size = -2048');
+    Atomics.store(state, STATUS, Status.opened);
+    signal();
+    while (Atomics.load(state, GO) === Go.wait) Atomics.wait(state, GO, Go.wait, 1000);
+    if (stopped()) return Status.declined;
+    try {
+      db.exec('BEGIN');
+      const seen = readFingerprint(db);
+      if (seen.some((v, i) => v !== expected[i])) return Status.declined;
+    } catch {
+      // A writer waiting to commit (rollback journal: a PENDING lock) keeps new readers out: one thread it is.
+      return Status.declined;
+    }
+    Atomics.store(state, STATUS, Status.ready);
+    signal();
+
+    let received: { plan: HelperPlan; claims: SharedArrayBuffer };
+    for (;;) {
+      if (stopped()) return Status.finished;
+      const seenSignal = Atomics.load(state, SIGNAL);
+      const message = receiveMessageOnPort(port)?.message as typeof received | undefined;
+      if (message !== undefined) {
+        received = message;
+        break;
+      }
+      Atomics.wait(state, SIGNAL, seenSignal, 200);
+    }
+    const { plan } = received;
+    const claims = new Int32Array(received.claims);
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    // Tests make the helper fail after some units, to check that the main thread takes its work over.
+    const failAfter = Number(process.env.DB_HYDRATION_TEST_HELPER_FAIL_AFTER ?? -1);
+    let unitsDone = 0;
+    if (plan.quickCheck) {
+      Atomics.store(state, STATUS, Status.checking);
+      const problems = checkProblems(db, 'quick_check', 5);
+      Atomics.store(state, STATUS, Status.ready);
+      send({ kind: 'check', problems });
+    }
+    for (let index = plan.units.length - 1; index >= 0; index--) {
+      if (stopped() || Atomics.compareExchange(claims, index, 0, 2) !== 0) break;
+      if (unitsDone++ === failAfter)
+        throw new Error('injected failure (DB_HYDRATION_TEST_HELPER_FAIL_AFTER)');
+      const unit = plan.units[index];
+      const table = unit === undefined ? undefined : plan.tables[unit.table];
+      if (unit === undefined || table === undefined) break;
+      const path = `${plan.partPrefix}.part-${index}`;
+      const out = new BufferedWriter(path, { hashed: false, buffer });
+      let rows: number;
+      try {
+        let first = true;
+        Atomics.store(state, WORKER_ROWS, 0);
+        rows = exportRows(
+          db,
+          table,
+          plan.encoding,
+          (line) => {
+            out.write(first ? line : `,\n${line}`);
+            first = false;
+            Atomics.add(state, HEARTBEAT, 1);
+          },
+          (done) => Atomics.store(state, WORKER_ROWS, done),
+          unit.range,
+        );
+        out.finish(false);
+      } catch (error) {
+        out.abort();
+        throw error;
+      }
+      send({ kind: 'unit', index, rows, path });
+    }
+    db.exec('COMMIT');
+    return Status.finished;
+  } catch (error) {
+    send({ kind: 'error', message: error instanceof Error ? error.message : String(error) });
+    return Status.failed;
+  } finally {
+    if (db?.open === true) db.close();
+  }
+}
+
+const status = run();
+Atomics.store(state, STATUS, status);
+signal();
