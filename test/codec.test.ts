@@ -213,6 +213,11 @@ describe('value codec: decoding untrusted JSON', () => {
       { $real: 'NaN' },
       { $real: '1e' },
       { $blob: 'not base64!' },
+      { $blob: 'QR==' }, // trailing bits not zero: 'QQ==' is the one encoding of 0x41
+      { $blob: 'QQ' }, // no padding
+      { $blob: 'QQ ==' },
+      { $blob: '-_8=' }, // the URL-safe alphabet
+      { $blob: 5 },
       { $text: 'abc' },
       { $int: '1', extra: 1 },
       { $unknown: '1' },

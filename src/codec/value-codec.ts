@@ -77,7 +77,6 @@ export function encodeTextBytes(bytes: Uint8Array): string {
 
 const REAL_TEXT = /^-?(?:Infinity|(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;
 const INT_TEXT = /^-?(?:0|[1-9]\d{0,18})$/;
-const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -150,14 +149,24 @@ function decodeTagged(obj: Record<string, unknown>): DecodedValue | undefined {
       return Number(payload);
     }
     case '$blob':
-      if (typeof payload !== 'string' || !BASE64_TEXT.test(payload)) throw badTag(tag, payload, 'not base64');
-      return Buffer.from(payload, 'base64');
+      return decodeBase64(tag, payload);
     case '$text':
-      if (typeof payload !== 'string' || !BASE64_TEXT.test(payload)) throw badTag(tag, payload, 'not base64');
-      return new TextBytes(Buffer.from(payload, 'base64'));
+      return new TextBytes(decodeBase64(tag, payload));
     default:
       return undefined;
   }
+}
+
+/**
+ * Decodes canonical base64 (standard alphabet, padded, zero trailing bits: what the encoder writes). Node's decoder
+ * skips what it does not understand, so the bytes are encoded again and must give back the very text; that is
+ * stricter than a pattern and, measured, faster.
+ */
+function decodeBase64(tag: string, payload: unknown): Buffer {
+  if (typeof payload !== 'string') throw badTag(tag, payload, 'not base64');
+  const bytes = Buffer.from(payload, 'base64');
+  if (bytes.toString('base64') !== payload) throw badTag(tag, payload, 'not canonical base64');
+  return bytes;
 }
 
 function badTag(tag: string, payload: unknown, why = 'malformed'): ArchiveValueError {
