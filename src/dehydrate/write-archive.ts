@@ -38,7 +38,8 @@ export class ArchiveWriter {
   private readonly exportedAt: string;
 
   constructor(readonly target: string) {
-    this.writer = new BufferedWriter(tempPathFor(target));
+    // The content hash only serves to compare with an existing archive (one SHA-256 pass fewer without one).
+    this.writer = new BufferedWriter(tempPathFor(target), { contentHashed: existsSync(target) });
     this.exportedAt = new Date().toISOString();
   }
 
@@ -119,7 +120,11 @@ export class ArchiveWriter {
   commit(): ArchiveWriteOutcome {
     const written = this.writer.finish();
     const existing = existsSync(this.target) ? hashExisting(this.target) : undefined;
-    if (existing !== undefined && existing.contentSha256 === written.contentSha256) {
+    if (
+      existing !== undefined &&
+      written.contentSha256 !== '' &&
+      existing.contentSha256 === written.contentSha256
+    ) {
       rmSync(this.writer.path, { force: true });
       return {
         changed: false,

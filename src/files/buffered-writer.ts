@@ -29,19 +29,21 @@ export class BufferedWriter {
   private bytes = 0;
 
   /**
-   * @param options.hashed keep the two hashes (default true); a part file that is appended to another writer later
-   *   needs none
+   * @param options.hashed keep the hash of every byte (default true); a part file that is appended to another writer
+   *   later needs none
+   * @param options.contentHashed keep the content hash too (default: as `hashed`); only needed to compare with an
+   *   existing file
    * @param options.buffer the output buffer to use (at least 64 KiB), so that a series of files can share one: a
    *   buffer is memory outside V8's heap, freed only by a full garbage collection
    */
   constructor(
     readonly path: string,
-    options: { readonly hashed?: boolean; readonly buffer?: Buffer } = {},
+    options: { readonly hashed?: boolean; readonly contentHashed?: boolean; readonly buffer?: Buffer } = {},
   ) {
     const hashed = options.hashed ?? true;
     this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
     this.fullHash = hashed ? createHash('sha256') : undefined;
-    this.contentHash = hashed ? createHash('sha256') : undefined;
+    this.contentHash = (options.contentHashed ?? hashed) ? createHash('sha256') : undefined;
     this.fd = openSync(path, 'wx', 0o644);
   }
 
@@ -98,7 +100,7 @@ export class BufferedWriter {
 
   /**
    * Flushes, fsyncs (unless `sync` is false: a part file that is copied elsewhere) and closes. Returns the hex hashes
-   * (empty strings without hashes) and the size in bytes.
+   * (an empty string for a hash not kept) and the size in bytes.
    */
   finish(sync = true): { sha256: string; contentSha256: string; bytes: number } {
     this.flush();
