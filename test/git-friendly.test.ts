@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
@@ -195,6 +195,61 @@ describe('git-friendly archives', () => {
       const at3 = exportedAt();
       assert.notEqual(at3, at1);
       assert.ok(typeof at3 === 'string' && typeof at1 === 'string' && at3 > at1);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('rewrites an archive that differs from the database in any byte: edited, cut short, grown, or larger than 1 MiB', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      makeDatabase(join(dir, 'shop.db'), (db) => {
+        buildShop(db, false);
+        // Rows enough for an archive of several 1 MiB chunks, so the comparison crosses chunk boundaries.
+        db.exec('CREATE TABLE big (id INTEGER PRIMARY KEY, t TEXT)');
+        const insert = db.prepare('INSERT INTO big (t) VALUES (?)');
+        db.transaction(() => {
+          for (let i = 0; i < 45_000; i++) insert.run(`row ${i} ${'y'.repeat(i % 97)}`);
+        })();
+      });
+      const archiveDir = join(dir, 'a');
+      await dehydrate(dir, archiveDir);
+      const archive = join(archiveDir, 'shop.json');
+      const good = readFileSync(archive);
+      assert.ok(good.length > 3 << 20, `the archive spans several chunks (${good.length} bytes)`);
+      const edits: [string, (b: Buffer) => Buffer][] = [
+        [
+          'a byte changed in the last chunk',
+          (b) => Buffer.concat([b.subarray(0, -40), Buffer.from('X'), b.subarray(-39)]),
+        ],
+        [
+          'a byte changed at a chunk boundary',
+          (b) => Buffer.concat([b.subarray(0, 1 << 20), Buffer.from('Z'), b.subarray((1 << 20) + 1)]),
+        ],
+        ['cut short by one byte', (b) => b.subarray(0, -1)],
+        ['one byte added at the end', (b) => Buffer.concat([b, Buffer.from('\n')])],
+        [
+          'exported_at line removed',
+          (b) => Buffer.from(b.toString('utf8').replace(/^"exported_at": .*\n/m, '')),
+        ],
+      ];
+      for (const [what, edit] of edits) {
+        writeFileSync(archive, edit(good));
+        const result = await dehydrate(dir, archiveDir);
+        assert.equal(result.databases['shop.db']?.changed, true, what);
+        assert.equal(
+          withoutExportedAt(readFileSync(archive, 'utf8')),
+          withoutExportedAt(good.toString('utf8')),
+          what,
+        );
+      }
+      // Only the exported_at line differs (a longer value): the content is the same, so the archive is kept.
+      const kept = Buffer.from(
+        good.toString('utf8').replace(/^("exported_at": ")[^"]*/m, '$1an older export, longer'),
+      );
+      writeFileSync(archive, kept);
+      assert.equal((await dehydrate(dir, archiveDir)).databases['shop.db']?.changed, false);
+      assert.ok(readFileSync(archive).equals(kept));
     } finally {
       cleanup();
     }

@@ -33,13 +33,24 @@ const EXPORTED_AT_PREFIX = '"exported_at": ';
 /** Writes one archive; call the methods in file order, then {@link ArchiveWriter.commit}. */
 export class ArchiveWriter {
   private readonly writer: BufferedWriter;
+  private readonly comparison: ContentComparison | undefined;
   private firstTable = true;
   private firstRow = true;
   private readonly exportedAt: string;
 
   constructor(readonly target: string) {
-    // The content hash only serves to compare with an existing archive (one SHA-256 pass fewer without one).
-    this.writer = new BufferedWriter(tempPathFor(target), { contentHashed: existsSync(target) });
+    const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
+    this.comparison = comparison;
+    this.writer = new BufferedWriter(
+      tempPathFor(target),
+      comparison === undefined
+        ? {}
+        : {
+            onContent: (chunk) => {
+              comparison.compare(chunk);
+            },
+          },
+    );
     this.exportedAt = new Date().toISOString();
   }
 
@@ -119,12 +130,9 @@ export class ArchiveWriter {
    */
   commit(): ArchiveWriteOutcome {
     const written = this.writer.finish();
-    const existing = existsSync(this.target) ? hashExisting(this.target) : undefined;
-    if (
-      existing !== undefined &&
-      written.contentSha256 !== '' &&
-      existing.contentSha256 === written.contentSha256
-    ) {
+    const same = this.comparison?.finish() === true;
+    const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;
+    if (existing !== undefined) {
       rmSync(this.writer.path, { force: true });
       return {
         changed: false,
@@ -139,6 +147,7 @@ export class ArchiveWriter {
 
   /** Drops the temp file; the existing archive stays as it was. */
   abort(): void {
+    this.comparison?.finish();
     this.writer.abort();
   }
 }
@@ -147,46 +156,98 @@ function sortedKeys<T extends object>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : 1))) as T;
 }
 
-/**
- * Hashes an existing archive the way {@link BufferedWriter} hashes a new one: all bytes, and all bytes except the
- * `exported_at` line (looked for among the first lines only).
- */
-function hashExisting(path: string): {
-  sha256: string;
-  contentSha256: string;
-  bytes: number;
-  exportedAt: string | undefined;
-} {
+/** Hashes an existing archive, and reads its `exported_at` (looked for among the first lines only). */
+function hashExisting(path: string): { sha256: string; bytes: number; exportedAt: string | undefined } {
   const full = createHash('sha256');
-  const content = createHash('sha256');
   const fd = openSync(path, 'r');
   const chunk = Buffer.allocUnsafe(1 << 20);
   let bytes = 0;
   let exportedAt: string | undefined;
-  let first = true;
   try {
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       const part = chunk.subarray(0, n);
+      if (bytes === 0) exportedAt = findExportedAtLine(part)?.value;
       bytes += n;
       full.update(part);
-      if (first) {
-        first = false;
-        const found = findExportedAtLine(part);
-        if (found !== undefined) {
-          exportedAt = found.value;
-          content.update(part.subarray(0, found.start));
-          content.update(part.subarray(found.end));
-          continue;
-        }
-      }
-      content.update(part);
     }
   } finally {
     closeSync(fd);
   }
-  return { sha256: full.digest('hex'), contentSha256: content.digest('hex'), bytes, exportedAt };
+  return { sha256: full.digest('hex'), bytes, exportedAt };
+}
+
+/**
+ * Compares the content of the archive being written (every byte but the `exported_at` line) with an existing
+ * archive's, chunk by chunk as it is written: reading the old file stops at the first difference, so a changed
+ * database costs little more than writing, and an unchanged one one read of the old file.
+ */
+class ContentComparison {
+  private fd: number | undefined;
+  private readonly chunk = Buffer.allocUnsafe(1 << 20);
+  /** Old content read but not compared yet: `chunk[start, end)`. */
+  private start = 0;
+  private end = 0;
+  private first = true;
+  private differs = false;
+
+  constructor(path: string) {
+    try {
+      this.fd = openSync(path, 'r');
+    } catch {
+      this.differs = true;
+    }
+  }
+
+  /** Compares the next content bytes of the new archive. */
+  compare(bytes: Buffer): void {
+    let offset = 0;
+    while (!this.differs && offset < bytes.length) {
+      if (this.start === this.end && !this.fill()) {
+        this.stop();
+        return;
+      }
+      const n = Math.min(bytes.length - offset, this.end - this.start);
+      if (!bytes.subarray(offset, offset + n).equals(this.chunk.subarray(this.start, this.start + n))) {
+        this.stop();
+        return;
+      }
+      offset += n;
+      this.start += n;
+    }
+  }
+
+  /** Ends the comparison: true when the old content is exactly what was written (nothing more). */
+  finish(): boolean {
+    const same = !this.differs && this.start === this.end && !this.fill();
+    this.stop();
+    return same;
+  }
+
+  /** Reads the next old content into the chunk; false at the end of the file. */
+  private fill(): boolean {
+    if (this.fd === undefined) return false;
+    const n = readSync(this.fd, this.chunk, 0, this.chunk.length, null);
+    this.start = 0;
+    this.end = n;
+    if (this.first && n > 0) {
+      this.first = false;
+      const found = findExportedAtLine(this.chunk.subarray(0, n));
+      // An archive without the line is not what this version writes: it differs.
+      if (found === undefined) return false;
+      // Drop the line: move what precedes it up against what follows.
+      this.chunk.copy(this.chunk, found.end - found.start, 0, found.start);
+      this.start = found.end - found.start;
+    }
+    return n > 0;
+  }
+
+  private stop(): void {
+    this.differs = true;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 function findExportedAtLine(

@@ -1,8 +1,8 @@
 /**
  * A synchronous, buffered writer for one temp file. Rows are appended as strings; they reach the disk in large
- * chunks, so memory stays flat and system calls stay few. It also keeps two SHA-256 hashes: of every byte, and of
- * every byte except the parts written with `hashed = false` (the archive's `exported_at` line), which tells whether
- * an archive's content changed.
+ * chunks, so memory stays flat and system calls stay few. It keeps the SHA-256 of every byte, and hands every byte
+ * except the parts written with `hashed = false` (the archive's `exported_at` line) to an optional content listener,
+ * which tells whether an archive's content changed.
  */
 import { closeSync, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
@@ -25,25 +25,28 @@ export class BufferedWriter {
   private readonly buffer: Buffer;
   private used = 0;
   private readonly fullHash: Hash | undefined;
-  private readonly contentHash: Hash | undefined;
+  private readonly onContent: ((chunk: Buffer) => void) | undefined;
   private bytes = 0;
 
   /**
    * @param options.hashed keep the hash of every byte (default true); a part file that is appended to another writer
    *   later needs none
-   * @param options.contentHashed keep the content hash too (default: as `hashed`); only needed to compare with an
-   *   existing file
+   * @param options.onContent receives the content bytes (all but those written with `hashed = false`), in order, in
+   *   chunks valid only during the call
    * @param options.buffer the output buffer to use (at least 64 KiB), so that a series of files can share one: a
    *   buffer is memory outside V8's heap, freed only by a full garbage collection
    */
   constructor(
     readonly path: string,
-    options: { readonly hashed?: boolean; readonly contentHashed?: boolean; readonly buffer?: Buffer } = {},
+    options: {
+      readonly hashed?: boolean;
+      readonly onContent?: (chunk: Buffer) => void;
+      readonly buffer?: Buffer;
+    } = {},
   ) {
-    const hashed = options.hashed ?? true;
     this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
-    this.fullHash = hashed ? createHash('sha256') : undefined;
-    this.contentHash = (options.contentHashed ?? hashed) ? createHash('sha256') : undefined;
+    this.fullHash = (options.hashed ?? true) ? createHash('sha256') : undefined;
+    this.onContent = options.onContent;
     this.fd = openSync(path, 'wx', 0o644);
   }
 
@@ -80,7 +83,7 @@ export class BufferedWriter {
       if (worst > this.buffer.length) {
         const buf = Buffer.from(text, 'utf8');
         this.fullHash?.update(buf);
-        this.contentHash?.update(buf);
+        this.onContent?.(buf);
         this.writeBuffer(buf);
         return;
       }
@@ -93,26 +96,22 @@ export class BufferedWriter {
     if (this.used === 0) return;
     const buf = this.buffer.subarray(0, this.used);
     this.fullHash?.update(buf);
-    this.contentHash?.update(buf);
+    this.onContent?.(buf);
     this.writeBuffer(buf);
     this.used = 0;
   }
 
   /**
-   * Flushes, fsyncs (unless `sync` is false: a part file that is copied elsewhere) and closes. Returns the hex hashes
-   * (an empty string for a hash not kept) and the size in bytes.
+   * Flushes, fsyncs (unless `sync` is false: a part file that is copied elsewhere) and closes. Returns the hex hash
+   * (an empty string if not kept) and the size in bytes.
    */
-  finish(sync = true): { sha256: string; contentSha256: string; bytes: number } {
+  finish(sync = true): { sha256: string; bytes: number } {
     this.flush();
     const fd = this.requireFd();
     if (sync) fsyncSync(fd);
     closeSync(fd);
     this.fd = undefined;
-    return {
-      sha256: this.fullHash?.digest('hex') ?? '',
-      contentSha256: this.contentHash?.digest('hex') ?? '',
-      bytes: this.bytes,
-    };
+    return { sha256: this.fullHash?.digest('hex') ?? '', bytes: this.bytes };
   }
 
   /** Closes and deletes the temp file. Safe to call more than once. */
