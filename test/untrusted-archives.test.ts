@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DBHydrationManager } from '../src/index.js';
-import { tempDir } from './helpers/fixtures.js';
+import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { makeShop } from './helpers/damage.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -243,6 +243,56 @@ describe('untrusted archives', () => {
           `${c.name}: nothing outside the data dir`,
         );
       }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('rejects an archive whose virtual-table index disagrees with its content (edited shadow tables)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const src = join(dir, 'src');
+      mkdirSync(src);
+      makeDatabase(join(src, 'v.db'), (db) => {
+        db.exec(`
+          CREATE VIRTUAL TABLE docs USING fts5(body);
+          INSERT INTO docs VALUES ('alpha beta'), ('gamma delta');
+          CREATE VIRTUAL TABLE f4 USING fts4(body);
+          INSERT INTO f4 VALUES ('one two');
+          CREATE VIRTUAL TABLE r USING rtree(id, x0, x1);
+          INSERT INTO r VALUES (1, 0, 10), (2, 5, 6);
+        `);
+      });
+      assert.deepEqual((await new DBHydrationManager({ dataDir: src }).dehydrateAll()).errors, []);
+      const base = readFileSync(join(src, 'json_archives', 'v.json'), 'utf8');
+      const edits: [string, string, RegExp][] = [
+        ['{"id":1,"c0":"alpha beta"}', '{"id":1,"c0":"alpha omega"}', /table "docs"/],
+        ['{"docid":1,"c0body":"one two"}', '{"docid":1,"c0body":"one three"}', /table "f4"/],
+        ['{"rowid":2,"nodeno":1}', '{"rowid":2,"nodeno":9}', /table "r"/],
+      ];
+      for (const [from, to, table] of edits) {
+        const root = join(dir, `case-${edits.findIndex((e) => e[0] === from)}`);
+        const data = join(root, 'data');
+        const archives = join(root, 'archives');
+        mkdirSync(archives, { recursive: true });
+        mkdirSync(data);
+        writeFileSync(join(archives, 'v.json'), edit(base, from, to));
+        const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+        assert.equal(r.errors.length, 1, from);
+        assert.equal(r.errorDetails[0]?.code, 'ARCHIVE_FORMAT', from);
+        assert.match(r.errors[0] ?? '', /virtual tables built from this archive are inconsistent/, from);
+        assert.match(r.errors[0] ?? '', table, from);
+        assert.deepEqual(readdirSync(data), [], `${from}: no file is written`);
+      }
+      // The unedited archive hydrates.
+      const ok = join(dir, 'ok');
+      mkdirSync(join(ok, 'archives'), { recursive: true });
+      writeFileSync(join(ok, 'archives', 'v.json'), base);
+      const good = await new DBHydrationManager({
+        dataDir: ok,
+        archiveDir: join(ok, 'archives'),
+      }).hydrateAll();
+      assert.deepEqual(good.errors, []);
     } finally {
       cleanup();
     }
