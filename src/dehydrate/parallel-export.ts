@@ -17,7 +17,8 @@
  * claimed but could not finish, the main thread reads itself, so a failing helper costs time, never correctness.
  */
 import { availableParallelism } from 'node:os';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { ArchivePragmas } from '../archive/format.js';
@@ -173,16 +174,20 @@ export interface FinishedUnit {
   readonly path: string;
 }
 
+/** The helper's module, beside this one (TypeScript when this module runs as TypeScript, in the tests). */
+const WORKER_FILE = new URL(
+  import.meta.url.endsWith('.ts') ? './export-worker.ts' : './export-worker.js',
+  import.meta.url,
+);
+
 /**
- * The helper's module. Run as TypeScript (the tests, through tsx), the worker registers tsx itself: Node 20 does not
- * pass `--import` hooks on to worker threads.
+ * How to start the helper. Run as TypeScript (the tests, through tsx), the worker registers tsx itself: Node 20 does
+ * not pass `--import` hooks on to worker threads.
  */
 function workerSource(): { source: URL | string; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts'))
-    return { source: new URL('./export-worker.js', import.meta.url), eval: false };
-  const url = new URL('./export-worker.ts', import.meta.url).href;
+  if (!import.meta.url.endsWith('.ts')) return { source: WORKER_FILE, eval: false };
   return {
-    source: `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(url)});`,
+    source: `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(WORKER_FILE.href)});`,
     eval: true,
   };
 }
@@ -223,9 +228,13 @@ export class ExportHelper {
     this.worker.unref();
   }
 
-  /** Starts a helper thread, or returns `undefined` when one cannot be started. */
+  /**
+   * Starts a helper thread, or returns `undefined` when one cannot be started (a bundler that left the worker's
+   * module behind would otherwise cost the silence limit before the export goes on alone).
+   */
   static start(dbPath: string): ExportHelper | undefined {
     try {
+      if (!existsSync(fileURLToPath(WORKER_FILE))) return undefined;
       return new ExportHelper(dbPath);
     } catch {
       return undefined;
