@@ -12,14 +12,7 @@ import { checkProblems } from '../sqlite/check.js';
 import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
 import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
-import {
-  ExportHelper,
-  parallelSettings,
-  planUnits,
-  readFingerprint,
-  takeWalGate,
-  type ExportUnit,
-} from './parallel-export.js';
+import { beginSnapshot, type ExportHelper, type ExportUnit } from './parallel-export.js';
 import type { ProgressListener } from '../progress.js';
 
 /** Input of {@link dehydrateDatabase}. */
@@ -93,41 +86,13 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   }
   const writer = new ArchiveWriter(archivePath);
   let helper: ExportHelper | undefined;
-  let gate: { release(): void } | undefined;
   try {
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
     db.pragma('cache_size = -2048');
-    const settings = parallelSettings();
-    if (settings !== undefined && size >= settings.minFileBytes) {
-      helper = ExportHelper.start(dbPath);
-      if (
-        helper !== undefined &&
-        String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
-      ) {
-        // WAL: hold commits off (briefly) until the helper has the same snapshot; see parallel-export.ts.
-        gate = helper.waitOpened(5000) ? takeWalGate(dbPath) : undefined;
-        if (gate === undefined) {
-          helper.stop();
-          helper = undefined;
-        }
-      }
-    }
-    db.exec('BEGIN');
-    const fingerprint = readFingerprint(db);
-    if (helper !== undefined) {
-      helper.go(fingerprint);
-      if (gate !== undefined) {
-        const ready = helper.waitReady(5000);
-        gate.release();
-        gate = undefined;
-        if (!ready) {
-          helper.stop();
-          helper = undefined;
-        }
-      }
-    }
+    // The read transaction, and a helper thread on the same snapshot when the database is large.
+    helper = beginSnapshot(db, dbPath, size);
     // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
     // or interior pages can go unnoticed, so every page is checked, inside the same snapshot. quick_check is O(N),
     // about the cost of one more scan; integrity_check would add an index lookup per row. On one thread it runs
@@ -158,22 +123,12 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
               .get(),
           ),
     );
-    let units: ExportUnit[] = plan.tables.map((_, index) => ({ table: index }));
-    if (helper !== undefined && settings !== undefined) {
-      const total = counts.reduce((a, b) => a + b, 0);
-      const split = total >= settings.minRows ? planUnits(db, plan.tables, counts, settings.unitRows) : [];
-      if (split.length >= 2) {
-        units = split;
-        helper.sendPlan({
-          tables: plan.tables,
-          units,
-          encoding: plan.pragmas.encoding,
-          partPrefix: writer.tempPath,
-          quickCheck: true,
-        });
-        if (settings.waitForHelper) helper.waitReady(30_000);
+    let units: readonly ExportUnit[] = plan.tables.map((_, index) => ({ table: index }));
+    if (helper !== undefined) {
+      const shared = helper.share(db, plan.tables, counts, plan.pragmas.encoding, writer.tempPath);
+      if (shared !== undefined) {
+        units = shared;
       } else {
-        helper.stop();
         helper = undefined;
         problems = checkProblems(db, 'quick_check', 5);
         throwIfDamaged(problems, context);
@@ -262,7 +217,6 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     const outcome = writer.commit();
     return { ...outcome, rowsPerTable, tablesExported: plan.tables.length, totalRows, helperRows };
   } catch (error) {
-    gate?.release();
     // Reading may meet damage before quick_check has reported it (with a helper thread, the check runs alongside):
     // report it as the check words it.
     const damage = isCorruption(error) ? damageFound(helper, db) : undefined;

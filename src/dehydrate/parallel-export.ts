@@ -192,6 +192,49 @@ function workerSource(): { source: URL | string; eval: boolean } {
   };
 }
 
+/**
+ * Begins `db`'s read transaction (the snapshot every row is read from) and, for a database large enough, starts a
+ * helper thread that takes the same snapshot: in rollback-journal mode the shared lock `db` now holds keeps commits
+ * out; in WAL mode a write gate does, from before `db`'s snapshot until the helper has its own. Returns the helper,
+ * or `undefined` to read on one thread.
+ */
+export function beginSnapshot(
+  db: Database.Database,
+  dbPath: string,
+  fileBytes: number,
+): ExportHelper | undefined {
+  const settings = parallelSettings();
+  let helper =
+    settings !== undefined && fileBytes >= settings.minFileBytes
+      ? ExportHelper.start(dbPath, settings)
+      : undefined;
+  let gate: { release(): void } | undefined;
+  try {
+    if (helper !== undefined && String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
+      gate = helper.waitOpened(5000) ? takeWalGate(dbPath) : undefined;
+      if (gate === undefined) {
+        helper.stop();
+        helper = undefined;
+      }
+    }
+    db.exec('BEGIN');
+    const fingerprint = readFingerprint(db);
+    if (helper !== undefined) {
+      helper.go(fingerprint);
+      if (gate !== undefined && !helper.waitReady(5000)) {
+        helper.stop();
+        helper = undefined;
+      }
+    }
+    return helper;
+  } catch (error) {
+    helper?.stop();
+    throw error;
+  } finally {
+    gate?.release();
+  }
+}
+
 /** The main thread's side of the helper. Every wait is bounded; nothing here throws past {@link stop}. */
 export class ExportHelper {
   private readonly state: Int32Array;
@@ -206,7 +249,10 @@ export class ExportHelper {
   /** The helper's last error, for diagnostics. */
   error: string | undefined;
 
-  private constructor(dbPath: string) {
+  private constructor(
+    dbPath: string,
+    private readonly settings: ParallelSettings,
+  ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const stateBuffer = new SharedArrayBuffer(4 * CLAIMS);
@@ -232,10 +278,10 @@ export class ExportHelper {
    * Starts a helper thread, or returns `undefined` when one cannot be started (a bundler that left the worker's
    * module behind would otherwise cost the silence limit before the export goes on alone).
    */
-  static start(dbPath: string): ExportHelper | undefined {
+  static start(dbPath: string, settings: ParallelSettings): ExportHelper | undefined {
     try {
       if (!existsSync(fileURLToPath(WORKER_FILE))) return undefined;
-      return new ExportHelper(dbPath);
+      return new ExportHelper(dbPath, settings);
     } catch {
       return undefined;
     }
@@ -262,8 +308,31 @@ export class ExportHelper {
     return s === Status.ready || s === Status.checking || s === Status.finished;
   }
 
-  /** Sends the work; claims must be sized for `units`. */
-  sendPlan(plan: HelperPlan): void {
+  /**
+   * Shares the tables with the helper, cut into units, and asks it to run quick_check. Returns the units, or
+   * `undefined` when there are too few rows for two threads (the helper is then stopped).
+   * @param partPrefix path prefix of the helper's part files (the archive's temp path)
+   */
+  share(
+    db: Database.Database,
+    tables: readonly TablePlan[],
+    counts: readonly number[],
+    encoding: ArchivePragmas['encoding'],
+    partPrefix: string,
+  ): readonly ExportUnit[] | undefined {
+    const total = counts.reduce((a, b) => a + b, 0);
+    const units = total >= this.settings.minRows ? planUnits(db, tables, counts, this.settings.unitRows) : [];
+    if (units.length < 2) {
+      this.stop();
+      return undefined;
+    }
+    this.sendPlan({ tables, units, encoding, partPrefix, quickCheck: true });
+    if (this.settings.waitForHelper) this.waitReady(30_000);
+    return units;
+  }
+
+  /** Sends the work; claims are sized for its units. */
+  private sendPlan(plan: HelperPlan): void {
     this.unitCount = plan.units.length;
     this.partPrefix = plan.partPrefix;
     this.claimsView = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, plan.units.length)));
