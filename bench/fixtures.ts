@@ -98,7 +98,7 @@ export function tableRows(totalRows: number): { trades: number; candles: number;
 }
 
 /** A small, fast, seeded PRNG (mulberry32): the same seed gives the same sequence everywhere. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

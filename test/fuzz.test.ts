@@ -10,20 +10,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
 import { makeShop, scratchDir } from './helpers/damage.js';
+// The seeded PRNG of the bench fixtures (mulberry32), so a failing case can be replayed from the printed seed.
+import { prng } from '../bench/fixtures.js';
 
 const CASES = 10_000;
-
-/** A small, seeded PRNG (mulberry32), so a failing case can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Valid archives of different shapes, all for a database named `shop`. */
 async function baseArchives(dir: string): Promise<Buffer[]> {

@@ -50,7 +50,7 @@ export interface ParallelSettings {
  * `force` or `force:<rows per unit>` (for tests) uses it for every database, with tiny units, and has the main thread
  * wait for it.
  */
-export function parallelSettings(): ParallelSettings | undefined {
+function parallelSettings(): ParallelSettings | undefined {
   const mode = process.env.DB_HYDRATION_PARALLEL ?? '';
   const forced = /^force(?::(\d+))?$/.exec(mode);
   if (forced !== null) {
@@ -70,7 +70,7 @@ export function parallelSettings(): ParallelSettings | undefined {
  * into ranges of its rowid values (`min`..`max` cut evenly: the first range is open below and the last open above,
  * so every row falls in exactly one range whatever the values).
  */
-export function planUnits(
+function planUnits(
   db: Database.Database,
   tables: readonly TablePlan[],
   counts: readonly number[],
@@ -475,7 +475,7 @@ export class ExportHelper {
  * The WAL gate: a read-write connection holding the write lock, so nothing commits until it is released. Taken
  * without waiting; `undefined` when it cannot be taken now.
  */
-export function takeWalGate(dbPath: string): { release(): void } | undefined {
+function takeWalGate(dbPath: string): { release(): void } | undefined {
   let gate: Database.Database | undefined;
   try {
     gate = new Database(dbPath, { fileMustExist: true, timeout: 0 });
