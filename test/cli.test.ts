@@ -63,6 +63,16 @@ describe('db-hydration CLI', () => {
     assert.match(help.stdout, /Exit codes: 0 success, 1 .*, 2 usage error/);
   });
 
+  it('ends quietly when its reader closes the pipe early (`--help | head -1`)', () => {
+    const r = spawnSync('bash', ['-c', `node ${JSON.stringify(CLI)} --help | head -1`], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^Usage: db-hydration/);
+    assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/);
+  });
+
   it('gives every command a --help with its options and examples', () => {
     for (const c of COMMANDS) {
       const r = cli([c, '--help'], root);
