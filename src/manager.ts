@@ -487,6 +487,9 @@ export class DBHydrationManager {
           timeout: this.options.busyTimeoutMs ?? 5000,
         });
         try {
+          // better-sqlite3 builds SQLite with a 16 MB default page cache; the backup reads each page once, so a small
+          // cache costs nothing and keeps the copy out of peak memory.
+          source.pragma('cache_size = -1024');
           await source.backup(temp);
         } finally {
           source.close();
