@@ -3,7 +3,8 @@
  * to plain JavaScript (`.bench/child.mjs`) and passes the path of the BUILT library (`dist/index.js`), so what is
  * measured is the shipped JavaScript, not TypeScript run through a loader.
  *
- * Usage: node child.mjs <dehydrate|hydrate> <dist/index.js> <dataDir> <archiveDir> <database file name>
+ * Usage: node child.mjs <dehydrate|hydrate|replace> <dist/index.js> <dataDir> <archiveDir> <database file name>
+ * (`replace`: hydrate over an existing database, `hydrateAll({ force: true })`, which backs it up first).
  * Prints one JSON line: `{ ms, rows, errors, maxRssKiB }` (`ms` is the library call alone, without Node's start-up).
  */
 import type * as Library from '../src/index.js';
@@ -11,13 +12,19 @@ import type * as Library from '../src/index.js';
 const [op, entry, dataDir, archiveDir, fileName] = process.argv.slice(2);
 if (entry === undefined || dataDir === undefined || archiveDir === undefined || fileName === undefined) {
   throw new Error(
-    'usage: child <dehydrate|hydrate> <dist/index.js> <dataDir> <archiveDir> <database file name>',
+    'usage: child <dehydrate|hydrate|replace> <dist/index.js> <dataDir> <archiveDir> <database file name>',
   );
 }
 const lib = (await import(entry)) as typeof Library;
 const manager = new lib.DBHydrationManager({ dataDir, archiveDir, databases: [fileName] });
 const start = performance.now();
-const result = op === 'dehydrate' ? await manager.dehydrateAll() : await manager.hydrateAll();
+const result =
+  op === 'dehydrate'
+    ? await manager.dehydrateAll()
+    : await manager.hydrateAll({ force: op === 'replace' });
+if (op === 'replace' && !Object.values(result.databases).some((d) => d.backupPath !== undefined)) {
+  throw new Error('replace: no database was backed up');
+}
 const ms = performance.now() - start;
 process.stdout.write(
   `${JSON.stringify({ ms, rows: result.totalRows, errors: result.errors, maxRssKiB: process.resourceUsage().maxRSS })}\n`,
