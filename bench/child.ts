@@ -19,9 +19,7 @@ const lib = (await import(entry)) as typeof Library;
 const manager = new lib.DBHydrationManager({ dataDir, archiveDir, databases: [fileName] });
 const start = performance.now();
 const result =
-  op === 'dehydrate'
-    ? await manager.dehydrateAll()
-    : await manager.hydrateAll({ force: op === 'replace' });
+  op === 'dehydrate' ? await manager.dehydrateAll() : await manager.hydrateAll({ force: op === 'replace' });
 if (op === 'replace' && !Object.values(result.databases).some((d) => d.backupPath !== undefined)) {
   throw new Error('replace: no database was backed up');
 }
