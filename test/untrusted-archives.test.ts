@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { makeShop } from './helpers/damage.js';
@@ -353,6 +354,56 @@ describe('untrusted archives', () => {
       const snap = snapshot(join(data, 'shop.db'));
       assert.equal(snap.tables.items?.length, 4);
       assert.equal(snap.tables.kv?.length, 2);
+    } finally {
+      cleanup();
+    }
+  });
+  it("applies a table's own ON CONFLICT clause as a one-row insert would, also inside a 64-row batch", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      const archives = join(dir, 'archives');
+      mkdirSync(archives);
+      // 100 rows per table, so the bad row (the 11th) falls in the first full 64-row batch. FAIL keeps what a
+      // multi-row statement wrote before the violation: the retry row by row must not insert those rows twice.
+      const rows = (bad: string): string =>
+        Array.from({ length: 100 }, (_, i) => `{"a":${i},"b":${i === 10 ? bad : `"x${i}"`}}`).join(', ');
+      const table = (name: string, column: string, bad: string): string =>
+        `${JSON.stringify(name)}: {"schema": ${JSON.stringify(`CREATE TABLE ${name} (a INTEGER, b ${column})`)}, "row_count": 100, "rows": [${rows(bad)}]}`;
+      writeFileSync(
+        join(archives, 'clauses.json'),
+        `{"database": "clauses", "exported_at": "", "tables": {${[
+          table('fail_notnull', 'TEXT NOT NULL ON CONFLICT FAIL', 'null'),
+          table('fail_unique', 'TEXT UNIQUE ON CONFLICT FAIL', '"x0"'),
+          table('ignore_unique', 'TEXT UNIQUE ON CONFLICT IGNORE', '"x0"'),
+          table('replace_notnull', "TEXT DEFAULT 'dflt' NOT NULL ON CONFLICT REPLACE", 'null'),
+        ].join(', ')}}}`,
+      );
+      const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+      const hydrated = r.databases['clauses.db'];
+      assert.equal(hydrated?.status, 'hydrated');
+      assert.deepEqual(hydrated.rejectedRows.map((x) => x.table).sort(), ['fail_notnull', 'fail_unique']);
+      const db = new Database(join(data, 'clauses.db'), { readonly: true });
+      try {
+        const rowsOf = (t: string): { a: number; b: string }[] =>
+          db.prepare(`SELECT a, b FROM ${t} ORDER BY rowid`).all() as { a: number; b: string }[];
+        const without10 = Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 10);
+        for (const t of ['fail_notnull', 'fail_unique', 'ignore_unique']) {
+          assert.deepEqual(
+            rowsOf(t).map((row) => row.a),
+            without10,
+            `${t}: every row once, row 10 left out`,
+          );
+        }
+        const replaced = rowsOf('replace_notnull');
+        assert.deepEqual(
+          replaced.map((row) => row.a),
+          Array.from({ length: 100 }, (_, i) => i),
+        );
+        assert.equal(replaced[10]?.b, 'dflt');
+      } finally {
+        db.close();
+      }
     } finally {
       cleanup();
     }

@@ -180,8 +180,11 @@ export class RowImporter {
     this.pending = 0;
     const width = this.keys.length;
     if (rows === this.batchRows && rows > 1) {
+      // OR ABORT overrides the table's own ON CONFLICT clauses, so a violation backs the whole statement out (FAIL
+      // would keep the rows before it, which the retry below would then insert twice); the retry, row by row, applies
+      // the table's clauses as a one-row insert does.
       this.batchStatement ??= this.db.prepare(
-        `INSERT INTO main.${quoteIdent(this.table)} (${this.sqlNames.join(', ')}) VALUES ${new Array<string>(rows).fill(`(${new Array<string>(width).fill('?').join(', ')})`).join(', ')}`,
+        `INSERT OR ABORT INTO main.${quoteIdent(this.table)} (${this.sqlNames.join(', ')}) VALUES ${new Array<string>(rows).fill(`(${new Array<string>(width).fill('?').join(', ')})`).join(', ')}`,
       );
       try {
         this.batchStatement.run(this.batch);
