@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
@@ -102,6 +102,25 @@ describe('edge case 3: special characters', () => {
       { fileName: 'my data ü.db' },
     );
   });
+
+  it('round-trips a database whose file name is as long as the file system allows (its temp files get short names)', async () => {
+    // 240 bytes of name: SQLite's `<name>.db-journal` is 251 bytes, under the limit of 255, while a temp file named
+    // `.<name>.json.dh-tmp-<pid>-<random>` would be over it.
+    const name = `${'ü'.repeat(60)}${'n'.repeat(120)}`;
+    assert.equal(Buffer.byteLength(name), 240);
+    await assertRoundTrip(
+      (db) => {
+        db.exec("CREATE TABLE t (a); INSERT INTO t VALUES (1), ('x');");
+      },
+      (r) => {
+        assert.deepEqual(
+          query(r.hydratedPath, 'SELECT a FROM t ORDER BY rowid').map((x) => x.a),
+          [1n, 'x'],
+        );
+      },
+      { fileName: `${name}.db` },
+    );
+  });
 });
 
 describe('edge case 4: NULL values', () => {
@@ -155,6 +174,44 @@ describe('edge case 5: binary data', () => {
         assert.match(r.archive, /\{"id":3,"data":\{"\$blob":"AAECAwQF/);
       },
     );
+  });
+});
+
+describe('edge case 6: an archive path that cannot be written', () => {
+  it('reports a directory standing where the archive goes, and leaves no temp file and no open descriptor', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      const archives = join(dir, 'archives');
+      mkdirSync(data);
+      makeDatabase(join(data, 'app.db'), (db) => {
+        db.exec('CREATE TABLE t (a); INSERT INTO t VALUES (1);');
+      });
+      mkdirSync(join(archives, 'app.json'), { recursive: true });
+      const openFiles = (): string[] =>
+        existsSync('/proc/self/fd')
+          ? readdirSync('/proc/self/fd')
+              .map((fd) => {
+                try {
+                  return readlinkSync(`/proc/self/fd/${fd}`);
+                } catch {
+                  return '';
+                }
+              })
+              .filter((path) => path.startsWith(dir))
+          : [];
+      const manager = new DBHydrationManager({ dataDir: data, archiveDir: archives });
+      for (let i = 0; i < 3; i++) {
+        const r = await manager.dehydrateAll();
+        assert.equal(r.errorDetails.length, 1);
+        assert.match(r.errors[0] ?? '', /app\.db: cannot dehydrate: EISDIR/);
+      }
+      assert.deepEqual(openFiles(), []);
+      assert.deepEqual(readdirSync(archives).sort(), ['app.json', 'manifest.json']);
+      assert.deepEqual(readdirSync(join(archives, 'app.json')), []);
+    } finally {
+      cleanup();
+    }
   });
 });
 

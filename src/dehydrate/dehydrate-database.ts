@@ -84,9 +84,11 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   } catch (cause) {
     throw new DatabaseReadError(`cannot open the database: ${describe(cause)}`, { ...context, cause });
   }
-  const writer = new ArchiveWriter(archivePath);
+  let writer: ArchiveWriter | undefined;
   let helper: ExportHelper | undefined;
   try {
+    const archive = new ArchiveWriter(archivePath);
+    writer = archive;
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
@@ -169,7 +171,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
           table,
           plan.pragmas.encoding,
           (line) => {
-            writer.writeRow(line);
+            archive.writeRow(line);
           },
           (rowsDone) => {
             progress(before + rowsDone);
@@ -221,7 +223,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     // report it as the check words it.
     const damage = isCorruption(error) ? damageFound(helper, db) : undefined;
     helper?.stop();
-    writer.abort();
+    writer?.abort();
     if (db.open) db.close();
     if (damage !== undefined) throwIfDamaged(damage, context);
     if (error instanceof HydrationError) throw error;

@@ -41,16 +41,21 @@ export class ArchiveWriter {
   constructor(readonly target: string) {
     const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
     this.comparison = comparison;
-    this.writer = new BufferedWriter(
-      tempPathFor(target),
-      comparison === undefined
-        ? {}
-        : {
-            onContent: (chunk) => {
-              comparison.compare(chunk);
+    try {
+      this.writer = new BufferedWriter(
+        tempPathFor(target),
+        comparison === undefined
+          ? {}
+          : {
+              onContent: (chunk) => {
+                comparison.compare(chunk);
+              },
             },
-          },
-    );
+      );
+    } catch (error) {
+      comparison?.close();
+      throw error;
+    }
     this.exportedAt = new Date().toISOString();
   }
 
@@ -147,7 +152,7 @@ export class ArchiveWriter {
 
   /** Drops the temp file; the existing archive stays as it was. */
   abort(): void {
-    this.comparison?.finish();
+    this.comparison?.close();
     this.writer.abort();
   }
 }
@@ -205,12 +210,12 @@ class ContentComparison {
     let offset = 0;
     while (!this.differs && offset < bytes.length) {
       if (this.start === this.end && !this.fill()) {
-        this.stop();
+        this.close();
         return;
       }
       const n = Math.min(bytes.length - offset, this.end - this.start);
       if (!bytes.subarray(offset, offset + n).equals(this.chunk.subarray(this.start, this.start + n))) {
-        this.stop();
+        this.close();
         return;
       }
       offset += n;
@@ -221,7 +226,7 @@ class ContentComparison {
   /** Ends the comparison: true when the old content is exactly what was written (nothing more). */
   finish(): boolean {
     const same = !this.differs && this.start === this.end && !this.fill();
-    this.stop();
+    this.close();
     return same;
   }
 
@@ -243,11 +248,19 @@ class ContentComparison {
     return n > 0;
   }
 
-  private stop(): void {
+  /** Stops comparing and closes the old archive; never throws. */
+  close(): void {
     this.differs = true;
-    if (this.fd !== undefined) closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // Nothing left to release.
+    }
   }
+
 }
 
 function findExportedAtLine(

@@ -14,7 +14,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Marker in the names of our temp files; see {@link removeStaleTempFiles}. */
 const TEMP_MARKER = '.dh-tmp-';
@@ -23,8 +23,22 @@ const TEMP_MARKER = '.dh-tmp-';
 export function tempPathFor(target: string): string {
   return join(
     dirname(target),
-    `.${basename(target)}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`,
+    `.${shortName(basename(target))}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`,
   );
+}
+
+/** Names longer than this (in UTF-8 bytes) are shortened in temp names, which must stay under 255 bytes. */
+const TEMP_NAME_BYTES = 120;
+
+/** The name itself, or for a long one its start and a hash of the whole (so temp names stay short and distinct). */
+function shortName(name: string): string {
+  if (Buffer.byteLength(name) <= TEMP_NAME_BYTES) return name;
+  let start = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(start + ch) > TEMP_NAME_BYTES - 17) break;
+    start += ch;
+  }
+  return `${start}~${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
 }
 
 /** fsync a directory so a rename in it is durable. Some platforms cannot open directories; that is not an error. */
