@@ -159,6 +159,26 @@ describe('parallel export', () => {
     }
   });
 
+  it('a helper thread that ends with an uncaught error neither crashes the process nor changes the archive', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const dbPath = join(dir, 'db.db');
+      makeMixed(dbPath, false);
+      exportWith('off', dbPath, join(dir, 'one.json'));
+      const two = withEnv({ DB_HYDRATION_TEST_HELPER_FAIL_AFTER: '1:uncaught' }, () =>
+        exportWith('force:50', dbPath, join(dir, 'two.json')),
+      );
+      assert.ok(two.helperRows > 0, 'the helper finished a unit before it failed');
+      // The export waits synchronously; the worker's 'error' event arrives once the event loop runs again. Without a
+      // listener it would be an uncaught exception here, failing this test.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(content(join(dir, 'two.json')), content(join(dir, 'one.json')));
+      assert.deepEqual(hiddenFiles(dir), []);
+    } finally {
+      cleanup();
+    }
+  });
+
   it("the helper's quick_check keeps a database with a damaged index from replacing its archive", () => {
     const { dir, cleanup } = tempDir();
     try {

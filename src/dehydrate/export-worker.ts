@@ -76,7 +76,9 @@ function run(): number {
     const claims = new Int32Array(received.claims);
     const buffer = Buffer.allocUnsafe(1 << 20);
     // Tests make the helper fail after some units, to check that the main thread takes its work over.
-    const failAfter = Number(process.env.DB_HYDRATION_TEST_HELPER_FAIL_AFTER ?? -1);
+    // `<n>:uncaught` also leaves an error that escapes the thread once its work is over (an 'error' event).
+    const [failAt, failMode] = (process.env.DB_HYDRATION_TEST_HELPER_FAIL_AFTER ?? '-1').split(':');
+    const failAfter = Number(failAt);
     let unitsDone = 0;
     if (plan.quickCheck) {
       Atomics.store(state, STATUS, Status.checking);
@@ -86,8 +88,14 @@ function run(): number {
     }
     for (let index = plan.units.length - 1; index >= 0; index--) {
       if (stopped() || Atomics.compareExchange(claims, index, 0, 2) !== 0) break;
-      if (unitsDone++ === failAfter)
+      if (unitsDone++ === failAfter) {
+        if (failMode === 'uncaught') {
+          setImmediate(() => {
+            throw new Error('injected uncaught error (DB_HYDRATION_TEST_HELPER_FAIL_AFTER)');
+          });
+        }
         throw new Error('injected failure (DB_HYDRATION_TEST_HELPER_FAIL_AFTER)');
+      }
       const unit = plan.units[index];
       const table = unit === undefined ? undefined : plan.tables[unit.table];
       if (unit === undefined || table === undefined) break;

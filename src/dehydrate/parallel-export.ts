@@ -272,6 +272,15 @@ export class ExportHelper {
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
     this.worker.unref();
+    // This thread waits synchronously while the export runs, so these only run once it is over. Without a listener,
+    // a helper that died abnormally (out of memory, a module that failed to load) would be an uncaught 'error' then.
+    this.worker.on('error', (error: Error) => {
+      this.error ??= `the helper thread failed: ${error.message}`;
+    });
+    // A helper given up for silence may still write the unit it was reading: whatever part file is left goes.
+    this.worker.on('exit', () => {
+      this.removeParts();
+    });
   }
 
   /**
@@ -424,13 +433,17 @@ export class ExportHelper {
     this.stopped = true;
     Atomics.store(this.state, GO, Go.stop);
     Atomics.notify(this.state, GO);
-    if (!this.waitFor(() => this.ended(), 10_000)) void this.worker.terminate();
+    // A helper given up for silence, or still busy after 10 s, is stopped by force: nothing of it is used any more.
+    if (!this.waitFor(() => this.ended(), 10_000) || this.abandoned) void this.worker.terminate();
     this.drain();
-    for (const unit of this.finished.values()) rmSync(unit.path, { force: true });
     this.finished.clear();
-    if (this.partPrefix !== undefined) {
-      for (let i = 0; i < this.unitCount; i++) rmSync(`${this.partPrefix}.part-${i}`, { force: true });
-    }
+    this.removeParts();
+  }
+
+  /** Removes the part files of this export that are still there (those appended were removed already). */
+  private removeParts(): void {
+    if (this.partPrefix === undefined) return;
+    for (let i = 0; i < this.unitCount; i++) rmSync(`${this.partPrefix}.part-${i}`, { force: true });
   }
 
   /** Rows the helper has read in its current unit. */
