@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
-import { ArchiveNameError, toErrorDetail, type ErrorDetail } from './errors.js';
+import { ArchiveNameError, HydrationError, toErrorDetail, type ErrorDetail } from './errors.js';
 import {
   MANIFEST_FILE,
   archiveFileNameFor,
@@ -494,8 +494,18 @@ export class DBHydrationManager {
         } finally {
           source.close();
         }
-      } catch {
+      } catch (error) {
         rmSync(temp, { force: true });
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+          // A byte copy of a file another connection is writing could be torn: refuse instead.
+          throw new HydrationError(
+            'DATABASE_LOCKED',
+            `the database is in use by another connection (waited ${this.options.busyTimeoutMs ?? 5000} ms), so it was not backed up or replaced`,
+            { file: dbPath, cause: error, hint: 'close the programs using it and run again' },
+          );
+        }
+        // Not a database SQLite can read (damaged, or not SQLite at all): keep its bytes as they are.
         copyFileSync(dbPath, temp);
       }
       fsyncFile(temp);

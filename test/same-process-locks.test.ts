@@ -81,4 +81,41 @@ describe('locks held by this process survive the library', () => {
       cleanup();
     }
   });
+  it('hydrate --force does not replace a WAL database this process opened while the backup ran', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'app.db');
+      makeDatabase(path, (db) => {
+        db.pragma('journal_mode = WAL');
+        db.exec('CREATE TABLE t (a TEXT)');
+        const insert = db.prepare('INSERT INTO t VALUES (?)');
+        for (let i = 0; i < 5000; i++) insert.run('x'.repeat(200));
+      });
+      const manager = new DBHydrationManager({ dataDir: dir, busyTimeoutMs: 100 });
+      assert.deepEqual((await manager.dehydrateAll()).errors, []);
+      // The backup is asynchronous: application code of this process runs while it copies, and opens the database.
+      let app: Database.Database | undefined;
+      setImmediate(() => {
+        app = new Database(path);
+        app.exec("INSERT INTO t VALUES ('written during the backup')");
+      });
+      const result = await manager.hydrateAll({ force: true });
+      try {
+        assert.ok(app !== undefined, 'the application opened the database during hydrate');
+        assert.equal(result.errorDetails[0]?.code, 'DATABASE_LOCKED', JSON.stringify(result.errors));
+        // Its connection still works on the file at the path, which holds its row.
+        app.exec("INSERT INTO t VALUES ('written after')");
+        const check = new Database(path, { readonly: true });
+        try {
+          assert.equal(check.prepare("SELECT count(*) FROM t WHERE a LIKE 'written%'").pluck().get(), 2);
+        } finally {
+          check.close();
+        }
+      } finally {
+        app?.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -56,8 +56,14 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
     db.close();
     db = undefined;
     fsyncFile(temp);
-    assertReplaceable(dbPath, options.busyTimeoutMs ?? 5000);
-    await options.beforeReplace?.();
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    assertReplaceable(dbPath, busyTimeoutMs);
+    if (options.beforeReplace !== undefined) {
+      await options.beforeReplace();
+      // The backup gave other code of this process (and other processes) time to open the file: check again. From
+      // here to the rename nothing waits, so no code of this process can open it in between.
+      assertReplaceable(dbPath, busyTimeoutMs);
+    }
     // A -wal or -shm left from the old file must not be applied to the new one.
     for (const suffix of ['-wal', '-shm', '-journal']) rmSync(dbPath + suffix, { force: true });
     replaceFile(temp, dbPath);
