@@ -67,6 +67,12 @@ const cases: Case[] = [
     reason: /column "price"/,
   },
   {
+    name: 'a deeply nested value in a plain archive (where objects and arrays are kept as JSON text)',
+    make: () =>
+      `{"database": "shop", "exported_at": "", "tables": {"t": {"schema": "CREATE TABLE t (a)", "rows": [{"a": ${'['.repeat(200000)}${']'.repeat(200000)}}]}}}`,
+    reason: /column "a": a value is nested too deeply/,
+  },
+  {
     name: 'a deeply nested tagged value',
     make: (b) => edit(b, /"price":1.25/, `"price":{"$blob":${'{"a":'.repeat(50000)}1${'}'.repeat(50000)}}`),
     reason: /column "price"/,

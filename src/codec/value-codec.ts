@@ -119,7 +119,7 @@ export function decodeValue(json: unknown, options: DecodeOptions = {}): Decoded
         const tagged = decodeTagged(json as Record<string, unknown>);
         if (tagged !== undefined) return tagged;
       }
-      if (options.lenient === true) return JSON.stringify(json);
+      if (options.lenient === true) return jsonText(json);
       throw new ArchiveValueError(
         `expected a value or a tagged value (${VALUE_TAGS.join(', ')}), found ${preview(json)}`,
       );
@@ -128,6 +128,19 @@ export function decodeValue(json: unknown, options: DecodeOptions = {}): Decoded
       throw new ArchiveValueError(`booleans are not SQLite values: found ${String(json)}`);
     default:
       throw new ArchiveValueError(`unexpected value ${preview(json)}`);
+  }
+}
+
+/** A plain archive's object or array value, stored as its JSON text. */
+function jsonText(json: object): string {
+  try {
+    return JSON.stringify(json);
+  } catch (error) {
+    // JSON.parse reads nesting far deeper than JSON.stringify can write back (it recurses): a RangeError.
+    if (error instanceof RangeError) {
+      throw new ArchiveValueError('a value is nested too deeply to be stored as JSON text');
+    }
+    throw error;
   }
 }
 
