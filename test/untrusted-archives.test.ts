@@ -44,6 +44,32 @@ const cases: Case[] = [
     reason: /truncated|ends too early|not valid JSON/,
   },
   { name: 'truncated by one byte', make: (b) => b.slice(0, -2), reason: /closing|truncated|expected/ },
+  // Each of these is not valid JSON, though every line on its own is: the streaming reader must see it.
+  {
+    name: 'a comma after the last row',
+    make: (b) => edit(b, /("note":\{"\$blob":"BQA="\}\})\n\]\}/, '$1,\n]}'),
+    reason: /a comma after its last row/,
+  },
+  {
+    name: 'a comma after the last table',
+    make: (b) => edit(b, /("tag":"new"\}\n\]\})\n\},/, '$1,\n},'),
+    reason: /a comma after the last table/,
+  },
+  {
+    name: 'a missing comma between two objects',
+    make: (b) => edit(b, /("sql":"CREATE INDEX items_name ON items\(name\)"\}),\n/, '$1\n'),
+    reason: /expected a comma at the end of the previous line/,
+  },
+  {
+    name: 'a comma after the last object',
+    make: (b) => edit(b, /(END"\})\n\]\n\}/, '$1,\n]\n}'),
+    reason: /a comma after the last item/,
+  },
+  {
+    name: 'content after a blank line at the end',
+    make: (b) => `${b}\n{"more": 1}\n`,
+    reason: /unexpected content after the end/,
+  },
   { name: 'plain JSON that is not an object', make: () => '[1, 2, 3]', reason: /not a JSON object/ },
   { name: 'missing "database"', make: () => '{"exported_at": "x", "tables": {}}', reason: /"database"/ },
   {

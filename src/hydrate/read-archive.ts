@@ -110,13 +110,18 @@ function* readStreaming(path: string, options: ReadArchiveOptions): Generator<Ar
     let text = line;
     if (line.endsWith('[')) {
       const items: string[] = [];
+      // Each item but the last ends with a comma, the last with none: the lines must join into valid JSON as they are.
+      let comma = true;
       for (;;) {
         const item = next();
         if (item === ']' || item === '],') {
+          if (items.length > 0 && comma) fail('a comma after the last item of an array (JSON allows none)');
           text = `${line}${items.join(',')}]${item === '],' ? ',' : ''}`;
           break;
         }
-        items.push(item.endsWith(',') ? item.slice(0, -1) : item);
+        if (!comma) fail('expected a comma at the end of the previous line');
+        comma = item.endsWith(',');
+        items.push(comma ? item.slice(0, -1) : item);
       }
     }
     const more = text.endsWith(',');
@@ -128,15 +133,21 @@ function* readStreaming(path: string, options: ReadArchiveOptions): Generator<Ar
       break;
     }
   }
-  const rest = lines.next();
-  if (rest.done !== true && rest.value[1] !== '') fail('unexpected content after the end of the archive');
+  // Only white space may follow (JSON allows it); anything else is not part of the document.
+  for (let rest = lines.next(); rest.done !== true; rest = lines.next()) {
+    lineNumber = rest.value[0];
+    if (rest.value[1].trim() !== '') fail('unexpected content after the end of the archive');
+  }
   yield { kind: 'footer', footer: validateFooter(footer, fail) };
 
   function* readTables(): Generator<ArchiveEvent, void, undefined> {
     const seen = new Set<string>();
     for (;;) {
       const line = next();
-      if (line === '},') return;
+      if (line === '},') {
+        if (seen.size > 0 && lastMore) fail('a comma after the last table (JSON allows none)');
+        return;
+      }
       if (line === '}') return fail('the archive ends after "tables" without "sequences" and "objects"');
       const withRows = line.endsWith('"rows": [');
       const text = withRows ? `${line}]}` : line.endsWith(',') ? line.slice(0, -1) : line;
@@ -150,9 +161,12 @@ function* readStreaming(path: string, options: ReadArchiveOptions): Generator<Ar
         for (;;) {
           const rowLine = next();
           if (rowLine === ']},' || rowLine === ']}') {
-            if (rows === 0) fail(`table "${name}": a "rows" array opened on its own line must hold rows`);
-            yield* finish(rowLine.endsWith(','));
-            break;
+            // Reached here only after a row ending with a comma (or none at all).
+            return fail(
+              rows === 0
+                ? `table "${name}": a "rows" array opened on its own line must hold rows`
+                : `table "${name}": a comma after its last row (JSON allows none)`,
+            );
           }
           const more = rowLine.endsWith(',');
           if (!options.skipRows) {
