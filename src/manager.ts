@@ -522,13 +522,15 @@ export class DBHydrationManager {
     const keep = this.options.backupsKept ?? 5;
     const dir = resolve(dbPath, '..');
     const prefix = `${basename(dbPath)}.`;
+    // `<file>.<stamp>.bak`, or `<file>.<stamp>-<n>.bak` for the n-th more in the same millisecond: oldest first.
     const backups = readdirSync(dir)
-      .filter(
-        (n) => n.startsWith(prefix) && n.endsWith('.bak') && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)),
-      )
-      .sort(compareNames);
+      .filter((n) => n.startsWith(prefix))
+      .map((name) => ({ name, m: /^(\d{4}-\d\d-\d\dT[\d-]+Z)(?:-(\d+))?\.bak$/.exec(name.slice(prefix.length)) }))
+      .filter((b) => b.m !== null)
+      .map((b) => ({ name: b.name, stamp: b.m?.[1] ?? '', n: Number(b.m?.[2] ?? 0) }))
+      .sort((a, b) => compareNames(a.stamp, b.stamp) || a.n - b.n);
     for (const old of backups.slice(0, Math.max(0, backups.length - keep)))
-      rmSync(join(dir, old), { force: true });
+      rmSync(join(dir, old.name), { force: true });
   }
 }
 

@@ -308,6 +308,28 @@ describe('fixCorruptedDbs', () => {
 });
 
 describe('hydrate and existing databases', () => {
+  it('prunes backups oldest first, counting a second backup of the same millisecond (-1) as the newer', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'shop.db');
+      makeShop(path, 3);
+      const stamp = '2020-01-01T00-00-00-000Z';
+      for (const name of [`shop.db.${stamp}.bak`, `shop.db.${stamp}-1.bak`, `shop.db.${stamp}-2.bak`]) {
+        writeFileSync(join(dir, name), name);
+      }
+      const made = await new DBHydrationManager({ dataDir: dir, backupsKept: 3 }).backup(path);
+      const left = readdirSync(dir)
+        .filter((n) => n.endsWith('.bak'))
+        .sort();
+      assert.deepEqual(
+        left,
+        [`shop.db.${stamp}-1.bak`, `shop.db.${stamp}-2.bak`, made.slice(dir.length + 1)].sort(),
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it('without force, an existing valid database is skipped, reported and not touched', async () => {
     const { dir, cleanup } = tempDir();
     try {
