@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
 import { scanDatabases } from '../src/dehydrate/scan-databases.js';
@@ -301,6 +302,57 @@ describe('fixCorruptedDbs', () => {
       assert.deepEqual(result.corrupted, []);
       assert.equal(result.details['blank.db']?.check.status, 'empty');
       assert.equal(statSync(join(data, 'blank.db')).size, 0);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('databases only their application can check', () => {
+  it('a database with a collation or function only its application defines is unreadable, not damaged, and fix leaves it alone', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      // Python's sqlite3 can define both, as an application would.
+      execFileSync('python3', [
+        '-c',
+        `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.create_collation('rev', lambda a, b: (a < b) - (a > b))
+c.execute('CREATE TABLE t (a TEXT COLLATE rev)')
+c.execute('CREATE INDEX t_a ON t (a)')
+c.executemany('INSERT INTO t VALUES (?)', [(str(i),) for i in range(500)])
+c.commit()
+c = sqlite3.connect(sys.argv[2])
+c.create_function('f', 1, lambda x: x * 2, deterministic=True)
+c.execute('CREATE TABLE t (a INTEGER)')
+c.execute('CREATE INDEX t_f ON t (f(a))')
+c.executemany('INSERT INTO t VALUES (?)', [(i,) for i in range(500)])
+c.commit()`,
+        join(dir, 'coll.db'),
+        join(dir, 'func.db'),
+      ]);
+      const coll = checkDatabase(join(dir, 'coll.db'));
+      assert.equal(coll.status, 'unreadable', coll.reason);
+      assert.match(coll.reason, /no such collation sequence: rev/);
+      assert.match(coll.hint ?? '', /only its application defines/);
+      assert.equal(checkDatabase(join(dir, 'func.db')).status, 'valid');
+      assert.equal(checkDatabase(join(dir, 'func.db'), { check: 'full' }).status, 'unreadable');
+      // An archive to restore from is there (an older copy): fix must still not replace the file.
+      const archives = join(dir, 'json_archives');
+      mkdirSync(archives);
+      writeFileSync(
+        join(archives, 'coll.json'),
+        '{"database": "coll", "exported_at": "", "tables": {"t": {"schema": "CREATE TABLE t (a TEXT)", "rows": []}}}',
+      );
+      const before = readFileSync(join(dir, 'coll.db'));
+      const fix = await new DBHydrationManager({ dataDir: dir }).fixCorruptedDbs();
+      assert.deepEqual(fix.fixed, []);
+      assert.deepEqual(readFileSync(join(dir, 'coll.db')), before);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.includes('corrupt')),
+        [],
+      );
+      assert.match(fix.errors.join('\n'), /coll\.db.*no such collation sequence/);
     } finally {
       cleanup();
     }

@@ -27,7 +27,10 @@ export type DatabaseStatus =
   | 'damaged'
   /** Another connection holds a lock that did not clear within the busy timeout. */
   | 'locked'
-  /** The file exists but cannot be read (permissions, I/O error). */
+  /**
+   * The file exists but cannot be read or checked: permissions, an I/O error, or a schema that needs a collation or
+   * function only its application defines. Not evidence of damage: `fix` leaves it alone.
+   */
   | 'unreadable';
 
 /** Finer detail for `not-sqlite` files. */
@@ -298,10 +301,25 @@ function checkPages(path: string, size: number, options: CheckDatabaseOptions): 
         hint: 'close the program using the database, or raise the busy timeout, and run again',
       };
     }
+    if (isDamageCode(code)) {
+      return { ...damaged(path, size, `SQLite cannot read it: ${message}`, [message]), ...withCode(code) };
+    }
     if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_IOERR' || code?.startsWith('SQLITE_IOERR_') === true) {
       return unreadable(path, error, size);
     }
-    return { ...damaged(path, size, `SQLite cannot read it: ${message}`, [message]), ...withCode(code) };
+    // Anything else is not evidence of damage: a collation or function only the application defines (the check
+    // compares index keys with it), or a bad option. Calling that "damaged" would have `fix` replace a good file.
+    return {
+      path,
+      status: 'unreadable',
+      reason: `SQLite cannot check it: ${message}${code === undefined ? '' : ` (${code})`}`,
+      usable: false,
+      bytes: size,
+      ...withCode(code),
+      hint: /collation|function/.test(message)
+        ? 'it uses a collation or function that only its application defines; db-hydration leaves it as it is'
+        : 'db-hydration leaves it as it is; check the options given',
+    };
   } finally {
     db?.close();
   }
@@ -389,6 +407,11 @@ function unreadable(path: string, error: unknown, bytes?: number): DatabaseCheck
     ...(bytes === undefined ? {} : { bytes }),
     ...withCode(typeof code === 'string' ? code : undefined),
   };
+}
+
+/** Result codes by which SQLite reports a damaged file (not a missing collation, function or permission). */
+function isDamageCode(code: string | undefined): boolean {
+  return code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_') === true || code === 'SQLITE_NOTADB';
 }
 
 function withCode(code: string | undefined): { sqliteCode?: string } {
