@@ -18,6 +18,7 @@ import {
 import { scanDatabases } from './dehydrate/scan-databases.js';
 import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
 import { compareNames } from './dehydrate/read-schema.js';
+import { assertBusyTimeout } from './sqlite/busy-timeout.js';
 import { buildDatabase } from './hydrate/hydrate-database.js';
 import { readArchive } from './hydrate/read-archive.js';
 import type { RejectedRow } from './hydrate/import-rows.js';
@@ -155,6 +156,7 @@ export class DBHydrationManager {
     this.archiveDir = options.archiveDir ?? join(this.dataDir, 'json_archives');
     this.manifestPath = join(this.archiveDir, MANIFEST_FILE);
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
+    assertBusyTimeout(options.busyTimeoutMs);
   }
 
   /** The database file names this manager dehydrates: the configured list, or those found in dataDir. */
@@ -497,7 +499,10 @@ export class DBHydrationManager {
       } catch (error) {
         rmSync(temp, { force: true });
         const code = (error as { code?: unknown }).code;
-        if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+        if (
+          typeof code === 'string' &&
+          (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+        ) {
           // A byte copy of a file another connection is writing could be torn: refuse instead.
           throw new HydrationError(
             'DATABASE_LOCKED',
@@ -525,7 +530,10 @@ export class DBHydrationManager {
     // `<file>.<stamp>.bak`, or `<file>.<stamp>-<n>.bak` for the n-th more in the same millisecond: oldest first.
     const backups = readdirSync(dir)
       .filter((n) => n.startsWith(prefix))
-      .map((name) => ({ name, m: /^(\d{4}-\d\d-\d\dT[\d-]+Z)(?:-(\d+))?\.bak$/.exec(name.slice(prefix.length)) }))
+      .map((name) => ({
+        name,
+        m: /^(\d{4}-\d\d-\d\dT[\d-]+Z)(?:-(\d+))?\.bak$/.exec(name.slice(prefix.length)),
+      }))
       .filter((b) => b.m !== null)
       .map((b) => ({ name: b.name, stamp: b.m?.[1] ?? '', n: Number(b.m?.[2] ?? 0) }))
       .sort((a, b) => compareNames(a.stamp, b.stamp) || a.n - b.n);

@@ -97,6 +97,10 @@ describe('db-hydration CLI', () => {
       [['dehydrat'], /unknown command 'dehydrat'[\s\S]*Did you mean dehydrate\?/],
       [['hydrate', '--forse'], /unknown option '--forse'[\s\S]*Did you mean --force\?/],
       [['stats', '--busy-timeout', 'soon'], /--busy-timeout must be a whole number/],
+      [
+        ['fix', '--busy-timeout', '3000000000'],
+        /--busy-timeout must be a whole number of milliseconds from 0 to 2147483647/,
+      ],
       [['status', '--data-dir'], /option '--data-dir <dir>' argument missing/],
       [['dehydrate', '--db', '../etc/passwd.db'], /not a database file name/],
       [[], /Usage: db-hydration/],

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../src/index.js';
+import { ConfigError, DBHydrationManager, checkDatabase, loadConfig, openDatabase } from '../src/index.js';
 import { tempDir } from './helpers/fixtures.js';
 
 function withDir(fn: (dir: string) => void): void {
@@ -103,6 +103,28 @@ describe('configuration', () => {
         );
       }
     });
+  });
+
+  it('rejects a busy timeout SQLite cannot take (fractional, or beyond 2^31-1 ms), here and in the API', async () => {
+    withDir((dir) => {
+      for (const value of [2147483648, 2500.5]) {
+        write(join(dir, 'db-hydration.config.json'), { busyTimeoutMs: value });
+        assert.throws(
+          () => loadConfig({ cwd: dir }),
+          (e: unknown) => e instanceof ConfigError && /from 0 to 2147483647/.test(e.message),
+          String(value),
+        );
+      }
+      write(join(dir, 'db-hydration.config.json'), { busyTimeoutMs: 2147483647 });
+      assert.equal(loadConfig({ cwd: dir }).config.busyTimeoutMs, 2147483647);
+    });
+    // Before it reaches a connection, where better-sqlite3's RangeError made a healthy database look damaged.
+    assert.throws(
+      () => new DBHydrationManager({ busyTimeoutMs: 3e9 }),
+      /busyTimeoutMs must be a whole number/,
+    );
+    assert.throws(() => checkDatabase('x.db', { busyTimeoutMs: 2500.5 }), RangeError);
+    await assert.rejects(openDatabase('x.db', { busyTimeoutMs: -1 }), RangeError);
   });
 
   it('rejects a config that is not JSON or not an object, naming the file', () => {

@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load-config.js';
 import type { ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
 import { displayPath, toJson } from './render.js';
+import { MAX_BUSY_TIMEOUT_MS, busyTimeoutProblem } from '../sqlite/busy-timeout.js';
 
 /** The options every command accepts. */
 export interface CommonOptions {
@@ -30,8 +31,10 @@ export class UsageError extends Error {}
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 function parseMs(value: string): number {
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`--busy-timeout must be a whole number of milliseconds, got "${value}"`);
+  if (!/^\d+$/.test(value) || busyTimeoutProblem(Number(value)) !== undefined)
+    throw new UsageError(
+      `--busy-timeout must be a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}, got "${value}"`,
+    );
   return Number(value);
 }
 

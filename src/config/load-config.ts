@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
 
 /** The name of the configuration file looked for in the working directory. */
 export const CONFIG_FILE = 'db-hydration.config.json';
@@ -67,7 +68,7 @@ const KEYS: Readonly<Record<keyof HydrationConfig, KeyCheck>> = {
     Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
       ? undefined
       : 'must be an array of database file names, e.g. ["app.db"]',
-  busyTimeoutMs: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number of milliseconds (>= 0)'),
+  busyTimeoutMs: (v) => busyTimeoutProblem(v),
   backupsKept: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number (>= 0)'),
 };
 

@@ -260,7 +260,6 @@ class ContentComparison {
       // Nothing left to release.
     }
   }
-
 }
 
 function findExportedAtLine(

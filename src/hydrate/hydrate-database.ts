@@ -292,7 +292,9 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
         { file: dbPath, hint: 'close the programs using it and run again' },
       );
     }
-    // Not a database, or a damaged one: no connection can be using it successfully.
+    // Not a database, or a damaged one: no connection can be using it successfully. Anything that is not an SQLite
+    // error (a bad option) is a bug to report, never a reason to replace the file.
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_')) throw error;
   } finally {
     if (db?.open === true) db.close();
   }

@@ -9,6 +9,7 @@ import { DatabaseReadError, type ErrorDetail } from '../errors.js';
 import { DBHydrationManager } from '../manager.js';
 import type { FixDetail } from '../integrity/fix-databases.js';
 import type { ProgressListener } from '../progress.js';
+import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** Options of {@link checkAndHydrate}. */
 export interface CheckAndHydrateOptions {
@@ -48,6 +49,7 @@ export async function checkAndHydrate(
   path: string,
   options: CheckAndHydrateOptions = {},
 ): Promise<CheckAndHydrateResult> {
+  assertBusyTimeout(options.busyTimeoutMs);
   const dataDir = dirname(path);
   const fileName = basename(path);
   const manager = new DBHydrationManager({
@@ -94,6 +96,7 @@ export async function openDatabase(
   path: string,
   options: OpenDatabaseOptions = {},
 ): Promise<Database.Database> {
+  assertBusyTimeout(options.busyTimeoutMs);
   const result = await checkAndHydrate(path, options);
   options.onCheck?.(result);
   const status = result.detail?.check.status;

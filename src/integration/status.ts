@@ -19,6 +19,7 @@ import { checkDatabase, type DatabaseStatus } from '../integrity/classify-databa
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
+import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
 export type SyncState = 'in-sync' | 'changed' | 'missing' | 'damaged' | 'locked' | 'no-archive';
@@ -77,6 +78,7 @@ export async function getStatus(
   manager: DBHydrationManager,
   options: StatusOptions = {},
 ): Promise<StatusResult> {
+  assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const errorDetails: ErrorDetail[] = [];

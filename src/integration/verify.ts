@@ -13,6 +13,7 @@ import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
+import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** Options of {@link verifyArchives}. */
 export interface VerifyOptions {
@@ -59,6 +60,7 @@ export async function verifyArchives(
   manager: DBHydrationManager,
   options: VerifyOptions = {},
 ): Promise<VerifyResult> {
+  assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();
   const databases: VerifiedDatabase[] = [];
   const errorDetails: ErrorDetail[] = [];

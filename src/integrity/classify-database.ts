@@ -12,6 +12,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
+import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** What a file is, as far as db-hydration is concerned. */
 export type DatabaseStatus =
@@ -91,6 +92,7 @@ const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
  * ```
  */
 export function checkDatabase(path: string, options: CheckDatabaseOptions = {}): DatabaseCheck {
+  assertBusyTimeout(options.busyTimeoutMs);
   let size: number;
   try {
     const st = statSync(path);
@@ -411,7 +413,9 @@ function unreadable(path: string, error: unknown, bytes?: number): DatabaseCheck
 
 /** Result codes by which SQLite reports a damaged file (not a missing collation, function or permission). */
 function isDamageCode(code: string | undefined): boolean {
-  return code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_') === true || code === 'SQLITE_NOTADB';
+  return (
+    code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_') === true || code === 'SQLITE_NOTADB'
+  );
 }
 
 function withCode(code: string | undefined): { sqliteCode?: string } {
