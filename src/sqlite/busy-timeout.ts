@@ -7,7 +7,7 @@ export function busyTimeoutProblem(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_BUSY_TIMEOUT_MS) {
     return undefined;
   }
-  return `must be a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}, got ${String(value)}`;
+  return `must be a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}, got ${JSON.stringify(value) ?? typeof value}`;
 }
 
 /**
