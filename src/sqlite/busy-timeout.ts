@@ -7,7 +7,9 @@ export function busyTimeoutProblem(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_BUSY_TIMEOUT_MS) {
     return undefined;
   }
-  return `must be a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}, got ${JSON.stringify(value) ?? typeof value}`;
+  // JSON.stringify gives undefined for a function or a symbol, whatever its declared type says.
+  const shown = JSON.stringify(value) as string | undefined;
+  return `must be a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}, got ${shown ?? typeof value}`;
 }
 
 /**
