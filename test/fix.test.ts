@@ -4,7 +4,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
@@ -200,6 +209,39 @@ describe('fixCorruptedDbs', () => {
       assert.equal(result.details['new.db']?.action, 'created');
       assert.equal(checkDatabase(join(data, 'new.db')).status, 'valid');
       assert.deepEqual(snapshot(join(data, 'new.db')).schema, []);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('keeps a -wal left without its database aside before creating the database, so it is not applied to it', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      // A -wal holding a commit of another (deleted) database file, left behind under app.db's name.
+      const other = new Database(join(data, 'other.db'));
+      other.pragma('journal_mode = WAL');
+      other.exec(
+        'CREATE TABLE t (v TEXT); WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 2000) INSERT INTO t SELECT hex(randomblob(50)) FROM s',
+      );
+      other.pragma('wal_checkpoint(TRUNCATE)');
+      other.pragma('wal_autocheckpoint = 0');
+      other.exec('CREATE TABLE u (x)');
+      copyFileSync(join(data, 'other.db-wal'), join(data, 'app.db-wal'));
+      const wal = readFileSync(join(data, 'app.db-wal'));
+      other.close();
+      for (const name of readdirSync(data)) if (name.startsWith('other.db')) rmSync(join(data, name));
+      const result = await new DBHydrationManager({ dataDir: data, databases: ['app.db'] }).fixCorruptedDbs();
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.details['app.db']?.action, 'created');
+      assert.equal(result.details['app.db']?.integrity, 'ok');
+      assert.equal(checkDatabase(join(data, 'app.db')).status, 'valid');
+      assert.deepEqual(snapshot(join(data, 'app.db')).schema, []);
+      const kept = result.details['app.db']?.quarantined ?? [];
+      assert.equal(kept.length, 1);
+      assert.match(kept[0] ?? '', /app\.db\.corrupt-.*-wal$/);
+      assert.deepEqual(readFileSync(kept[0] ?? ''), wal);
     } finally {
       cleanup();
     }

@@ -161,9 +161,16 @@ export async function fixDatabases(
         } else fixed.push(fileName);
         record({ action: 'restored', quarantined, integrity });
       } else if (check.status === 'missing') {
+        // A -wal left without its database would be applied to the new file by SQLite: keep it aside first.
+        quarantined.push(...quarantine(dbPath, timestamp));
         createEmpty(dbPath);
-        fixed.push(fileName);
-        record({ action: 'created', quarantined, integrity: integrityOf(dbPath) });
+        const integrity = integrityOf(dbPath);
+        if (integrity !== 'ok') {
+          errorDetails.push(
+            problem('DATABASE_WRITE', `created empty, but integrity_check says: ${integrity}`, context),
+          );
+        } else fixed.push(fileName);
+        record({ action: 'created', quarantined, integrity });
       } else if (check.status === 'damaged' && existsSync(dbPath) && statSync(dbPath).size > 0) {
         const salvage = salvageInto(dbPath, timestamp, busyTimeoutMs, quarantined);
         const integrity = integrityOf(dbPath);
@@ -214,6 +221,9 @@ function problem(code: HydrationErrorCode, message: string, context: ErrorContex
   return toErrorDetail(new HydrationError(code, message, context));
 }
 
+/** The files SQLite keeps beside a database. */
+const SIDECARS = ['-wal', '-shm', '-journal'] as const;
+
 /**
  * The quarantine name of a damaged database: `<file>.corrupt-<timestamp>`, which ends in neither `.db`, `.sqlite` nor
  * `.sqlite3`, so no scan picks it up as a database.
@@ -231,10 +241,14 @@ export function quarantinePathFor(dbPath: string, timestamp: string): string {
  * renamed over it: a crash in between leaves the old file where it was. Returns the paths written.
  */
 function quarantine(dbPath: string, timestamp: string): string[] {
-  if (!existsSync(dbPath)) return [];
+  const main = existsSync(dbPath);
+  // Without the database, a -wal, -shm or -journal left behind is kept aside on its own.
+  if (!main && !SIDECARS.some((suffix) => existsSync(dbPath + suffix))) return [];
   const q = quarantinePathFor(dbPath, timestamp);
   const kept: string[] = [];
-  if (statSync(dbPath).isDirectory()) {
+  if (!main) {
+    // Nothing to keep but the files below.
+  } else if (statSync(dbPath).isDirectory()) {
     renameSync(dbPath, q);
     kept.push(q);
   } else {
@@ -246,7 +260,7 @@ function quarantine(dbPath: string, timestamp: string): string[] {
     }
     kept.push(q);
   }
-  for (const suffix of ['-wal', '-shm', '-journal']) {
+  for (const suffix of SIDECARS) {
     if (!existsSync(dbPath + suffix)) continue;
     renameSync(dbPath + suffix, q + suffix);
     kept.push(q + suffix);
