@@ -234,11 +234,13 @@ describe('fixCorruptedDbs', () => {
       for (const name of readdirSync(data)) if (name.startsWith('other.db')) rmSync(join(data, name));
       const result = await new DBHydrationManager({ dataDir: data, databases: ['app.db'] }).fixCorruptedDbs();
       assert.deepEqual(result.errors, []);
-      assert.equal(result.details['app.db']?.action, 'created');
-      assert.equal(result.details['app.db']?.integrity, 'ok');
+      const detail = result.details['app.db'];
+      assert.ok(detail !== undefined);
+      assert.equal(detail.action, 'created');
+      assert.equal(detail.integrity, 'ok');
       assert.equal(checkDatabase(join(data, 'app.db')).status, 'valid');
       assert.deepEqual(snapshot(join(data, 'app.db')).schema, []);
-      const kept = result.details['app.db']?.quarantined ?? [];
+      const kept = detail.quarantined;
       assert.equal(kept.length, 1);
       assert.match(kept[0] ?? '', /app\.db\.corrupt-.*-wal$/);
       assert.deepEqual(readFileSync(kept[0] ?? ''), wal);
