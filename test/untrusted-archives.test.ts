@@ -440,4 +440,32 @@ describe('untrusted archives', () => {
       cleanup();
     }
   });
+  it('treats a manifest edited into the wrong shape as none, and dehydrate writes a correct one', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      makeShop(join(data, 'shop.db'), 5);
+      writeFileSync(
+        join(data, 'bad.db'),
+        'not a database, but long enough to be looked at as one '.repeat(4),
+      );
+      const manager = new DBHydrationManager({ dataDir: data });
+      const manifestPath = join(data, 'json_archives', 'manifest.json');
+      for (const databases of ['null', '[]', '{"shop.db": 5}', '{"shop.db": {"archive_path": 1}}']) {
+        mkdirSync(join(data, 'json_archives'), { recursive: true });
+        writeFileSync(manifestPath, `{"timestamp": "x", "databases": ${databases}}`);
+        const r = await manager.dehydrateAll();
+        assert.equal(r.errorDetails.length, 1, databases);
+        assert.match(r.errors[0] ?? '', /bad\.db/, databases);
+        const written = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+          databases: Record<string, { archive_path: string }>;
+        };
+        assert.deepEqual(Object.keys(written.databases), ['shop.db'], databases);
+        assert.equal(typeof written.databases['shop.db']?.archive_path, 'string', databases);
+      }
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -30,12 +30,36 @@ export function readManifest(path: string): Manifest | undefined {
   try {
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
     if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const m = parsed as Partial<Manifest>;
-    if (typeof m.databases !== 'object' || typeof m.timestamp !== 'string') return undefined;
+    const m = parsed as Partial<Record<keyof Manifest, unknown>>;
+    // A manifest edited by hand or by a merge is not trusted in part: anything off and it counts as none (the next
+    // dehydrate writes a correct one).
+    if (!isObject(m.databases) || typeof m.timestamp !== 'string') return undefined;
+    if (!Object.values(m.databases).every(isEntry)) return undefined;
     return m as Manifest;
   } catch {
     return undefined;
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** The seed's entry fields, and db-hydration's own where present (a seed-shaped manifest has none of them). */
+function isEntry(value: unknown): value is ManifestEntry {
+  return (
+    isObject(value) &&
+    typeof value.archive_path === 'string' &&
+    isCount(value.tables_exported) &&
+    isCount(value.total_rows) &&
+    (value.sha256 === undefined || typeof value.sha256 === 'string') &&
+    (value.bytes === undefined || isCount(value.bytes)) &&
+    (value.exported_at === undefined || typeof value.exported_at === 'string')
+  );
 }
 
 /**
