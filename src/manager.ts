@@ -190,6 +190,14 @@ export class DBHydrationManager {
   /** Dehydrates every database into its archive, then updates the manifest. */
   // eslint-disable-next-line @typescript-eslint/require-await
   async dehydrateAll(): Promise<DehydrationResult> {
+    return this.dehydrateAllSync();
+  }
+
+  /**
+   * {@link dehydrateAll}, synchronously: for a `process.on('exit')` handler, which cannot wait for a promise. (All the
+   * work is synchronous anyway; a parallel export's helper thread is waited for without the event loop.)
+   */
+  dehydrateAllSync(): DehydrationResult {
     const timestamp = new Date().toISOString();
     mkdirSync(this.archiveDir, { recursive: true });
     removeStaleTempFiles(this.archiveDir);

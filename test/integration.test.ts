@@ -239,18 +239,28 @@ describe('application integration', () => {
       assert.ok(archiveHasChildRow(normal.data));
 
       const exiting = await dehydrated();
-      const b = start(exiting.data, `dehydrateOnExit(manager); setTimeout(() => process.exit(3), 20);`);
+      const b = start(
+        exiting.data,
+        `dehydrateOnExit(manager, { onResult: (r) => console.log('result', r?.totalRows) });
+         setTimeout(() => process.exit(3), 20);`,
+      );
       const [codeB] = await b.exited;
       assert.equal(codeB, 3, b.output());
       assert.ok(archiveHasChildRow(exiting.data));
+      // An exit handler cannot wait: the result is reported synchronously.
+      assert.match(b.output(), /^result 3$/m);
     });
 
-    it('gives up waiting after the timeout and still ends with the signal', async () => {
+    it('stops waiting for beforeDehydrate after the timeout, dehydrates anyway and ends with the signal', async () => {
       const { data } = await dehydrated();
       const c = start(
         data,
         `setInterval(() => {}, 1000);
-         dehydrateOnExit(manager, { timeoutMs: 300, beforeDehydrate: () => new Promise(() => {}) });`,
+         dehydrateOnExit(manager, {
+           timeoutMs: 300,
+           beforeDehydrate: () => new Promise(() => {}),
+           onResult: (r, e) => console.log('result', r ? r.totalRows : '-', e ? e.message : ''),
+         });`,
       );
       await c.ready;
       const t0 = Date.now();
@@ -258,7 +268,45 @@ describe('application integration', () => {
       const [, signal] = await c.exited;
       assert.equal(signal, 'SIGTERM');
       assert.ok(Date.now() - t0 < 5000);
-      assert.equal(archiveHasChildRow(data), false);
+      assert.match(c.output(), /^result 3 beforeDehydrate did not finish within 300 ms$/m);
+      assert.ok(archiveHasChildRow(data));
+    });
+
+    it('dehydrates when beforeDehydrate throws, and reports the error', async () => {
+      const { data } = await dehydrated();
+      const c = start(
+        data,
+        `setInterval(() => {}, 1000);
+         dehydrateOnExit(manager, {
+           beforeDehydrate: () => { throw new Error('server already closed'); },
+           onResult: (r, e) => console.log('result', r ? r.totalRows : '-', e ? e.message : ''),
+         });`,
+      );
+      await c.ready;
+      c.child.kill('SIGTERM');
+      const [, signal] = await c.exited;
+      assert.equal(signal, 'SIGTERM', c.output());
+      assert.match(c.output(), /^result 3 server already closed$/m);
+      assert.ok(archiveHasChildRow(data));
+    });
+
+    it("dehydrates when the app's own signal handler calls process.exit() while beforeDehydrate still runs", async () => {
+      const { data } = await dehydrated();
+      const c = start(
+        data,
+        `setInterval(() => {}, 1000);
+         dehydrateOnExit(manager, {
+           beforeDehydrate: () => new Promise((r) => setTimeout(r, 500)),
+           onResult: (r, e) => console.log('result', r ? r.totalRows : '-', e ? e.message : ''),
+         });
+         process.on('SIGINT', () => process.exit(7));`,
+      );
+      await c.ready;
+      c.child.kill('SIGINT');
+      const [code] = await c.exited;
+      assert.equal(code, 7, c.output());
+      assert.equal(c.output().match(/^result 3 $/gm)?.length, 1, c.output());
+      assert.ok(archiveHasChildRow(data));
     });
 
     it('removes its hooks when the returned function is called', async () => {

@@ -10,13 +10,21 @@ export interface DehydrateOnExitOptions {
   /** Signals to handle. Default `['SIGINT', 'SIGTERM']`. */
   readonly signals?: readonly NodeJS.Signals[];
   /**
-   * How long to wait for the application's `beforeDehydrate` and the dehydration before the process ends anyway,
-   * in milliseconds. Default 30000. (The export itself runs synchronously and is not cut short once started.)
+   * How long to wait for the application's `beforeDehydrate`, in milliseconds. Default 30000. After that the
+   * databases are dehydrated anyway (SQLite gives a consistent snapshot even with the application's connections
+   * still open) and the process ends. The export itself runs synchronously and is not cut short once started.
    */
   readonly timeoutMs?: number;
-  /** Called first: stop accepting work, close the application's connections. May return a promise. */
+  /**
+   * Called first: stop accepting work, close the application's connections. May return a promise. If it throws,
+   * rejects or times out, the databases are still dehydrated and the error goes to `onResult`.
+   */
   readonly beforeDehydrate?: () => unknown;
-  /** Receives the result (or the error thrown) after the dehydration; the library never prints. */
+  /**
+   * Receives the result after the dehydration, and the error if one was thrown: by `dehydrateAll` (then `result` is
+   * `undefined`), or by `beforeDehydrate` (then the dehydration still ran). Called synchronously, also from an `exit`
+   * handler. The library never prints.
+   */
   readonly onResult?: (result: DehydrationResult | undefined, error?: unknown) => void;
   /** Also dehydrate when the process ends normally (`beforeExit`, or `exit` after `process.exit()`). Default true. */
   readonly onNormalExit?: boolean;
@@ -44,27 +52,38 @@ export function dehydrateOnExit(manager: DBHydrationManager, options: DehydrateO
   const timeoutMs = options.timeoutMs ?? 30_000;
   const onNormalExit = options.onNormalExit ?? true;
   let running: Promise<void> | undefined;
-  let done = false;
+  /** Whether the dehydration itself has begun: from then on nothing starts it again. */
+  let started = false;
+
+  /** Dehydrates now, synchronously, unless that has begun already; reports to onResult. */
+  const dehydrateNow = (earlier?: unknown): void => {
+    if (started) return;
+    started = true;
+    let result: DehydrationResult | undefined;
+    let error: unknown = earlier;
+    try {
+      result = manager.dehydrateAllSync();
+    } catch (thrown) {
+      error = thrown;
+    }
+    options.onResult?.(result, error);
+  };
 
   const runOnce = (): Promise<void> => {
     running ??= (async () => {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => {
+      const timeout = new Promise<{ error: Error }>((resolve) => {
         timer = setTimeout(() => {
-          resolve('timeout');
+          resolve({ error: new Error(`beforeDehydrate did not finish within ${timeoutMs} ms`) });
         }, timeoutMs);
       });
-      const work = (async () => {
+      const before = (async () => {
         await options.beforeDehydrate?.();
-        const result = await manager.dehydrateAll();
-        done = true;
-        options.onResult?.(result);
-      })().catch((error: unknown) => {
-        done = true;
-        options.onResult?.(undefined, error);
-      });
-      await Promise.race([work, timeout]);
+        return { error: undefined };
+      })().catch((error: unknown) => ({ error }));
+      const { error } = await Promise.race([before, timeout]);
       clearTimeout(timer);
+      dehydrateNow(error);
     })();
     return running;
   };
@@ -80,25 +99,21 @@ export function dehydrateOnExit(manager: DBHydrationManager, options: DehydrateO
     if (running === undefined) void runOnce();
   };
   const onExit = (): void => {
-    // `exit` handlers cannot wait: this runs only when the process ends through process.exit() before any other
-    // hook ran. dehydrateAll does its work synchronously before its promise settles, so the archives are written.
-    if (running === undefined && !done) {
-      running = Promise.resolve();
-      try {
-        void manager.dehydrateAll().then(
-          (r) => options.onResult?.(r),
-          (e: unknown) => options.onResult?.(undefined, e),
-        );
-      } catch (error) {
-        options.onResult?.(undefined, error);
-      }
-    }
+    // `exit` handlers cannot wait, so this dehydrates synchronously, unless that already began. It also covers an
+    // exit while beforeDehydrate is still pending: an application's own signal handler that calls process.exit().
+    dehydrateNow();
   };
 
   for (const s of signals) process.on(s, onSignal);
   if (onNormalExit) {
     process.on('beforeExit', onBeforeExit);
     process.on('exit', onExit);
+  } else {
+    // Not for a normal end; but an exit while a signal's beforeDehydrate is pending must not skip the dehydration.
+    process.on('exit', onExitAfterSignal);
+  }
+  function onExitAfterSignal(): void {
+    if (running !== undefined) dehydrateNow();
   }
   let hooked = true;
   const unhook: Unhook = () => {
@@ -107,6 +122,7 @@ export function dehydrateOnExit(manager: DBHydrationManager, options: DehydrateO
     for (const s of signals) process.removeListener(s, onSignal);
     process.removeListener('beforeExit', onBeforeExit);
     process.removeListener('exit', onExit);
+    process.removeListener('exit', onExitAfterSignal);
   };
   return unhook;
 }
