@@ -167,6 +167,13 @@ describe('db-hydration CLI', () => {
     const parsed = parseJson(json.stdout) as { errorDetails: { file: string; code: string }[] };
     assert.equal(parsed.errorDetails.length, 1);
     assert.ok(parsed.errorDetails[0]?.file.endsWith('shop.db'));
+    // A command that fails as a whole still answers --json with JSON on stdout.
+    writeFileSync(join(p, 'not-a-dir'), 'x');
+    const whole = cli(['dehydrate', '--data-dir', 'not-a-dir', '--json'], p);
+    assert.equal(whole.code, 1);
+    assert.match(whole.stderr, /error: ENOTDIR/);
+    const failure = parseJson(whole.stdout) as { errors: string[] };
+    assert.match(failure.errors[0] ?? '', /ENOTDIR: not a directory/);
   });
 
   it('status tells in sync, changed (naming the table), missing, damaged and no archive yet', () => {

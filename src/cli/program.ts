@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { UsageError } from './context.js';
+import { toErrorDetail } from '../errors.js';
+import { toJson } from './render.js';
 import { dehydrateCommand } from './dehydrate.js';
 import { hydrateCommand } from './hydrate.js';
 import { fixCommand } from './fix.js';
@@ -108,7 +110,12 @@ export async function run(argv: readonly string[]): Promise<number> {
       process.stderr.write(`error: ${error.message}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
+    // A script reading --json gets a JSON answer on stdout either way, shaped like the results' error fields.
+    if (argv.includes('--json')) {
+      process.stdout.write(`${toJson({ errors: [message], errorDetails: [toErrorDetail(error)] })}\n`);
+    }
     return EXIT.errors;
   }
 }
