@@ -64,7 +64,13 @@ export function salvageDatabase(
   busyTimeoutMs = 5000,
 ): SalvageOutcome {
   const source = new Database(sourcePath, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
-  const target = new Database(targetPath);
+  let target: Database.Database;
+  try {
+    target = new Database(targetPath);
+  } catch (error) {
+    source.close();
+    throw error;
+  }
   try {
     source.defaultSafeIntegers(true);
     target.defaultSafeIntegers(true);
