@@ -18,12 +18,17 @@ if (entry === undefined || dataDir === undefined || archiveDir === undefined || 
 const lib = (await import(entry)) as typeof Library;
 const manager = new lib.DBHydrationManager({ dataDir, archiveDir, databases: [fileName] });
 const start = performance.now();
-const result =
-  op === 'dehydrate' ? await manager.dehydrateAll() : await manager.hydrateAll({ force: op === 'replace' });
-if (op === 'replace' && !Object.values(result.databases).some((d) => d.backupPath !== undefined)) {
-  throw new Error('replace: no database was backed up');
+let result: { readonly totalRows: number; readonly errors: readonly string[] };
+let backedUp = false;
+if (op === 'dehydrate') {
+  result = await manager.dehydrateAll();
+} else {
+  const hydrated = await manager.hydrateAll({ force: op === 'replace' });
+  backedUp = Object.values(hydrated.databases).some((d) => d.backupPath !== undefined);
+  result = hydrated;
 }
 const ms = performance.now() - start;
+if (op === 'replace' && !backedUp) throw new Error('replace: no database was backed up');
 process.stdout.write(
   `${JSON.stringify({ ms, rows: result.totalRows, errors: result.errors, maxRssKiB: process.resourceUsage().maxRSS })}\n`,
 );

@@ -8,7 +8,7 @@
  *
  * Options (or environment variables):
  *   --sizes 10k,200k,1m,5m   BENCH_SIZES   sizes in rows (k/m suffixes)
- *   --runs 3                 BENCH_RUNS    runs per size (median reported)
+ *   --runs 5                 BENCH_RUNS    runs per size (median reported)
  *   --runs-large 1           BENCH_RUNS_LARGE  runs for sizes of 5M rows and more
  *   --dir .bench             BENCH_DIR     fixtures, work files and results
  *   --readme                 also write the table into README.md's bench section
@@ -65,6 +65,11 @@ export interface SizeResult {
   readonly hydrate: Measure;
   /** Hydrating over an existing database (`force`, which backs it up first); absent in results of older runs. */
   readonly replace?: Measure;
+  /**
+   * Median over the runs of each run's own ratio db-hydration / sqlite3 (the two are measured back to back, so a slow
+   * spell of the machine affects both); absent in results of older runs, which used the ratio of the medians.
+   */
+  readonly ratios?: { readonly dehydrate: number; readonly hydrate: number };
   readonly dumpBytes: number;
   readonly archiveBytes: number;
   readonly dbBytes: number;
@@ -241,6 +246,10 @@ function benchSize(rows: number, runs: number): SizeResult {
     dehydrate: summarize(samples.dehydrate),
     hydrate: summarize(samples.hydrate),
     replace: summarize(samples.replace),
+    ratios: {
+      dehydrate: median(samples.dehydrate.map((d, i) => d.wallMs / (samples.dump[i] as Sample).wallMs)),
+      hydrate: median(samples.hydrate.map((h, i) => h.wallMs / (samples.replay[i] as Sample).wallMs)),
+    },
     dumpBytes: statSync(dumpFile).size,
     archiveBytes,
     dbBytes: statSync(fixture).size,
@@ -257,6 +266,9 @@ const mib = (kib: number): string => (kib / 1024).toFixed(0);
 const mb = (bytes: number): string =>
   bytes / 1e6 < 10 ? (bytes / 1e6).toFixed(2) : (bytes / 1e6).toFixed(0);
 
+const dehydrateRatio = (r: SizeResult): number => r.ratios?.dehydrate ?? r.dehydrate.wallMs / r.dump.wallMs;
+const hydrateRatio = (r: SizeResult): number => r.ratios?.hydrate ?? r.hydrate.wallMs / r.replay.wallMs;
+
 /** The results as a Markdown table (ratios are db-hydration / sqlite3, process wall times). */
 export function renderTable(results: readonly SizeResult[]): string {
   const lines = [
@@ -269,10 +281,10 @@ export function renderTable(results: readonly SizeResult[]): string {
         r.label,
         fmtS(r.dehydrate.wallMs),
         fmtS(r.dump.wallMs),
-        fmtX(r.dehydrate.wallMs / r.dump.wallMs),
+        fmtX(dehydrateRatio(r)),
         fmtS(r.hydrate.wallMs),
         fmtS(r.replay.wallMs),
-        fmtX(r.hydrate.wallMs / r.replay.wallMs),
+        fmtX(hydrateRatio(r)),
         mb(r.archiveBytes),
         mb(r.dumpBytes),
         fmtX(r.archiveBytes / r.dumpBytes),
@@ -296,8 +308,8 @@ export function renderTargets(results: readonly SizeResult[]): string {
   const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
   const m1 = at(1e6);
   if (m1 !== undefined) {
-    const deh = m1.dehydrate.wallMs / m1.dump.wallMs;
-    const hyd = m1.hydrate.wallMs / m1.replay.wallMs;
+    const deh = dehydrateRatio(m1);
+    const hyd = hydrateRatio(m1);
     const size = m1.archiveBytes / m1.dumpBytes;
     const rss = Math.max(m1.dehydrate.maxRssKiB, m1.hydrate.maxRssKiB, m1.replace?.maxRssKiB ?? 0) / 1024;
     lines.push(
@@ -372,7 +384,7 @@ async function updateReadme(report: BenchReport, table: string): Promise<void> {
 const dir = resolve(option('dir', 'BENCH_DIR', join(ROOT, '.bench')));
 const workRoot = join(dir, 'work');
 const sizes = option('sizes', 'BENCH_SIZES', '10k,200k,1m,5m').split(',').map(parseSize);
-const runs = Number(option('runs', 'BENCH_RUNS', '3'));
+const runs = Number(option('runs', 'BENCH_RUNS', '5'));
 const runsLarge = Number(option('runs-large', 'BENCH_RUNS_LARGE', '1'));
 const keep = process.argv.includes('--keep');
 let childPath = '';

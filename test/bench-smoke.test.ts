@@ -33,7 +33,11 @@ describe('benchmark (tiny run)', () => {
       assert.equal(size.rows, 3000);
       assert.equal(size.exact, true);
       assert.deepEqual(size.mismatches, []);
-      for (const m of [size.dump, size.replay, size.dehydrate, size.hydrate]) {
+      assert.ok(size.replace !== undefined, 'hydrate over an existing database is measured');
+      // With one run, each ratio is that run's own.
+      assert.equal(size.ratios?.dehydrate, size.dehydrate.wallMs / size.dump.wallMs);
+      assert.equal(size.ratios.hydrate, size.hydrate.wallMs / size.replay.wallMs);
+      for (const m of [size.dump, size.replay, size.dehydrate, size.hydrate, size.replace]) {
         assert.equal(m.runs, 1);
         assert.ok(m.wallMs > 0 && m.opMs > 0 && m.opMs <= m.wallMs, JSON.stringify(m));
         assert.ok(m.maxRssKiB > 1000, `peak RSS ${m.maxRssKiB} KiB`);
