@@ -468,4 +468,61 @@ describe('untrusted archives', () => {
       cleanup();
     }
   });
+  it('refuses CREATE TABLE ... AS <query> in every spelling before running its query', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const endless =
+        'WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n AS k, zeroblob(10000) AS v FROM c';
+      for (const [i, schema] of [
+        `CREATE TABLE kv AS ${endless}`,
+        `CREATE TABLE kv AS/**/${endless.replace('WITH', 'WITH')}`,
+        'CREATE TABLE kv AS VALUES (1)',
+        `CREATE TABLE kv\nAS -- comment\n${endless}`,
+      ].entries()) {
+        const archives = join(dir, `archives-${i}`);
+        const data = join(dir, `data-${i}`);
+        mkdirSync(archives);
+        writeFileSync(
+          join(archives, 'x.json'),
+          JSON.stringify({ database: 'x', exported_at: '', tables: { kv: { schema, rows: [] } } }),
+        );
+        const started = Date.now();
+        const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+        assert.match(r.errors[0] ?? '', /CREATE TABLE \.\.\. AS <query>/, schema);
+        assert.ok(Date.now() - started < 5000, 'refused before running the query');
+        assert.deepEqual(readdirSync(data), []);
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('stops a build that grows far beyond its archive (a STORED generated column making large values)', async () => {
+    const { dir, cleanup } = tempDir();
+    const floor = process.env.DB_HYDRATION_TEST_GROWTH_FLOOR;
+    process.env.DB_HYDRATION_TEST_GROWTH_FLOOR = String(8 * 2 ** 20);
+    try {
+      const archives = join(dir, 'archives');
+      const data = join(dir, 'data');
+      mkdirSync(archives);
+      // 40 rows of a few bytes each, each becoming a 1 MB value: 40 MB from an archive of under 1 kB.
+      const rows = Array.from({ length: 40 }, (_, i) => ({ a: i }));
+      writeFileSync(
+        join(archives, 'x.json'),
+        JSON.stringify({
+          database: 'x',
+          exported_at: '',
+          tables: { t: { schema: 'CREATE TABLE t (a INTEGER, b BLOB AS (zeroblob(1000000)) STORED)', rows } },
+        }),
+      );
+      const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
+      assert.equal(r.errorDetails[0]?.code, 'ARCHIVE_FORMAT', JSON.stringify(r.errors));
+      assert.match(r.errors[0] ?? '', /grew past 8 MiB \(32 times the archive's size/);
+      assert.deepEqual(readdirSync(data), []);
+    } finally {
+      if (floor === undefined) delete process.env.DB_HYDRATION_TEST_GROWTH_FLOOR;
+      else process.env.DB_HYDRATION_TEST_GROWTH_FLOOR = floor;
+      cleanup();
+    }
+  });
 });

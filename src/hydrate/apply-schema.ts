@@ -33,8 +33,10 @@ export function applyCreate(db: Database, kind: CreatedKind, name: string, sql: 
   };
   if (!LEADING[kind].test(sql))
     fail(`it must start with "${LEADING[kind].source.slice(1, -1).replace('(UNIQUE )?', '')}"`);
-  if (/\bAS\s+SELECT\b/i.test(sql) && kind === 'table')
-    fail('CREATE TABLE ... AS SELECT is not a schema sqlite_schema can hold');
+  // CREATE TABLE ... AS <query> runs its query (which can be endless) before the text check below could refuse it. Its
+  // AS is the only one outside the parentheses: generated columns keep theirs inside.
+  if (kind === 'table' && topLevelWords(sql).some((w) => w.toUpperCase() === 'AS'))
+    fail('CREATE TABLE ... AS <query> is not a schema sqlite_schema can hold');
   try {
     // prepare() compiles exactly one statement and refuses a string holding more.
     db.prepare(sql);
@@ -55,6 +57,55 @@ export function applyCreate(db: Database, kind: CreatedKind, name: string, sql: 
     .safeIntegers(false)
     .get(type, name) as string | null | undefined;
   if (stored !== sql) fail('it does not create an object of that name with that exact SQL text');
+}
+
+/**
+ * The bare words of an SQL statement outside any parentheses, skipping string literals, quoted identifiers ("", ``,
+ * []) and comments, as SQLite's tokenizer does.
+ */
+export function topLevelWords(sql: string): string[] {
+  const words: string[] = [];
+  let depth = 0;
+  let i = 0;
+  const n = sql.length;
+  const skipQuoted = (close: string, doubled: boolean): void => {
+    i++;
+    while (i < n) {
+      if (sql[i] === close) {
+        if (doubled && sql[i + 1] === close) {
+          i += 2;
+          continue;
+        }
+        i++;
+        return;
+      }
+      i++;
+    }
+  };
+  while (i < n) {
+    const c = sql[i] as string;
+    if (c === "'" || c === '"' || c === '`') skipQuoted(c, true);
+    else if (c === '[') skipQuoted(']', false);
+    else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else if (c === '(') {
+      depth++;
+      i++;
+    } else if (c === ')') {
+      depth--;
+      i++;
+    } else if (/[\p{L}\p{N}_$]/u.test(c)) {
+      let j = i + 1;
+      while (j < n && /[\p{L}\p{N}_$]/u.test(sql[j] as string)) j++;
+      if (depth === 0) words.push(sql.slice(i, j));
+      i = j;
+    } else i++;
+  }
+  return words;
 }
 
 function countNamed(db: Database, type: string, name: string): number {

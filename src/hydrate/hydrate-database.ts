@@ -3,7 +3,8 @@
  * tables and rows, then sequences, indexes, views and triggers, so triggers never fire during the load), check it,
  * and rename it into place. The target is never half-written: a failure leaves it as it was.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ArchiveFormatError, ArchiveValueError, DatabaseWriteError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
@@ -69,9 +70,22 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
     replaceFile(temp, dbPath);
     return outcome;
   } catch (error) {
+    // SQLite rolls the transaction back on SQLITE_FULL, so the file no longer shows which limit was hit: a disk that
+    // is really full has next to no space left, and a file-size limit (ulimit -f) shows in the process limits.
+    const tooLarge = isFull(error) && diskHasRoom(temp) && !fileSizeLimited();
     if (db?.open === true) db.close();
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(temp + suffix, { force: true });
     if (error instanceof HydrationError) throw error;
+    if (tooLarge) {
+      throw new ArchiveFormatError(
+        `the database built from it grew past ${(maxBytesFor(archivePath) / 2 ** 20).toFixed(0)} MiB (${GROWTH_LIMIT} times the archive's size, at least 1 GiB), which only a schema that makes values larger than the archive holds can do; nothing was written`,
+        {
+          file: archivePath,
+          cause: error,
+          hint: "check the archive's schema (generated columns, defaults) in its history",
+        },
+      );
+    }
     throw new DatabaseWriteError(`cannot hydrate from ${archivePath}: ${(error as Error).message}`, {
       file: dbPath,
       cause: error,
@@ -117,6 +131,9 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         // difference in time; 16 MiB +12 MiB at 1M and +17 MiB at 5M. (Sorter helper threads, PRAGMA threads, were
         // measured too: a few % faster, but each keeps its own sort buffer, +32 MiB peak at 5M rows.)
         db.pragma('cache_size = -4096');
+        // An archive's schema can make values larger than the archive holds (a STORED generated column or a DEFAULT
+        // of zeroblob(1e9)): the file may not grow past a bound, so a hostile archive cannot fill the disk.
+        db.pragma(`max_page_count = ${maxPagesFor(file, Number(db.pragma('page_size', { simple: true })))}`);
         // Shadow tables of FTS and R*Tree are read-only to ordinary SQL in defensive mode.
         db.unsafeMode(true);
         db.exec('BEGIN');
@@ -297,6 +314,45 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
     if (typeof code !== 'string' || !code.startsWith('SQLITE_')) throw error;
   } finally {
     if (db?.open === true) db.close();
+  }
+}
+
+/** How many times its archive's size a database may grow to while it is built (indexes and page slack included). */
+const GROWTH_LIMIT = 32;
+
+/** The size a database built from `archivePath` may reach: {@link GROWTH_LIMIT} times the archive, at least 1 GiB. */
+function maxBytesFor(archivePath: string): number {
+  // Tests lower the 1 GiB floor to see the bound act without writing a gigabyte.
+  const floor = Number(process.env.DB_HYDRATION_TEST_GROWTH_FLOOR ?? 2 ** 30);
+  return Math.max(floor, GROWTH_LIMIT * statSync(archivePath).size);
+}
+
+function maxPagesFor(archivePath: string, pageSize: number): number {
+  return Math.ceil(maxBytesFor(archivePath) / pageSize);
+}
+
+function isFull(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+}
+
+/** Whether the process has a file-size limit (Linux; elsewhere assumed not). */
+function fileSizeLimited(): boolean {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max file size'));
+    return line !== undefined && !/\bunlimited\b/.test(line);
+  } catch {
+    return false;
+  }
+}
+
+function diskHasRoom(path: string): boolean {
+  try {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize > 64 * 2 ** 20;
+  } catch {
+    return false;
   }
 }
 
