@@ -5,7 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
@@ -678,6 +679,62 @@ describe('exactness: existing CHECK violations', () => {
         }
       },
     );
+  });
+});
+
+describe('exactness: schemas written with double-quoted strings', () => {
+  it('round-trips CHECK, DEFAULT, generated-column and partial-index text with "x" meaning the string x, as most tools write', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const src = join(dir, 'src');
+      const out = join(dir, 'out');
+      mkdirSync(src);
+      // Python's sqlite3 (like the sqlite3 shell) accepts double-quoted strings; better-sqlite3 refuses them in new
+      // statements, but reads them in a stored schema.
+      const python = (script: string, ...args: string[]): string =>
+        execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
+      python(
+        `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.executescript('''
+CREATE TABLE "orders" (id INTEGER PRIMARY KEY, "status" TEXT CHECK ("status" IN ("new", "paid", "it's")),
+  note TEXT DEFAULT "none", tag AS ("t-" || "status") STORED);
+CREATE INDEX "paid_orders" ON "orders" ("status") WHERE "status" = "paid";
+CREATE INDEX expr_idx ON orders (coalesce(note, "x""y"));
+CREATE TRIGGER trg AFTER INSERT ON orders BEGIN UPDATE orders SET note = "trig" WHERE id = new.id AND note = "none"; END;
+INSERT INTO orders (status) VALUES ('new'), ('paid'), ('it''s');
+''')
+c.commit()`,
+        join(src, 'app.db'),
+      );
+      assert.deepEqual((await new DBHydrationManager({ dataDir: src }).dehydrateAll()).errors, []);
+      const hydrated = await new DBHydrationManager({
+        dataDir: out,
+        archiveDir: join(src, 'json_archives'),
+      }).hydrateAll();
+      assert.deepEqual(hydrated.errors, []);
+      assert.deepEqual(snapshot(join(out, 'app.db')), snapshot(join(src, 'app.db')));
+      // It behaves the same: the CHECK holds, the default and the trigger apply, the partial index is used.
+      const behaviour = `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO orders (status) VALUES ('paid')")
+try:
+    c.execute("INSERT INTO orders (status) VALUES ('lost')")
+    print('no check')
+except sqlite3.IntegrityError as e:
+    print(e)
+print(c.execute("SELECT group_concat(id || note || tag, ',') FROM orders").fetchone()[0])
+print(c.execute("SELECT count(*) FROM orders INDEXED BY paid_orders WHERE status = 'paid'").fetchone()[0])
+print(c.execute('PRAGMA integrity_check').fetchone()[0])`;
+      const expected = python(behaviour, join(src, 'app.db'));
+      assert.match(
+        expected,
+        /^CHECK constraint failed: status\n1trigt-new,2trigt-paid,3trigt-it's,4trigt-paid\n2\nok\n$/,
+      );
+      assert.equal(python(behaviour, join(out, 'app.db')), expected);
+    } finally {
+      cleanup();
+    }
   });
 });
 

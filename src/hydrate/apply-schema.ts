@@ -37,19 +37,43 @@ export function applyCreate(db: Database, kind: CreatedKind, name: string, sql: 
   // AS is the only one outside the parentheses: generated columns keep theirs inside.
   if (kind === 'table' && topLevelWords(sql).some((w) => w.toUpperCase() === 'AS'))
     fail('CREATE TABLE ... AS <query> is not a schema sqlite_schema can hold');
-  try {
-    // prepare() compiles exactly one statement and refuses a string holding more.
-    db.prepare(sql);
-  } catch (error) {
-    fail((error as Error).message, error);
-  }
   const type = kind === 'virtual' ? 'table' : kind;
+  // What runs: the text itself, or with double-quoted strings written as single-quoted ones (see below).
+  let applied = sql;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      // prepare() compiles exactly one statement and refuses a string holding more.
+      db.prepare(applied);
+      break;
+    } catch (error) {
+      // SQLite reads "x" as the string 'x' where no column x exists, in a schema it loads (legacy behaviour that
+      // many tools rely on: CHECK (status IN ("a", "b"))); better-sqlite3 turns that off for new statements. Such a
+      // schema is created with the literal single-quoted, which means the same, and then given its exact text.
+      const literal = doubleQuotedString(error);
+      const next =
+        literal === undefined || attempt >= MAX_LITERALS ? undefined : singleQuote(applied, literal);
+      if (next === undefined || next === applied) return fail((error as Error).message, error);
+      applied = next;
+    }
+  }
   const before = countNamed(db, type, name);
   if (before !== 0) fail(`an object named "${name}" already exists`);
   try {
-    db.exec(sql);
+    db.exec(applied);
   } catch (error) {
     fail((error as Error).message, error);
+  }
+  if (applied !== sql) {
+    // The same statement with its literals written the other way: store the archive's text, as the source had it.
+    // On the next load SQLite reads "x" as the string again (it always does for a stored schema).
+    db.pragma('writable_schema = ON');
+    try {
+      db.prepare('UPDATE main.sqlite_schema SET sql = ? WHERE type = ? AND name = ?').run(sql, type, name);
+    } finally {
+      db.pragma('writable_schema = OFF');
+    }
+    const version = Number(db.pragma('schema_version', { simple: true }));
+    db.pragma(`schema_version = ${version + 1}`);
   }
   const stored = db
     .prepare('SELECT sql FROM main.sqlite_schema WHERE type = ? AND name = ?')
@@ -57,6 +81,62 @@ export function applyCreate(db: Database, kind: CreatedKind, name: string, sql: 
     .safeIntegers(false)
     .get(type, name) as string | null | undefined;
   if (stored !== sql) fail('it does not create an object of that name with that exact SQL text');
+}
+
+/** The most double-quoted strings one statement may have rewritten (one attempt each). */
+const MAX_LITERALS = 100;
+
+/** The name in SQLite's "no such column: "x" - should this be a string literal in single-quotes?" error. */
+function doubleQuotedString(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : '';
+  return /^no such column: "(.*)" - should this be a string literal in single-quotes\?$/s.exec(message)?.[1];
+}
+
+/**
+ * `sql` with each double-quoted token spelling `literal` after the first parenthesis (so never the object's own name
+ * or its table's, which come before) written as a single-quoted string literal.
+ */
+function singleQuote(sql: string, literal: string): string {
+  let out = '';
+  let opened = false;
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i] as string;
+    const start = i;
+    if (c === "'" || c === '"' || c === '`' || c === '[') {
+      const close = c === '[' ? ']' : c;
+      i++;
+      while (i < n) {
+        if (sql[i] === close) {
+          if (close !== ']' && sql[i + 1] === close) {
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        i++;
+      }
+      const token = sql.slice(start, i);
+      if (c === '"' && opened && token.slice(1, -1).replaceAll('""', '"') === literal) {
+        out += `'${literal.replaceAll("'", "''")}'`;
+      } else out += token;
+      continue;
+    }
+    if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else {
+      if (c === '(') opened = true;
+      i++;
+    }
+    out += sql.slice(start, i);
+  }
+  return out;
 }
 
 /**
