@@ -11,9 +11,9 @@ const FTS4_UNCHECKABLE = /^unable to validate the inverted index for FTS4 table 
 /**
  * The problems `PRAGMA <pragma>(limit)` reports for the main database; empty when it is sound.
  *
- * SQLite cannot validate the index of a contentless FTS4 table (`content=""`): the check reports an error for every
- * such table, even a freshly built, intact one (SQLite 3.53). That message is dropped for contentless FTS4 tables
- * only; every other message is kept.
+ * SQLite cannot validate the index of a contentless FTS4 table (`content=""`), or of one whose content is a view or
+ * a virtual table: the check reports an error for every such table, even a freshly built, intact one (SQLite 3.53).
+ * That message is dropped for those FTS4 tables only; every other message is kept.
  */
 export function checkProblems(
   db: Database,
@@ -64,5 +64,27 @@ function isContentlessFts4Limitation(db: Database, message: string): boolean {
     .pluck()
     .safeIntegers(false)
     .get(name) as string | null | undefined;
-  return typeof sql === 'string' && /\bcontent\s*=\s*(?:""|'')/i.test(sql);
+  if (typeof sql !== 'string') return false;
+  if (/\bcontent\s*=\s*(?:""|'')/i.test(sql)) return true;
+  // Its content in a view or a virtual table (FTS4 allows both): the check cannot read it back either.
+  const content =
+    /\bcontent\s*=\s*(?:"((?:[^"]|"")*)"|'((?:[^']|'')*)'|`((?:[^`]|``)*)`|\[([^\]]*)\]|([^\s,)]+))/i.exec(
+      sql,
+    );
+  if (content === null) return false;
+  const source =
+    content[1]?.replaceAll('""', '"') ??
+    content[2]?.replaceAll("''", "'") ??
+    content[3]?.replaceAll('``', '`') ??
+    content[4] ??
+    content[5] ??
+    '';
+  const kind = db
+    .prepare(
+      "SELECT CASE WHEN type = 'view' OR sql LIKE 'CREATE VIRTUAL TABLE%' THEN 1 ELSE 0 END FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE",
+    )
+    .pluck()
+    .safeIntegers(false)
+    .get(source) as number | undefined;
+  return kind === 1;
 }
