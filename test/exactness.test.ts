@@ -426,6 +426,59 @@ describe('exactness: schema', () => {
     );
   });
 
+  it('keeps AUTOINCREMENT counters removed by hand (sqlite_sequence emptied, or one row deleted) removed', async () => {
+    for (const forget of ['DELETE FROM sqlite_sequence', "DELETE FROM sqlite_sequence WHERE name = 'a'"]) {
+      await assertRoundTrip(
+        (db) => {
+          db.exec(`
+            CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v);
+            CREATE TABLE b (id INTEGER PRIMARY KEY AUTOINCREMENT, v);
+            INSERT INTO a (v) VALUES (1), (2);
+            INSERT INTO b (v) VALUES (1);
+            ${forget};
+          `);
+        },
+        (r) => {
+          assert.deepEqual(
+            query(r.hydratedPath, 'SELECT name FROM sqlite_sequence ORDER BY name').map((x) => x.name),
+            query(r.sourcePath, 'SELECT name FROM sqlite_sequence ORDER BY name').map((x) => x.name),
+            forget,
+          );
+        },
+        { ignoreSequenceRowids: true },
+      );
+    }
+  });
+
+  it('refuses to dehydrate a sqlite_sequence edited into rows SQLite never writes, naming the fix', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const [i, stray] of [
+        'INSERT INTO sqlite_sequence VALUES (NULL, 5)',
+        'INSERT INTO sqlite_sequence VALUES (7, 5)',
+        "INSERT INTO sqlite_sequence VALUES ('a', 50)",
+      ].entries()) {
+        const data = join(dir, `data-${i}`);
+        mkdirSync(data);
+        makeDatabase(join(data, 'app.db'), (db) => {
+          db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v); INSERT INTO a (v) VALUES (1);');
+          db.exec(stray);
+        });
+        const r = await new DBHydrationManager({ dataDir: data }).dehydrateAll();
+        assert.equal(r.errorDetails.length, 1, stray);
+        assert.match(
+          r.errors[0] ?? '',
+          /sqlite_sequence holds (two rows for "a"|a row whose name is not text)/,
+          stray,
+        );
+        assert.match(r.errorDetails[0]?.hint ?? '', /delete the stray row/);
+        assert.equal(existsSync(join(data, 'json_archives', 'app.json')), false);
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('keeps AUTOINCREMENT counters, also when sqlite_sequence is ahead of max(id)', async () => {
     await assertRoundTrip(
       (db) => {

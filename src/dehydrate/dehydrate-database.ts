@@ -205,14 +205,28 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
         );
       }
     }
-    const sequences = plan.hasSequenceTable
-      ? (
-          db.prepare('SELECT name, seq FROM main.sqlite_sequence ORDER BY name, rowid').raw(true).all() as [
-            string,
-            SqliteValue,
-          ][]
-        ).map(([name, seq]) => [name, encodeValue(seq, false)] as const)
+    const sequenceRows = plan.hasSequenceTable
+      ? (db.prepare('SELECT name, seq FROM main.sqlite_sequence ORDER BY name, rowid').raw(true).all() as [
+          SqliteValue,
+          SqliteValue,
+        ][])
       : [];
+    // The archive keeps the counters as an object keyed by table name: SQLite writes one row per table, named as
+    // text. A row edited into another shape cannot be kept as it is, and is not dropped silently either.
+    const seen = new Set<string>();
+    for (const [name] of sequenceRows) {
+      if (typeof name !== 'string' || seen.has(name)) {
+        throw new DatabaseReadError(
+          `sqlite_sequence holds ${typeof name === 'string' ? `two rows for "${name}"` : `a row whose name is not text (${String(name)})`}, which SQLite never writes; the archive was kept as it was`,
+          {
+            ...context,
+            hint: 'delete the stray row (DELETE FROM sqlite_sequence WHERE ...) and run again',
+          },
+        );
+      }
+      seen.add(name);
+    }
+    const sequences = sequenceRows.map(([name, seq]) => [name as string, encodeValue(seq, false)] as const);
     writer.writeFooter(sequences, plan.objects);
     db.exec('COMMIT');
     db.close();

@@ -232,12 +232,16 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
       case 'footer': {
         const { sequences, objects } = event.footer;
         const names = Object.keys(sequences);
+        const hasSequence =
+          db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
+        // Loading rows made SQLite write counters of its own. db-hydration's archives list the counters there were
+        // (none, if sqlite_sequence was emptied): exactly those stay. A plain archive says nothing of them, so
+        // SQLite's are kept.
+        if (hasSequence && !plain) db.exec('DELETE FROM main.sqlite_sequence');
         if (names.length > 0) {
-          const hasSequence =
-            db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
           if (!hasSequence)
             throw new ArchiveFormatError('"sequences" given, but no table uses AUTOINCREMENT', { file });
-          db.exec('DELETE FROM main.sqlite_sequence');
+          if (plain) db.exec('DELETE FROM main.sqlite_sequence');
           const insert = db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)');
           for (const name of names) {
             const value = decodeSequence(sequences[name], file, name, {});
