@@ -27,6 +27,7 @@ import { readManifest, writeManifest, type ManifestEntry } from './manifest/mani
 import type { ProgressListener } from './progress.js';
 import { fixDatabases, type FixResult, type FixTarget } from './integrity/fix-databases.js';
 import { checkDatabase } from './integrity/classify-database.js';
+import { isBusyCode, sqliteCodeOf } from './sqlite/error-codes.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -506,11 +507,7 @@ export class DBHydrationManager {
         }
       } catch (error) {
         rmSync(temp, { force: true });
-        const code = (error as { code?: unknown }).code;
-        if (
-          typeof code === 'string' &&
-          (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
-        ) {
+        if (isBusyCode(sqliteCodeOf(error))) {
           // A byte copy of a file another connection is writing could be torn: refuse instead.
           throw new HydrationError(
             'DATABASE_LOCKED',

@@ -14,6 +14,7 @@ import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
 import { beginSnapshot, type ExportHelper, type ExportUnit } from './parallel-export.js';
 import type { ProgressListener } from '../progress.js';
+import { isBusyCode, isDamageCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 
 /** Input of {@link dehydrateDatabase}. */
 export interface DehydrateDatabaseOptions {
@@ -289,11 +290,9 @@ function describe(error: unknown): string {
 }
 
 function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  return isBusyCode(sqliteCodeOf(error));
 }
 
 function isCorruption(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
+  return isDamageCode(sqliteCodeOf(error));
 }

@@ -7,6 +7,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { ArchiveSchemaError } from '../errors.js';
+import { sqlTokens } from '../sqlite/sql-tokens.js';
 
 /** What a statement is expected to create. */
 export type CreatedKind = 'table' | 'virtual' | 'index' | 'view' | 'trigger';
@@ -99,91 +100,26 @@ function doubleQuotedString(error: unknown): string | undefined {
 function singleQuote(sql: string, literal: string): string {
   let out = '';
   let opened = false;
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i] as string;
-    const start = i;
-    if (c === "'" || c === '"' || c === '`' || c === '[') {
-      const close = c === '[' ? ']' : c;
-      i++;
-      while (i < n) {
-        if (sql[i] === close) {
-          if (close !== ']' && sql[i + 1] === close) {
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        i++;
-      }
-      const token = sql.slice(start, i);
-      if (c === '"' && opened && token.slice(1, -1).replaceAll('""', '"') === literal) {
-        out += `'${literal.replaceAll("'", "''")}'`;
-      } else out += token;
-      continue;
-    }
-    if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? n : end + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-    } else {
-      if (c === '(') opened = true;
-      i++;
-    }
-    out += sql.slice(start, i);
+  for (const token of sqlTokens(sql)) {
+    if (token.kind === 'punct' && token.text === '(') opened = true;
+    const isLiteral =
+      opened &&
+      token.kind === 'quoted' &&
+      token.text.startsWith('"') &&
+      token.text.slice(1, -1).replaceAll('""', '"') === literal;
+    out += isLiteral ? `'${literal.replaceAll("'", "''")}'` : token.text;
   }
   return out;
 }
 
-/**
- * The bare words of an SQL statement outside any parentheses, skipping string literals, quoted identifiers ("", ``,
- * []) and comments, as SQLite's tokenizer does.
- */
-export function topLevelWords(sql: string): string[] {
+/** The bare words of an SQL statement outside any parentheses (literals, quoted names and comments skipped). */
+function topLevelWords(sql: string): string[] {
   const words: string[] = [];
   let depth = 0;
-  let i = 0;
-  const n = sql.length;
-  const skipQuoted = (close: string, doubled: boolean): void => {
-    i++;
-    while (i < n) {
-      if (sql[i] === close) {
-        if (doubled && sql[i + 1] === close) {
-          i += 2;
-          continue;
-        }
-        i++;
-        return;
-      }
-      i++;
-    }
-  };
-  while (i < n) {
-    const c = sql[i] as string;
-    if (c === "'" || c === '"' || c === '`') skipQuoted(c, true);
-    else if (c === '[') skipQuoted(']', false);
-    else if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? n : end + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-    } else if (c === '(') {
-      depth++;
-      i++;
-    } else if (c === ')') {
-      depth--;
-      i++;
-    } else if (/[\p{L}\p{N}_$]/u.test(c)) {
-      let j = i + 1;
-      while (j < n && /[\p{L}\p{N}_$]/u.test(sql[j] as string)) j++;
-      if (depth === 0) words.push(sql.slice(i, j));
-      i = j;
-    } else i++;
+  for (const token of sqlTokens(sql)) {
+    if (token.kind === 'punct' && token.text === '(') depth++;
+    else if (token.kind === 'punct' && token.text === ')') depth--;
+    else if (token.kind === 'word' && depth === 0) words.push(token.text);
   }
   return words;
 }

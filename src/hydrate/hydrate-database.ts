@@ -17,6 +17,7 @@ import { readArchive } from './read-archive.js';
 import { applyCreate } from './apply-schema.js';
 import { RowImporter, type RejectedRow } from './import-rows.js';
 import { STAT_TABLES } from '../dehydrate/read-schema.js';
+import { isBusyCode, isFullCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 
 /** Input of {@link buildDatabase}. */
 export interface BuildDatabaseOptions {
@@ -72,7 +73,7 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
   } catch (error) {
     // SQLite rolls the transaction back on SQLITE_FULL, so the file no longer shows which limit was hit: a disk that
     // is really full has next to no space left, and a file-size limit (ulimit -f) shows in the process limits.
-    const tooLarge = isFull(error) && diskHasRoom(temp) && !fileSizeLimited();
+    const tooLarge = isFullCode(sqliteCodeOf(error)) && diskHasRoom(temp) && !fileSizeLimited();
     if (db?.open === true) db.close();
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(temp + suffix, { force: true });
     if (error instanceof HydrationError) throw error;
@@ -305,8 +306,8 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
     db.exec('BEGIN EXCLUSIVE');
     db.exec('ROLLBACK');
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+    const code = sqliteCodeOf(error);
+    if (isBusyCode(code)) {
       throw new HydrationError(
         'DATABASE_LOCKED',
         `the database is in use by another connection (waited ${busyTimeoutMs} ms), so it was not replaced`,
@@ -315,7 +316,7 @@ export function assertReplaceable(dbPath: string, busyTimeoutMs: number): void {
     }
     // Not a database, or a damaged one: no connection can be using it successfully. Anything that is not an SQLite
     // error (a bad option) is a bug to report, never a reason to replace the file.
-    if (typeof code !== 'string' || !code.startsWith('SQLITE_')) throw error;
+    if (code === undefined) throw error;
   } finally {
     if (db?.open === true) db.close();
   }
@@ -333,10 +334,6 @@ function maxBytesFor(archivePath: string): number {
 
 function maxPagesFor(archivePath: string, pageSize: number): number {
   return Math.ceil(maxBytesFor(archivePath) / pageSize);
-}
-
-function isFull(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 }
 
 /** Whether the process has a file-size limit (Linux; elsewhere assumed not). */

@@ -13,6 +13,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
 import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { isBusyCode, isDamageCode } from '../sqlite/error-codes.js';
 
 /** What a file is, as far as db-hydration is concerned. */
 export type DatabaseStatus =
@@ -245,10 +246,6 @@ function probeWithSqlite(path: string, busyTimeoutMs: number): { problem?: strin
   }
 }
 
-function isBusyCode(code: string): boolean {
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
-}
-
 /** Opens a database read-write and reads from it, which makes SQLite roll back a hot journal. */
 export function recoverHotJournal(dbPath: string, busyTimeoutMs: number): void {
   const db = new Database(dbPath, { fileMustExist: true, timeout: busyTimeoutMs });
@@ -292,14 +289,14 @@ function checkPages(path: string, size: number, options: CheckDatabaseOptions): 
   } catch (error) {
     const code = sqliteCode(error);
     const message = (error as Error).message;
-    if (code === 'SQLITE_BUSY' || code?.startsWith('SQLITE_BUSY_') === true || code === 'SQLITE_LOCKED') {
+    if (isBusyCode(code)) {
       return {
         path,
         status: 'locked',
         reason: `another connection holds a lock on it (${message})`,
         usable: false,
         bytes: size,
-        sqliteCode: code,
+        ...withCode(code),
         hint: 'close the program using the database, or raise the busy timeout, and run again',
       };
     }
@@ -409,13 +406,6 @@ function unreadable(path: string, error: unknown, bytes?: number): DatabaseCheck
     ...(bytes === undefined ? {} : { bytes }),
     ...withCode(typeof code === 'string' ? code : undefined),
   };
-}
-
-/** Result codes by which SQLite reports a damaged file (not a missing collation, function or permission). */
-function isDamageCode(code: string | undefined): boolean {
-  return (
-    code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_') === true || code === 'SQLITE_NOTADB'
-  );
 }
 
 function withCode(code: string | undefined): { sqliteCode?: string } {
