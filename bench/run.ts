@@ -11,9 +11,9 @@
  *   --runs 5                 BENCH_RUNS    runs per size (median reported)
  *   --runs-large 1           BENCH_RUNS_LARGE  runs for sizes of 5M rows and more
  *   --dir .bench             BENCH_DIR     fixtures, work files and results
- *   --readme                 also write the table into README.md's bench section
+ *   --write-doc              also write the table into docs/benchmark.md (--readme: the same)
  *   --keep                   keep the work files (dumps, archives, hydrated databases)
- *   --from-results           measure nothing: print (and with --readme, write) the last results again
+ *   --from-results           measure nothing: print (and with --write-doc, write) the last results again
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -360,15 +360,15 @@ function machine(): string {
   return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, sqlite3 shell ${sqlite}, better-sqlite3's SQLite ${bundled}`;
 }
 
-async function updateReadme(report: BenchReport, table: string): Promise<void> {
-  const path = join(ROOT, 'README.md');
+async function updateDoc(report: BenchReport, table: string): Promise<void> {
+  const path = join(ROOT, 'docs', 'benchmark.md');
   const text = readFileSync(path, 'utf8');
   const open = '<!-- section:bench -->';
   const close = '<!-- /section:bench -->';
   const a = text.indexOf(open);
   const b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error('README.md has no <!-- section:bench --> markers');
-  const body = readFileSync(join(ROOT, 'bench', 'README-section.md'), 'utf8')
+  if (a < 0 || b < a) throw new Error('docs/benchmark.md has no <!-- section:bench --> markers');
+  const body = readFileSync(join(ROOT, 'bench', 'benchmark-doc.md'), 'utf8')
     .replace('{{TABLE}}', table)
     .replace('{{MACHINE}}', report.machine)
     .replace('{{DATE}}', report.date);
@@ -408,7 +408,7 @@ const table = `${renderTable(report.sizes)}\n\n${renderTargets(report.sizes)}`;
 writeFileSync(join(dir, 'results', 'latest.md'), `${table}\n\n${report.machine}, ${report.date}\n`);
 console.log(table);
 console.log(`\n${report.machine}, ${report.date}`);
-if (process.argv.includes('--readme')) await updateReadme(report, table);
+if (process.argv.includes('--write-doc') || process.argv.includes('--readme')) await updateDoc(report, table);
 if (report.sizes.some((r) => !r.exact)) {
   console.error('a hydrated database differs from its source');
   process.exitCode = 1;

@@ -116,7 +116,7 @@ Done. What you saw:
   - \`status\` and \`verify\` compare databases with archives by content;
   - a one-row change is a one-line diff;
   - a damaged database is repaired from its archive, and the damaged file is kept.
-Next: README.md (quick start, API), docs/cli.md (every command), examples/trading-journal (an app using the API).`);
+Next: README.md (quick start), docs/api.md (the library), docs/cli.md (every command), examples/trading-journal (an app using the API).`);
 } finally {
   if (keep) console.log(`\n(kept ${work})`);
   else rmSync(work, { recursive: true, force: true });
