@@ -89,7 +89,9 @@ describe('concurrency with other processes', () => {
       const { dir, cleanup } = tempDir();
       const data = join(dir, 'data');
       mkdirSync(data);
-      const writer = startChild('writer.ts', [join(data, 'live.db'), mode]);
+      // A 2 ms pause between commits bounds the database's growth: without it, on a loaded machine the writer added
+      // rows faster than the exports read them, until the archive outgrew what one string can hold.
+      const writer = startChild('writer.ts', [join(data, 'live.db'), mode, '2']);
       try {
         await writer.until('ready');
         const manager = new DBHydrationManager({ dataDir: data, busyTimeoutMs: 10_000 });
