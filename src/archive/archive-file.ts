@@ -1,0 +1,163 @@
+/**
+ * The byte seam: the only module that opens archive files. Readers get the archive's plain bytes as a
+ * {@link ByteSource}, writers a {@link ByteSink} that creates a new file; both go through the file's codec
+ * ({@link codecForFileName}), so a compressed or encrypted archive is read and written by the same code above this.
+ * An ESLint rule (`no-restricted-imports` in eslint.config.js) keeps every other module of `src/` from opening files
+ * itself, except the few that open databases, the config or the manifest.
+ *
+ * Everything here is synchronous: the exit handler's `dehydrateAllSync` cannot wait for a promise, and synchronous
+ * reads in large chunks are the fastest way through a file in Node.
+ */
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import { codecForFileName, type ArchiveCodec, type ByteSink, type ByteSource } from './codec.js';
+
+/** Opens an archive (or an archive part file) for reading its plain bytes. */
+export function openArchiveSource(
+  path: string,
+  codec: ArchiveCodec = codecForFileName(basename(path)),
+): ByteSource {
+  return codec.decode(rawSource(openSync(path, 'r')));
+}
+
+/**
+ * Creates a new archive file (it must not exist: temp names are unique) and returns the sink for its plain bytes.
+ * The file is created with mode 0644, as `git checkout` would.
+ */
+export function createArchiveSink(
+  path: string,
+  codec: ArchiveCodec = codecForFileName(basename(path)),
+): ByteSink {
+  return codec.encode(rawSink(path, openSync(path, 'wx', 0o644)));
+}
+
+/** Reads at most `maxBytes` plain bytes from the start of an archive (for sniffing its layout and header). */
+export function readArchivePrefix(path: string, maxBytes: number): Buffer {
+  const source = openArchiveSource(path);
+  try {
+    const buf = Buffer.alloc(maxBytes);
+    let used = 0;
+    while (used < maxBytes) {
+      const n = source.read(buf, used, maxBytes - used);
+      if (n === 0) break;
+      used += n;
+    }
+    return buf.subarray(0, used);
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Reads a whole archive's plain bytes, refusing one larger than `maxBytes` (for archives that must be parsed whole).
+ * @returns the bytes, or `undefined` when there are more than `maxBytes`
+ */
+export function readWholeArchive(path: string, maxBytes: number): Buffer | undefined {
+  const source = openArchiveSource(path);
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, maxBytes + 1 - total));
+      if (chunk.length === 0) return undefined;
+      const n = source.read(chunk, 0, chunk.length);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > maxBytes) return undefined;
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    source.close();
+  }
+}
+
+/** SHA-256 and size of an archive file as stored (its codec's bytes, which the manifest's checksum covers). */
+export function hashArchiveFile(path: string): { sha256: string; bytes: number } {
+  const hash = createHash('sha256');
+  const source = rawSource(openSync(path, 'r'));
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let bytes = 0;
+  try {
+    for (;;) {
+      const n = source.read(chunk, 0, chunk.length);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+      bytes += n;
+    }
+  } finally {
+    source.close();
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Size in bytes of an archive file as stored. */
+export function archiveFileBytes(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Copies an archive file's bytes as stored into `to`, a new file, and fsyncs it. */
+export function copyArchiveFile(from: string, to: string): void {
+  copyFileSync(from, to, constants.COPYFILE_EXCL);
+  const fd = openSync(to, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function rawSource(fd: number): ByteSource {
+  let open = true;
+  return {
+    read: (into, offset, length) => readSync(fd, into, offset, length, null),
+    close: () => {
+      if (!open) return;
+      open = false;
+      closeSync(fd);
+    },
+  };
+}
+
+function rawSink(path: string, fd: number): ByteSink {
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    closeSync(fd);
+  };
+  return {
+    write: (bytes) => {
+      let offset = 0;
+      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    },
+    finish: (sync) => {
+      if (sync) fsyncSync(fd);
+      close();
+    },
+    abort: () => {
+      try {
+        close();
+      } catch {
+        // Already closed by a failed write; the file is removed below either way.
+      }
+      rmSync(path, { force: true });
+    },
+  };
+}
