@@ -61,8 +61,9 @@ export interface DatabaseResult {
 /** Result of {@link DBHydrationManager.dehydrateAll} (the seed's DehydrationResult). */
 export interface DehydrationResult {
   readonly timestamp: string;
-  /** Keyed by database file name. */
+  /** Keyed by database file name: the databases this run dehydrated (one that failed is in `errors` only). */
   readonly databases: Readonly<Record<string, DatabaseResult>>;
+  /** Tables and rows of {@link databases} (not of the archives kept for databases that failed). */
   readonly totalTables: number;
   readonly totalRows: number;
   /** One message per error, each naming the file. */
