@@ -4,7 +4,7 @@
  * collected into the result (seed Property 10).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ArchiveNameError, HydrationError, toErrorDetail, type ErrorDetail } from './errors.js';
 import {
@@ -61,8 +61,9 @@ export interface DatabaseResult {
 /** Result of {@link DBHydrationManager.dehydrateAll} (the seed's DehydrationResult). */
 export interface DehydrationResult {
   readonly timestamp: string;
-  /** Keyed by database file name. */
+  /** Keyed by database file name: the databases this run dehydrated (one that failed is in `errors` only). */
   readonly databases: Readonly<Record<string, DatabaseResult>>;
+  /** Tables and rows of {@link databases} (not of the archives kept for databases that failed). */
   readonly totalTables: number;
   readonly totalRows: number;
   /** One message per error, each naming the file. */
@@ -204,8 +205,7 @@ export class DBHydrationManager {
     removeStaleTempFiles(this.archiveDir);
     const databases: Record<string, DatabaseResult> = {};
     const errorDetails: ErrorDetail[] = [];
-    const entries: Record<string, ManifestEntry> = {};
-    const previous = readManifest(this.manifestPath);
+    const entries = this.keptManifestEntries();
     const fileNames = this.listDatabases();
     const byArchive = new Map<string, string[]>();
     for (const f of fileNames)
@@ -240,7 +240,7 @@ export class DBHydrationManager {
           sha256: outcome.sha256,
         };
         entries[fileName] = {
-          archive_path: portablePath(archivePath),
+          archive_path: archiveFileNameFor(fileName),
           tables_exported: outcome.tablesExported,
           total_rows: outcome.totalRows,
           sha256: outcome.sha256,
@@ -248,22 +248,22 @@ export class DBHydrationManager {
           exported_at: outcome.exportedAt,
         };
       } catch (error) {
+        // The archive was kept: so is its manifest entry (kept above), if it has one.
         errorDetails.push(toErrorDetail(error, { file: dbPath, database }));
-        // The archive was kept: so is its manifest entry.
-        const kept = previous?.databases[fileName];
-        if (kept !== undefined && existsSync(archivePath)) entries[fileName] = kept;
       }
     }
-    const values = Object.values(entries);
-    const totalTables = values.reduce((s, e) => s + e.tables_exported, 0);
-    const totalRows = values.reduce((s, e) => s + e.total_rows, 0);
+    // The result counts what this run dehydrated; the manifest counts every archive it lists.
+    const exported = Object.values(databases);
+    const totalTables = exported.reduce((s, d) => s + d.tablesExported, 0);
+    const totalRows = exported.reduce((s, d) => s + d.totalRows, 0);
     const errors = errorDetails.map((e) => e.message);
+    const listed = Object.values(entries);
     const manifestChanged = writeManifest(this.manifestPath, {
       timestamp,
       databases: entries,
-      total_tables: totalTables,
-      total_rows: totalRows,
-      errors,
+      total_tables: listed.reduce((s, e) => s + e.tables_exported, 0),
+      total_rows: listed.reduce((s, e) => s + e.total_rows, 0),
+      errors: [],
     });
     return {
       timestamp,
@@ -275,6 +275,22 @@ export class DBHydrationManager {
       manifestPath: this.manifestPath,
       manifestChanged,
     };
+  }
+
+  /**
+   * The existing manifest's entries whose archive is still in archiveDir: a run updates the entries of the databases
+   * it exports and leaves the others as they were (a `--db` run, a database that could not be read, an archive whose
+   * database is not on this machine). `archive_path` is always the archive's file name, whatever an older version
+   * wrote there.
+   */
+  private keptManifestEntries(): Record<string, ManifestEntry> {
+    const entries: Record<string, ManifestEntry> = {};
+    for (const [fileName, entry] of Object.entries(readManifest(this.manifestPath)?.databases ?? {})) {
+      if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) continue;
+      if (!existsSync(this.archivePathFor(fileName))) continue;
+      entries[fileName] = { ...entry, archive_path: archiveFileNameFor(fileName) };
+    }
+    return entries;
   }
 
   /**
@@ -597,9 +613,4 @@ function checkDatabaseFileName(name: string): void {
       `${JSON.stringify(name)} is not a database file name (a plain name ending in .db, .sqlite or .sqlite3)`,
     );
   }
-}
-
-/** A path relative to the working directory with forward slashes, as the seed's manifest shows it. */
-function portablePath(path: string): string {
-  return relative(process.cwd(), resolve(path)).split(sep).join('/');
 }

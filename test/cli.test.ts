@@ -238,6 +238,43 @@ describe('db-hydration CLI', () => {
     assert.equal(result.databases.at(0)?.difference?.table, 'items');
   });
 
+  it('summaries count only what the run did, in the singular for one', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const one = cli(['verify'], p);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^OK: 1 of 1 database matches its archive \(/m);
+    // A dehydrate that failed on its only database dehydrated nothing: its kept archive's tables are not counted.
+    writeFileSync(join(p, 'data', 'shop.db'), Buffer.alloc(8192, 0x41));
+    const failed = cli(['dehydrate'], p);
+    assert.equal(failed.code, 1);
+    assert.match(
+      failed.stdout,
+      /^Dehydrated 0 databases \(0 changed\): 0 tables, 0 rows in \S+ \S+\. 1 error\.$/m,
+    );
+    const json = parseJson(cli(['dehydrate', '--json'], p).stdout);
+    assert.deepEqual([json.totalTables, json.totalRows], [0, 0]);
+    // Two databases, one of them still damaged: only the other is counted.
+    makeShop(join(p, 'data', 'other.db'));
+    const mixed = cli(['dehydrate'], p);
+    assert.equal(mixed.code, 1);
+    assert.match(
+      mixed.stdout,
+      /^Dehydrated 1 database \(1 changed\): 2 tables, 5 rows in \S+ \S+\. 1 error\.$/m,
+    );
+    unlinkSync(join(p, 'data', 'shop.db'));
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const two = cli(['verify'], p);
+    assert.equal(two.code, 0, two.stderr);
+    assert.match(two.stdout, /^OK: 2 of 2 databases match their archives \(/m);
+    makeDatabase(join(p, 'data', 'shop.db'), (db) => db.exec("UPDATE items SET name = 'uno' WHERE id = 1"));
+    const half = cli(['verify'], p);
+    assert.equal(half.code, 1);
+    assert.match(half.stdout, /^FAILED: 1 of 2 databases matches its archive \(/m);
+  });
+
   it('fix restores a damaged database from its archive and keeps the damaged file', () => {
     const p = project();
     const db = join(p, 'data', 'shop.db');

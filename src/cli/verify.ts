@@ -2,7 +2,7 @@
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { verifyArchives } from '../integration/verify.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
-import { formatDuration, plural } from './render.js';
+import { formatCount, formatDuration, plural } from './render.js';
 
 /** The `verify` command. */
 export function verifyCommand(setExit: (code: number) => void): CommandUnknownOpts {
@@ -40,8 +40,11 @@ Examples:
           ctx.say(`${d.status.padEnd(9)}  ${d.fileName.padEnd(width)}  ${why}`);
         }
         const same = result.databases.filter((d) => d.status === 'same').length;
+        // "1 of 3 databases matches its archive", "0 of 1 database matches its archive", "2 of 3 ... match their ...".
+        const verb =
+          same === 1 || result.databases.length === 1 ? 'matches its archive' : 'match their archives';
         ctx.say(
-          `${result.ok ? 'OK' : 'FAILED'}: ${same} of ${plural(result.databases.length, 'database')} match their archives (${formatDuration(Date.now() - ctx.startedAt)}).`,
+          `${result.ok ? 'OK' : 'FAILED'}: ${formatCount(same)} of ${plural(result.databases.length, 'database')} ${verb} (${formatDuration(Date.now() - ctx.startedAt)}).`,
         );
       });
       ctx.printErrors(result.errorDetails);

@@ -1,19 +1,23 @@
 /**
  * The manifest: `<archiveDir>/manifest.json`, in the seed's Manifest Format, extended with each archive's SHA-256,
- * size and export time. It is rewritten only when something other than its `timestamp` changed.
+ * size and export time. It is a committed file, so its bytes depend only on the archives it describes: entries sorted
+ * by file name, `archive_path` relative to the manifest's own directory, no run's errors, and it is rewritten only
+ * when something other than its `timestamp` changed.
  */
 import { readFileSync } from 'node:fs';
-import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../files/atomic-file.js';
+import { compareNames } from '../dehydrate/read-schema.js';
 
 /** One database's entry (snake_case: this is on-disk JSON). */
 export interface ManifestEntry {
+  /** The archive's path relative to the directory holding manifest.json, with `/` separators: `<name>.json`. */
   readonly archive_path: string;
   readonly tables_exported: number;
   readonly total_rows: number;
-  readonly sha256: string;
-  readonly bytes: number;
-  readonly exported_at: string;
+  /** db-hydration's own fields (absent from an entry of a seed-shaped manifest, which is read as it is). */
+  readonly sha256?: string;
+  readonly bytes?: number;
+  readonly exported_at?: string;
 }
 
 /** The manifest file's content. */
@@ -22,6 +26,10 @@ export interface Manifest {
   readonly databases: Readonly<Record<string, ManifestEntry>>;
   readonly total_tables: number;
   readonly total_rows: number;
+  /**
+   * Kept for the seed's format, and always empty: a run's errors name paths of one machine and problems of one
+   * moment (a lock, a damaged file), so they are reported by the run, not committed.
+   */
   readonly errors: readonly string[];
 }
 
@@ -63,16 +71,50 @@ function isEntry(value: unknown): value is ManifestEntry {
 }
 
 /**
- * Writes the manifest unless the existing one already says the same (timestamp aside).
+ * The manifest's text: databases in {@link compareNames} order, every object's fields in one fixed order, two-space
+ * indentation and a final newline, so the same content is the same bytes on every machine.
+ */
+export function manifestText(manifest: Manifest): string {
+  const databases: Record<string, ManifestEntry> = {};
+  for (const name of Object.keys(manifest.databases).sort(compareNames)) {
+    const e = manifest.databases[name];
+    if (e === undefined) continue;
+    databases[name] = {
+      archive_path: e.archive_path,
+      tables_exported: e.tables_exported,
+      total_rows: e.total_rows,
+      // A seed-shaped entry has none of these three; it keeps having none.
+      ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+      ...(e.bytes === undefined ? {} : { bytes: e.bytes }),
+      ...(e.exported_at === undefined ? {} : { exported_at: e.exported_at }),
+    };
+  }
+  const ordered: Manifest = {
+    timestamp: manifest.timestamp,
+    databases,
+    total_tables: manifest.total_tables,
+    total_rows: manifest.total_rows,
+    errors: manifest.errors,
+  };
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+/**
+ * Writes the manifest unless the existing file already holds exactly its text (timestamp aside), so a run that
+ * changed nothing leaves the file byte for byte as it was, mtime included.
  * @returns whether the file was written
  */
 export function writeManifest(path: string, manifest: Manifest): boolean {
   const existing = readManifest(path);
-  if (
-    existing !== undefined &&
-    isDeepStrictEqual({ ...existing, timestamp: '' }, { ...manifest, timestamp: '' })
-  )
-    return false;
-  writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
+  if (existing !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text === manifestText({ ...manifest, timestamp: existing.timestamp })) return false;
+  }
+  writeFileAtomic(path, manifestText(manifest));
   return true;
 }
