@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { CLI, cli, ROOT } from './helpers/cli.js';
+import { CLI, cli, ROOT, type CliRun } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -171,7 +171,7 @@ describe('db-hydration CLI', () => {
     writeFileSync(join(p, 'not-a-dir'), 'x');
     const whole = cli(['dehydrate', '--data-dir', 'not-a-dir', '--json'], p);
     assert.equal(whole.code, 1);
-    assert.match(whole.stderr, /error: ENOTDIR/);
+    assert.equal(whole.stderr, '');
     const failure = parseJson(whole.stdout) as { errors: string[] };
     assert.match(failure.errors[0] ?? '', /ENOTDIR: not a directory/);
   });
@@ -359,6 +359,52 @@ describe('db-hydration CLI', () => {
     assert.equal(e.code, 1);
     assert.equal(e.stdout, '');
     assert.match(e.stderr, /shop\.db/);
+  });
+
+  it('--json: errors are in the JSON on stdout and nothing is on stderr, also when the command fails as a whole', () => {
+    // docs/cli.md: "Nothing is printed on stderr for errors that are in the result." A usage error (exit 2) has no
+    // result: its message goes to stderr and stdout stays empty.
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    writeFileSync(join(p, 'data', 'shop.db'), Buffer.alloc(8192, 0x41));
+    writeFileSync(join(p, 'data', 'json_archives', 'broken.json'), '{"database": "broken", ');
+    writeFileSync(join(p, 'a-file'), 'x');
+    const runs: [string, string[]][] = [
+      ...COMMANDS.map((c): [string, string[]] => [c, [c, '--json']]),
+      // The whole command fails: the data or archive directory is a file.
+      ...COMMANDS.map((c): [string, string[]] => [
+        `${c} --data-dir a-file`,
+        [c, '--data-dir', 'a-file', '--json'],
+      ]),
+      ...COMMANDS.map((c): [string, string[]] => [
+        `${c} --archive-dir a-file`,
+        [c, '--archive-dir', 'a-file', '--json'],
+      ]),
+    ];
+    const results = new Map<string, CliRun>();
+    for (const [name, args] of runs) {
+      const r = cli(args, p);
+      results.set(name, r);
+      if (r.code === 2) {
+        assert.equal(r.stdout, '', name);
+        assert.match(r.stderr, /^error: /, name);
+        continue;
+      }
+      assert.equal(r.stderr, '', `${name}: printed on stderr with --json`);
+      const answer = parseJson(r.stdout);
+      assert.ok(Array.isArray(answer.errors) && Array.isArray(answer.errorDetails), name);
+    }
+    // The commands that read the damaged database or the broken archive report it in their result, exit 1.
+    for (const c of ['dehydrate', 'hydrate', 'fix', 'stats', 'verify']) {
+      const r = results.get(c);
+      assert.equal(r?.code, 1, `${c}: ${r?.stdout ?? ''}`);
+      assert.ok(((parseJson(r.stdout).errors as string[] | undefined) ?? []).length > 0, c);
+    }
+    const usage = cli(['status', '--json', '--busy-timeout', 'soon'], p);
+    assert.equal(usage.code, 2);
+    assert.equal(usage.stdout, '');
+    assert.match(usage.stderr, /^error: --busy-timeout/);
   });
 });
 

@@ -66,6 +66,13 @@ async function sampleCounts(): Promise<Record<string, Record<string, number>>> {
   return Object.fromEntries(stats.archives.map((a) => [a.fileName, { ...a.tables }]));
 }
 
+/** The -wal, -shm and -journal files of `file` in `dir`, sorted. */
+function sidecars(dir: string, file: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => ['-wal', '-shm', '-journal'].some((s) => n === `${file}${s}`))
+    .sort();
+}
+
 async function getJson(url: string): Promise<unknown> {
   const res = await fetch(url);
   assert.equal(res.status, 200, url);
@@ -163,9 +170,14 @@ describe('example app: trading-journal', () => {
     const data = freshData();
     const app = await startApp(data);
     const id = await addTrade(app.base, 'written before SIGTERM');
+    // The app runs its databases in WAL mode: while it is up, each has its -wal and -shm.
+    for (const f of DB_FILES) assert.deepEqual(sidecars(data, f), [`${f}-shm`, `${f}-wal`]);
     const [code, signal] = await app.stop('SIGTERM');
     assert.equal(signal, 'SIGTERM', app.output());
     assert.equal(code, null);
+    // It closed cleanly: the last connection to each database checkpointed it and removed its -wal and -shm.
+    for (const f of DB_FILES) assert.deepEqual(sidecars(data, f), [], f);
+    for (const f of DB_FILES) assert.equal(checkDatabase(join(data, f)).status, 'valid', f);
     assert.match(app.output(), /shutdown: dehydrated \d+ rows; archives changed: trading_journal\.db\n/);
     const archive = readFileSync(join(data, 'json_archives', 'trading_journal.json'), 'utf8');
     assert.ok(archive.includes(`{"id":${id},`));
@@ -186,6 +198,7 @@ describe('example app: trading-journal', () => {
     } finally {
       await app2.stop('SIGINT');
     }
+    for (const f of DB_FILES) assert.deepEqual(sidecars(other, f), [], f);
   });
 
   it('CLI sequence dehydrate -> delete -> hydrate gives back the same databases and leaves the archives alone', () => {

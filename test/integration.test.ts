@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import Database from 'better-sqlite3';
 import {
   DBHydrationManager,
   checkAndHydrate,
@@ -210,6 +211,45 @@ describe('application integration', () => {
       assert.equal(c.output().match(/^result 3$/gm)?.length, 1, c.output());
       assert.match(c.output(), /closed\nresult 3/);
       assert.ok(archiveHasChildRow(data));
+    });
+
+    it('leaves no -wal or -shm behind once the app closed its WAL connections, but never takes them from another connection', async () => {
+      const sidecars = (data: string): string[] =>
+        readdirSync(data)
+          .filter((f) => f.startsWith('shop.db-'))
+          .sort();
+      const body = `const keep = setInterval(() => {}, 1000);
+         dehydrateOnExit(manager, {
+           // An empty -wal at the close: the export's read-only connection is the one that would leave the files.
+           beforeDehydrate: () => { clearInterval(keep); db.pragma('wal_checkpoint(TRUNCATE)'); db.close(); },
+         });`;
+      // The app's connection was the only one: after the dehydration nothing is left beside shop.db.
+      const alone = await dehydrated();
+      const a = start(alone.data, body);
+      await a.ready;
+      assert.deepEqual(sidecars(alone.data), ['shop.db-shm', 'shop.db-wal']);
+      a.child.kill('SIGTERM');
+      assert.equal((await a.exited)[1], 'SIGTERM', a.output());
+      assert.deepEqual(sidecars(alone.data), []);
+      assert.ok(archiveHasChildRow(alone.data));
+      // Another process still has the database open: its -wal and -shm stay, and it goes on reading and writing.
+      const shared = await dehydrated();
+      const other = new Database(join(shared.data, 'shop.db'));
+      try {
+        assert.equal(other.prepare('SELECT count(*) FROM items').pluck().get(), 2);
+        const b = start(shared.data, body);
+        await b.ready;
+        b.child.kill('SIGTERM');
+        assert.equal((await b.exited)[1], 'SIGTERM', b.output());
+        assert.ok(archiveHasChildRow(shared.data));
+        assert.deepEqual(sidecars(shared.data), ['shop.db-shm', 'shop.db-wal']);
+        other.prepare("INSERT INTO items (name) VALUES ('written by the other process')").run();
+        assert.equal(other.prepare('SELECT count(*) FROM items').pluck().get(), 4);
+      } finally {
+        other.close();
+      }
+      // Its close was the last: SQLite checkpointed and removed them.
+      assert.deepEqual(sidecars(shared.data), []);
     });
 
     it('dehydrates once when SIGINT and SIGTERM arrive together, and dies of the first', async () => {

@@ -111,10 +111,12 @@ export async function run(argv: readonly string[]): Promise<number> {
       return EXIT.usage;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`error: ${message}\n`);
-    // A script reading --json gets a JSON answer on stdout either way, shaped like the results' error fields.
+    // A script reading --json gets a JSON answer on stdout either way, shaped like the results' error fields; as for
+    // the errors inside a result, that answer is the only place the error is printed (docs/cli.md, Output).
     if (argv.includes('--json')) {
       process.stdout.write(`${toJson({ errors: [message], errorDetails: [toErrorDetail(error)] })}\n`);
+    } else {
+      process.stderr.write(`error: ${message}\n`);
     }
     return EXIT.errors;
   }

@@ -1,8 +1,12 @@
 /**
  * Dehydration at shutdown (seed Integration Point 3). On SIGINT, SIGTERM or a normal exit the databases are
- * dehydrated once, never twice and never concurrently with itself; then a signal is re-raised so the process ends
- * with the conventional code (128 + signal number) that its parent expects.
+ * dehydrated once, never twice and never concurrently with itself, without leaving the export's `-wal` and `-shm`
+ * behind; then a signal is re-raised so the process ends with the conventional code (128 + signal number) that its
+ * parent expects.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { DBHydrationManager, DehydrationResult } from '../manager.js';
 
 /** Options of {@link dehydrateOnExit}. */
@@ -66,6 +70,9 @@ export function dehydrateOnExit(manager: DBHydrationManager, options: DehydrateO
     } catch (thrown) {
       error = thrown;
     }
+    if (result !== undefined)
+      for (const fileName of Object.keys(result.databases))
+        removeIdleWalFiles(join(manager.dataDir, fileName));
     options.onResult?.(result, error);
   };
 
@@ -125,4 +132,27 @@ export function dehydrateOnExit(manager: DBHydrationManager, options: DehydrateO
     process.removeListener('exit', onExitAfterSignal);
   };
   return unhook;
+}
+
+/**
+ * The export reads each database through a read-only connection, and SQLite cannot remove a WAL database's `-wal` and
+ * `-shm` when the last connection to close is read-only: after the application has closed its own connections (as
+ * `beforeDehydrate` should), an empty `-wal` and a 32 KB `-shm` would stay behind. A read-write connection opened and
+ * closed here removes them, as the application's own close did, and only when it is the last connection to the
+ * database (SQLite checks that under an exclusive lock, across processes): with other connections still open,
+ * nothing changes. Only an empty `-wal` is handled, so there are no frames to checkpoint and the database file is not
+ * written. Failures are ignored: the files are harmless, only untidy.
+ */
+function removeIdleWalFiles(dbPath: string): void {
+  try {
+    if (statSync(`${dbPath}-wal`).size !== 0) return;
+    const db = new Database(dbPath, { fileMustExist: true, timeout: 0 });
+    try {
+      db.pragma('schema_version'); // a read, so that the connection opens the WAL and closes it
+    } finally {
+      db.close();
+    }
+  } catch {
+    // no -wal, or the database cannot be opened for writing: leave it as it is
+  }
 }
