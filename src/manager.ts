@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
-import { ArchiveNameError, HydrationError, toErrorDetail, type ErrorDetail } from './errors.js';
+import { ArchiveNameError, HydrationError, PathError, toErrorDetail, type ErrorDetail } from './errors.js';
 import {
   MANIFEST_FILE,
   archiveFileNameFor,
@@ -15,7 +15,7 @@ import {
   isSafeFileName,
   type ArchiveHeader,
 } from './archive/format.js';
-import { scanDatabases } from './dehydrate/scan-databases.js';
+import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
 import { compareNames } from './dehydrate/read-schema.js';
 import { assertBusyTimeout } from './sqlite/busy-timeout.js';
@@ -160,9 +160,21 @@ export class DBHydrationManager {
     assertBusyTimeout(options.busyTimeoutMs);
   }
 
-  /** The database file names this manager dehydrates: the configured list, or those found in dataDir. */
+  /**
+   * The database file names this manager dehydrates: the configured list, or those found in dataDir. A directory (or
+   * other non-file) with a database's name is listed when its archive exists, so it is reported, not passed over.
+   */
   listDatabases(): string[] {
-    return this.options.databases !== undefined ? [...this.options.databases] : scanDatabases(this.dataDir);
+    if (this.options.databases !== undefined) return [...this.options.databases];
+    const blocked = scanNonFiles(this.dataDir).filter((name) => {
+      const archivePath = this.archivePathFor(name);
+      try {
+        return existsSync(archivePath) && targetFileName(peekHeader(archivePath), archivePath) === name;
+      } catch {
+        return false;
+      }
+    });
+    return [...scanDatabases(this.dataDir), ...blocked].sort(compareNames);
   }
 
   /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
@@ -302,6 +314,15 @@ export class DBHydrationManager {
         const header = peekHeader(archivePath);
         fileName = targetFileName(header, archivePath);
         const dbPath = join(this.dataDir, fileName);
+        if (existsSync(dbPath) && !statSync(dbPath).isFile()) {
+          // A directory (or socket, ...) is not a database to skip or replace, even with force: it stays where it is.
+          const check = checkDatabase(dbPath);
+          throw new PathError(`${check.reason}, so it was not hydrated; it was left where it is`, {
+            file: dbPath,
+            database: header.database,
+            hint: check.hint,
+          });
+        }
         if (existsSync(dbPath) && options.force !== true) {
           // Skipped, but not silently when the file is not a usable database: say so and point at `fix`.
           const check = checkDatabase(dbPath, {

@@ -176,6 +176,48 @@ describe('db-hydration CLI', () => {
     assert.match(failure.errors[0] ?? '', /ENOTDIR: not a directory/);
   });
 
+  it('names a directory standing at a database path in every command, says what to do, and never moves it', () => {
+    const p = project();
+    const data = join(p, 'data');
+    makeShop(join(data, 'shop.db'));
+    makeShop(join(data, 'other.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const archive = join(data, 'json_archives', 'shop.json');
+    const archiveBytes = readFileSync(archive);
+    unlinkSync(join(data, 'shop.db'));
+    mkdirSync(join(data, 'shop.db'));
+    writeFileSync(join(data, 'shop.db', 'inside.txt'), 'keep me');
+    const listing = (): string[] => readdirSync(data).sort();
+    const before = listing();
+    const said = /shop\.db: it is a directory, not a database file/;
+    const hint = /hint: db-hydration leaves it where it is: move or rename the directory yourself/;
+    for (const args of [['dehydrate'], ['hydrate'], ['hydrate', '--force'], ['verify'], ['fix']]) {
+      const r = cli(args, p);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, said, args.join(' '));
+      assert.match(r.stderr, /hint: .*move or rename/, args.join(' '));
+      assert.deepEqual(
+        listing().filter((f) => !f.endsWith('.bak')),
+        before,
+        args.join(' '),
+      );
+      assert.deepEqual(readdirSync(join(data, 'shop.db')), ['inside.txt'], args.join(' '));
+      assert.deepEqual(readFileSync(archive), archiveBytes, args.join(' '));
+    }
+    assert.match(cli(['fix'], p).stderr, hint);
+    const status = cli(['status', '--json'], p);
+    const states = (parseJson(status.stdout) as { databases: { fileName: string; state: string }[] })
+      .databases;
+    assert.deepEqual(
+      states.map((d) => [d.fileName, d.state]),
+      [
+        ['other.db', 'in-sync'],
+        ['shop.db', 'not-a-file'],
+      ],
+    );
+    assert.match(cli(['status'], p).stdout, /^shop\.db +not a database file .*move it away/m);
+  });
+
   it('status tells in sync, changed (naming the table), missing, damaged and no archive yet', () => {
     const p = project();
     const data = join(p, 'data');

@@ -27,3 +27,27 @@ export function scanDatabases(dataDir: string): string[] {
     })
     .sort(compareNames);
 }
+
+/**
+ * The entries directly in `dataDir` with a database ending that are not regular files (directories, sockets, ...),
+ * sorted by name. {@link scanDatabases} passes over them; callers that know such a name belongs to a database report
+ * it. A missing directory holds none.
+ */
+export function scanNonFiles(dataDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => hasDatabaseExtension(n) && !n.startsWith('.'))
+    .filter((n) => {
+      try {
+        return !statSync(join(dataDir, n)).isFile();
+      } catch {
+        return false;
+      }
+    })
+    .sort(compareNames);
+}

@@ -15,14 +15,22 @@ import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.
 import { compareNames } from '../dehydrate/read-schema.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { readArchive } from '../hydrate/read-archive.js';
-import { checkDatabase, type DatabaseStatus } from '../integrity/classify-database.js';
+import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/classify-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
-export type SyncState = 'in-sync' | 'changed' | 'missing' | 'damaged' | 'locked' | 'no-archive';
+export type SyncState =
+  | 'in-sync'
+  | 'changed'
+  | 'missing'
+  | 'damaged'
+  /** A directory (or socket, pipe, device) stands at the database's path: not a database, and not damaged. */
+  | 'not-a-file'
+  | 'locked'
+  | 'no-archive';
 
 /** One database in a {@link StatusResult}. */
 export interface DatabaseStatusEntry {
@@ -114,6 +122,7 @@ export async function getStatus(
     changed: 0,
     missing: 0,
     damaged: 0,
+    'not-a-file': 0,
     locked: 0,
     'no-archive': 0,
   };
@@ -161,6 +170,8 @@ async function statusOf(
         );
   }
   if (check.status === 'locked') return entry('locked', check.reason, check.hint);
+  if (isNotAFile(check))
+    return entry('not-a-file', check.reason, 'move it away, then run `db-hydration hydrate`');
   if (!check.usable) {
     return entry(
       'damaged',

@@ -3,9 +3,10 @@
  * Both are dehydrated into scratch archives and compared line by line (see compare-archives.ts); the live database
  * and its archive are only read.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { checkDatabase } from '../integrity/classify-database.js';
 import { databaseNameOf } from '../archive/format.js';
 import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
@@ -74,6 +75,13 @@ export async function verifyArchives(
       if (!existsSync(dbPath)) {
         databases.push({ fileName, archivePath, dbPath, status: 'missing' });
         continue;
+      }
+      if (!statSync(dbPath).isFile()) {
+        const check = checkDatabase(dbPath);
+        throw new PathError(`${check.reason}; there is no database to compare with its archive`, {
+          file: dbPath,
+          hint: check.hint,
+        });
       }
       const entry = await withScratchDir(async (dir) => {
         const hydrated = join(dir, fileName);
