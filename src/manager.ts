@@ -177,8 +177,43 @@ export class DBHydrationManager {
     return [...scanDatabases(this.dataDir), ...blocked].sort(compareNames);
   }
 
+  /**
+   * Throws a {@link PathError} unless dataDir is an existing directory: the commands that read databases (dehydrate,
+   * fix, status, verify) have nothing to read in a data directory that is not there, and must not report success.
+   */
+  assertDataDir(): void {
+    const kind = kindOf(this.dataDir);
+    if (kind === 'directory') return;
+    throw new PathError(
+      kind === 'missing'
+        ? 'the data directory does not exist'
+        : `the data directory is ${kind === 'file' ? 'a file, not a directory' : 'not a directory'}`,
+      {
+        file: this.dataDir,
+        hint:
+          kind === 'missing'
+            ? 'check --data-dir (or "dataDir" in the config) and the working directory; in a fresh clone, `db-hydration hydrate` creates it from the archives'
+            : 'give --data-dir (or "dataDir" in the config) a directory',
+      },
+    );
+  }
+
+  /** Throws a {@link PathError} when archiveDir exists but is not a directory (a missing one holds no archives). */
+  private assertArchiveDir(): void {
+    const kind = kindOf(this.archiveDir);
+    if (kind === 'directory' || kind === 'missing') return;
+    throw new PathError(
+      `the archive directory is ${kind === 'file' ? 'a file, not a directory' : 'not a directory'}`,
+      {
+        file: this.archiveDir,
+        hint: 'give --archive-dir (or "archiveDir" in the config) a directory, or move that file away',
+      },
+    );
+  }
+
   /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
   listArchives(): string[] {
+    this.assertArchiveDir();
     if (this.options.databases !== undefined) {
       return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
     }
@@ -212,6 +247,8 @@ export class DBHydrationManager {
    */
   dehydrateAllSync(): DehydrationResult {
     const timestamp = new Date().toISOString();
+    this.assertDataDir();
+    this.assertArchiveDir();
     mkdirSync(this.archiveDir, { recursive: true });
     removeStaleTempFiles(this.archiveDir);
     const databases: Record<string, DatabaseResult> = {};
@@ -296,6 +333,9 @@ export class DBHydrationManager {
    */
   async hydrateAll(options: HydrateAllOptions = {}): Promise<HydrationResult> {
     const timestamp = new Date().toISOString();
+    // A fresh clone has no data directory yet: hydrate creates it (but not in place of a file).
+    if (kindOf(this.dataDir) !== 'missing') this.assertDataDir();
+    this.assertArchiveDir();
     mkdirSync(this.dataDir, { recursive: true });
     removeStaleTempFiles(this.dataDir);
     const databases: Record<string, HydratedDatabase> = {};
@@ -401,10 +441,13 @@ export class DBHydrationManager {
    * repairs the missing and damaged ones (the seed's `fix_corrupted_dbs`): from the archive when there is one (the
    * damaged file is kept under a `<file>.corrupt-<timestamp>` name first), otherwise by salvaging the readable rows
    * (the damaged file is kept the same way); a missing database without an archive is created empty. Usable
-   * databases and all archives are left byte for byte as they were. Never throws: problems go into the result.
+   * databases and all archives are left byte for byte as they were. Problems with a database go into the result; it
+   * throws a {@link PathError} only when the data directory does not exist (or the data or archive directory is a
+   * file), as a typo in a path must not pass as a successful check.
    */
   async fixCorruptedDbs(): Promise<FixResult> {
-    mkdirSync(this.dataDir, { recursive: true });
+    this.assertDataDir();
+    this.assertArchiveDir();
     removeStaleTempFiles(this.dataDir);
     const targets = new Map<string, FixTarget>();
     const archiveProblems: ErrorDetail[] = [];
@@ -464,6 +507,12 @@ export class DBHydrationManager {
     const errorDetails: ErrorDetail[] = [];
     for (const archivePath of this.listArchives()) {
       try {
+        if (!existsSync(archivePath)) {
+          throw new PathError('there is no archive for this database', {
+            file: archivePath,
+            hint: 'check the name (--db or "databases" in the config); `db-hydration dehydrate` creates the archive',
+          });
+        }
         let header: ArchiveHeader | undefined;
         const tables: Record<string, number> = {};
         for (const event of readArchive(archivePath, { skipRows: true })) {
@@ -565,6 +614,17 @@ export class DBHydrationManager {
       .sort((a, b) => compareNames(a.stamp, b.stamp) || a.n - b.n);
     for (const old of backups.slice(0, Math.max(0, backups.length - keep)))
       rmSync(join(dir, old.name), { force: true });
+  }
+}
+
+/** What stands at a path: a directory, nothing, or something else (a file, ...). */
+function kindOf(path: string): 'directory' | 'missing' | 'file' | 'other' {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'missing' : 'other';
   }
 }
 

@@ -220,6 +220,16 @@ describe('fixCorruptedDbs', () => {
     const { dir, cleanup } = tempDir();
     try {
       const data = join(dir, 'data');
+      // The data directory must exist: fix does not create one (a typo in its path would pass as a repair).
+      await assert.rejects(
+        new DBHydrationManager({ dataDir: data, databases: ['new.db'] }).fixCorruptedDbs(),
+        {
+          code: 'PATH',
+          message: `${data}: the data directory does not exist`,
+        },
+      );
+      assert.equal(existsSync(data), false);
+      mkdirSync(data);
       const manager = new DBHydrationManager({ dataDir: data, databases: ['new.db'] });
       const result = await manager.fixCorruptedDbs();
       assert.deepEqual(result.fixed, ['new.db']);

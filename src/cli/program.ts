@@ -1,14 +1,15 @@
 /**
  * The command-line program: commander 14 with typed options. Each command is one library call plus rendering; this
  * file only assembles them and maps outcomes to exit codes: 0 success, 1 finished with errors in the result, 2 usage
- * error (unknown command or option, bad value, bad config).
+ * error (unknown command or option, bad value, bad config, a data or archive directory that is missing or not a
+ * directory, a --db name with neither a database nor an archive).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { UsageError } from './context.js';
-import { toErrorDetail } from '../errors.js';
+import { HydrationError, PathError, toErrorDetail } from '../errors.js';
 import { toJson } from './render.js';
 import { dehydrateCommand } from './dehydrate.js';
 import { hydrateCommand } from './hydrate.js';
@@ -108,14 +109,18 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof UsageError) {
       process.stderr.write(`error: ${error.message}\n`);
+      if (error.hint !== undefined) process.stderr.write(`  hint: ${error.hint}\n`);
       return EXIT.usage;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`error: ${message}\n`);
+    if (error instanceof HydrationError && error.hint !== undefined)
+      process.stderr.write(`  hint: ${error.hint}\n`);
     // A script reading --json gets a JSON answer on stdout either way, shaped like the results' error fields.
     if (argv.includes('--json')) {
       process.stdout.write(`${toJson({ errors: [message], errorDetails: [toErrorDetail(error)] })}\n`);
     }
-    return EXIT.errors;
+    // A data or archive directory that is missing or not a directory is a wrong option value (or config) too.
+    return error instanceof PathError ? EXIT.usage : EXIT.errors;
   }
 }

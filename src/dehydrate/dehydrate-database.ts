@@ -85,7 +85,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       throw new PathError('there is no such database file, so it was not dehydrated', {
         ...context,
         cause,
-        hint: 'check the name (--db or "databases" in the config); `db-hydration status` lists the databases and archives',
+        hint: 'check the name (--db or "databases" in the config); if it has an archive, `db-hydration hydrate` creates it',
       });
     }
     throw new DatabaseReadError(`cannot read the database file: ${describe(cause)}`, {

@@ -9,7 +9,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/format.js';
 import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
 import { compareNames } from '../dehydrate/read-schema.js';
@@ -74,7 +74,8 @@ export interface StatusOptions {
 
 /**
  * Reports, for every database the manager knows of (its databases and its archives), whether it is in sync with its
- * archive.
+ * archive. Finding neither databases nor archives is an error in the result (`clean` is false); a data directory
+ * that does not exist throws a {@link PathError}.
  *
  * @example
  * ```ts
@@ -90,6 +91,7 @@ export async function getStatus(
   const timestamp = new Date().toISOString();
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const errorDetails: ErrorDetail[] = [];
+  manager.assertDataDir();
   const names = new Set(manager.listDatabases());
   const headers = new Map<string, string>();
   for (const archivePath of manager.listArchives()) {
@@ -116,6 +118,20 @@ export async function getStatus(
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
+  }
+  if (databases.length === 0 && errorDetails.length === 0) {
+    // Nothing to compare is not "clean": a wrong --data-dir or --archive-dir must not pass a check.
+    errorDetails.push(
+      toErrorDetail(
+        new PathError(
+          `found no databases in ${manager.dataDir} and no archives in ${manager.archiveDir}, so nothing was checked`,
+          {
+            file: manager.dataDir,
+            hint: 'check --data-dir and --archive-dir (or the config); `db-hydration dehydrate` creates the archives of the databases',
+          },
+        ),
+      ),
+    );
   }
   const counts: Record<SyncState, number> = {
     'in-sync': 0,
