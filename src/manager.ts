@@ -364,16 +364,17 @@ export class DBHydrationManager {
           });
         }
         if (existsSync(dbPath) && options.force !== true) {
-          // Skipped, but not silently when the file is not a usable database: say so and point at `fix`.
+          // Skipped, but not silently when the file is not a usable database: say so and point at `fix`. Pages are
+          // checked (quick_check, one read of the file) when that is cheap; a large file only gets the open check.
           const check = checkDatabase(dbPath, {
-            check: 'open',
+            check: statSync(dbPath).size <= SKIP_CHECK_MAX_BYTES ? 'quick' : 'open',
             busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
             expectTables: true,
           });
           if (!check.usable && check.status !== 'locked') {
             errorDetails.push({
               code: 'DATABASE_READ',
-              message: `${dbPath}: exists but is ${check.status} (${check.reason}), so it was not hydrated`,
+              message: `${dbPath}: exists but is ${check.status === 'damaged' ? 'damaged' : 'not a usable database'} (${check.reason}), so it was not hydrated`,
               file: dbPath,
               database: header.database,
               hint: 'run `db-hydration fix` to restore it from its archive (the damaged file is kept aside)',
@@ -616,6 +617,12 @@ export class DBHydrationManager {
       rmSync(join(dir, old.name), { force: true });
   }
 }
+
+/**
+ * The largest database whose pages `hydrateAll` checks (quick_check) before skipping it, so that a damaged one is
+ * reported and pointed at `fix`: 64 MiB, a fraction of a second to read. Larger ones get the O(1) open check only.
+ */
+const SKIP_CHECK_MAX_BYTES = 64 * 1024 * 1024;
 
 /** What stands at a path: a directory, nothing, or something else (a file, ...). */
 function kindOf(path: string): 'directory' | 'missing' | 'file' | 'other' {

@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { CLI, cli, ROOT } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
+import { leafPagesOf, makeShop as makeBigShop, overwritePages } from './helpers/damage.js';
 
 const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'verify'] as const;
 
@@ -293,6 +294,24 @@ describe('db-hydration CLI', () => {
       ],
     );
     assert.match(cli(['status'], p).stdout, /^shop\.db +not a database file .*move it away/m);
+  });
+
+  it('hydrate over a database with damaged pages says it is damaged and points at fix, leaving it as it is', () => {
+    const p = project();
+    const shop = join(p, 'data', 'shop.db');
+    makeBigShop(shop, 2000);
+    makeShop(join(p, 'data', 'other.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    overwritePages(shop, leafPagesOf(shop, 'items').slice(2, 4));
+    const damaged = readFileSync(shop);
+    const r = cli(['hydrate'], p);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /^skipped {3}shop\.db {2}\(exists but is not usable; see the error below\)$/m);
+    assert.match(r.stdout, /^skipped {3}other\.db {2}\(exists; use --force to replace it\)$/m);
+    assert.match(r.stderr, /error: .*shop\.db: exists but is damaged \(.*\), so it was not hydrated/);
+    assert.match(r.stderr, /hint: run `db-hydration fix`/);
+    assert.doesNotMatch(r.stderr, /other\.db/);
+    assert.deepEqual(readFileSync(shop), damaged);
   });
 
   it('status tells in sync, changed (naming the table), missing, damaged and no archive yet', () => {
