@@ -16,6 +16,7 @@ export type HydrationErrorCode =
   | 'DATABASE_WRITE'
   | 'DATABASE_LOCKED'
   | 'ROW_REJECTED'
+  | 'PATH'
   | 'IO';
 
 /** Where an error happened. All fields are optional; the message already names them. */
@@ -99,6 +100,16 @@ export class DatabaseReadError extends HydrationError {
 export class DatabaseWriteError extends HydrationError {
   constructor(message: string, context: ErrorContext = {}) {
     super('DATABASE_WRITE', message, context);
+  }
+}
+
+/**
+ * A path is not what it must be: a data or archive directory that does not exist or is a file, a directory (or other
+ * non-file) where a database file belongs, a database or archive that is not there. Nothing was written to it.
+ */
+export class PathError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('PATH', message, context);
   }
 }
 

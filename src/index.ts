@@ -24,6 +24,7 @@ export {
   ArchiveValueError,
   DatabaseReadError,
   DatabaseWriteError,
+  PathError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { ArchiveNameError, HydrationError, toErrorDetail, type ErrorDetail } from './errors.js';
+import { ArchiveNameError, HydrationError, PathError, toErrorDetail, type ErrorDetail } from './errors.js';
 import {
   MANIFEST_FILE,
   archiveFileNameFor,
@@ -15,7 +15,7 @@ import {
   isSafeFileName,
   type ArchiveHeader,
 } from './archive/format.js';
-import { scanDatabases } from './dehydrate/scan-databases.js';
+import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
 import { compareNames } from './dehydrate/read-schema.js';
 import { assertBusyTimeout } from './sqlite/busy-timeout.js';
@@ -161,13 +161,60 @@ export class DBHydrationManager {
     assertBusyTimeout(options.busyTimeoutMs);
   }
 
-  /** The database file names this manager dehydrates: the configured list, or those found in dataDir. */
+  /**
+   * The database file names this manager dehydrates: the configured list, or those found in dataDir. A directory (or
+   * other non-file) with a database's name is listed when its archive exists, so it is reported, not passed over.
+   */
   listDatabases(): string[] {
-    return this.options.databases !== undefined ? [...this.options.databases] : scanDatabases(this.dataDir);
+    if (this.options.databases !== undefined) return [...this.options.databases];
+    const blocked = scanNonFiles(this.dataDir).filter((name) => {
+      const archivePath = this.archivePathFor(name);
+      try {
+        return existsSync(archivePath) && targetFileName(peekHeader(archivePath), archivePath) === name;
+      } catch {
+        return false;
+      }
+    });
+    return [...scanDatabases(this.dataDir), ...blocked].sort(compareNames);
+  }
+
+  /**
+   * Throws a {@link PathError} unless dataDir is an existing directory: the commands that read databases (dehydrate,
+   * fix, status, verify) have nothing to read in a data directory that is not there, and must not report success.
+   */
+  assertDataDir(): void {
+    const kind = kindOf(this.dataDir);
+    if (kind === 'directory') return;
+    throw new PathError(
+      kind === 'missing'
+        ? 'the data directory does not exist'
+        : `the data directory is ${kind === 'file' ? 'a file, not a directory' : 'not a directory'}`,
+      {
+        file: this.dataDir,
+        hint:
+          kind === 'missing'
+            ? 'check --data-dir (or "dataDir" in the config) and the working directory; in a fresh clone, `db-hydration hydrate` creates it from the archives'
+            : 'give --data-dir (or "dataDir" in the config) a directory',
+      },
+    );
+  }
+
+  /** Throws a {@link PathError} when archiveDir exists but is not a directory (a missing one holds no archives). */
+  private assertArchiveDir(): void {
+    const kind = kindOf(this.archiveDir);
+    if (kind === 'directory' || kind === 'missing') return;
+    throw new PathError(
+      `the archive directory is ${kind === 'file' ? 'a file, not a directory' : 'not a directory'}`,
+      {
+        file: this.archiveDir,
+        hint: 'give --archive-dir (or "archiveDir" in the config) a directory, or move that file away',
+      },
+    );
   }
 
   /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
   listArchives(): string[] {
+    this.assertArchiveDir();
     if (this.options.databases !== undefined) {
       return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
     }
@@ -201,6 +248,8 @@ export class DBHydrationManager {
    */
   dehydrateAllSync(): DehydrationResult {
     const timestamp = new Date().toISOString();
+    this.assertDataDir();
+    this.assertArchiveDir();
     mkdirSync(this.archiveDir, { recursive: true });
     removeStaleTempFiles(this.archiveDir);
     const databases: Record<string, DatabaseResult> = {};
@@ -300,6 +349,9 @@ export class DBHydrationManager {
    */
   async hydrateAll(options: HydrateAllOptions = {}): Promise<HydrationResult> {
     const timestamp = new Date().toISOString();
+    // A fresh clone has no data directory yet: hydrate creates it (but not in place of a file).
+    if (kindOf(this.dataDir) !== 'missing') this.assertDataDir();
+    this.assertArchiveDir();
     mkdirSync(this.dataDir, { recursive: true });
     removeStaleTempFiles(this.dataDir);
     const databases: Record<string, HydratedDatabase> = {};
@@ -318,17 +370,27 @@ export class DBHydrationManager {
         const header = peekHeader(archivePath);
         fileName = targetFileName(header, archivePath);
         const dbPath = join(this.dataDir, fileName);
+        if (existsSync(dbPath) && !statSync(dbPath).isFile()) {
+          // A directory (or socket, ...) is not a database to skip or replace, even with force: it stays where it is.
+          const check = checkDatabase(dbPath);
+          throw new PathError(`${check.reason}, so it was not hydrated; it was left where it is`, {
+            file: dbPath,
+            database: header.database,
+            hint: check.hint,
+          });
+        }
         if (existsSync(dbPath) && options.force !== true) {
-          // Skipped, but not silently when the file is not a usable database: say so and point at `fix`.
+          // Skipped, but not silently when the file is not a usable database: say so and point at `fix`. Pages are
+          // checked (quick_check, one read of the file) when that is cheap; a large file only gets the open check.
           const check = checkDatabase(dbPath, {
-            check: 'open',
+            check: statSync(dbPath).size <= SKIP_CHECK_MAX_BYTES ? 'quick' : 'open',
             busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
             expectTables: true,
           });
           if (!check.usable && check.status !== 'locked') {
             errorDetails.push({
               code: 'DATABASE_READ',
-              message: `${dbPath}: exists but is ${check.status} (${check.reason}), so it was not hydrated`,
+              message: `${dbPath}: exists but is ${check.status === 'damaged' ? 'damaged' : 'not a usable database'} (${check.reason}), so it was not hydrated`,
               file: dbPath,
               database: header.database,
               hint: 'run `db-hydration fix` to restore it from its archive (the damaged file is kept aside)',
@@ -396,10 +458,13 @@ export class DBHydrationManager {
    * repairs the missing and damaged ones (the seed's `fix_corrupted_dbs`): from the archive when there is one (the
    * damaged file is kept under a `<file>.corrupt-<timestamp>` name first), otherwise by salvaging the readable rows
    * (the damaged file is kept the same way); a missing database without an archive is created empty. Usable
-   * databases and all archives are left byte for byte as they were. Never throws: problems go into the result.
+   * databases and all archives are left byte for byte as they were. Problems with a database go into the result; it
+   * throws a {@link PathError} only when the data directory does not exist (or the data or archive directory is a
+   * file), as a typo in a path must not pass as a successful check.
    */
   async fixCorruptedDbs(): Promise<FixResult> {
-    mkdirSync(this.dataDir, { recursive: true });
+    this.assertDataDir();
+    this.assertArchiveDir();
     removeStaleTempFiles(this.dataDir);
     const targets = new Map<string, FixTarget>();
     const archiveProblems: ErrorDetail[] = [];
@@ -459,6 +524,12 @@ export class DBHydrationManager {
     const errorDetails: ErrorDetail[] = [];
     for (const archivePath of this.listArchives()) {
       try {
+        if (!existsSync(archivePath)) {
+          throw new PathError('there is no archive for this database', {
+            file: archivePath,
+            hint: 'check the name (--db or "databases" in the config); `db-hydration dehydrate` creates the archive',
+          });
+        }
         let header: ArchiveHeader | undefined;
         const tables: Record<string, number> = {};
         for (const event of readArchive(archivePath, { skipRows: true })) {
@@ -560,6 +631,23 @@ export class DBHydrationManager {
       .sort((a, b) => compareNames(a.stamp, b.stamp) || a.n - b.n);
     for (const old of backups.slice(0, Math.max(0, backups.length - keep)))
       rmSync(join(dir, old.name), { force: true });
+  }
+}
+
+/**
+ * The largest database whose pages `hydrateAll` checks (quick_check) before skipping it, so that a damaged one is
+ * reported and pointed at `fix`: 64 MiB, a fraction of a second to read. Larger ones get the O(1) open check only.
+ */
+const SKIP_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
+/** What stands at a path: a directory, nothing, or something else (a file, ...). */
+function kindOf(path: string): 'directory' | 'missing' | 'file' | 'other' {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'missing' : 'other';
   }
 }
 

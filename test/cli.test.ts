@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { CLI, cli, ROOT, type CliRun } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
+import { leafPagesOf, makeShop as makeBigShop, overwritePages } from './helpers/damage.js';
 
 const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'verify'] as const;
 
@@ -167,13 +168,148 @@ describe('db-hydration CLI', () => {
     const parsed = parseJson(json.stdout) as { errorDetails: { file: string; code: string }[] };
     assert.equal(parsed.errorDetails.length, 1);
     assert.ok(parsed.errorDetails[0]?.file.endsWith('shop.db'));
-    // A command that fails as a whole still answers --json with JSON on stdout.
+    // A command that fails as a whole still answers --json with JSON on stdout; a data directory that is a file is
+    // a wrong option value (exit 2), said in words.
     writeFileSync(join(p, 'not-a-dir'), 'x');
     const whole = cli(['dehydrate', '--data-dir', 'not-a-dir', '--json'], p);
-    assert.equal(whole.code, 1);
-    assert.equal(whole.stderr, '');
-    const failure = parseJson(whole.stdout) as { errors: string[] };
-    assert.match(failure.errors[0] ?? '', /ENOTDIR: not a directory/);
+    assert.equal(whole.code, 2);
+    assert.match(whole.stderr, /error: .*not-a-dir: the data directory is a file, not a directory/);
+    assert.match(whole.stderr, /hint: give --data-dir/);
+    assert.equal(whole.stdout, '', 'a usage error (exit 2) prints nothing on stdout, with --json too');
+  });
+
+  it('fails on a data directory that does not exist, creating nothing, and never reports success for nothing checked', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    for (const command of ['dehydrate', 'fix', 'verify', 'status']) {
+      const r = cli([command, '--data-dir', 'typo'], p);
+      assert.equal(r.code, 2, `${command}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /error: .*typo: the data directory does not exist/, command);
+      assert.match(r.stderr, /hint: check --data-dir/, command);
+      assert.equal(r.stdout, '', command);
+      assert.equal(existsSync(join(p, 'typo')), false, `${command} created the data directory`);
+    }
+    // hydrate into a missing data directory (a fresh clone) creates it.
+    const h = cli(['hydrate', '--data-dir', 'fresh', '--archive-dir', 'data/json_archives'], p);
+    assert.equal(h.code, 0, h.stderr);
+    assert.ok(existsSync(join(p, 'fresh', 'shop.db')));
+    // An existing but empty data and archive directory: nothing to check is not a success.
+    mkdirSync(join(p, 'empty'));
+    const verify = cli(['verify', '--data-dir', 'empty'], p);
+    assert.equal(verify.code, 1, verify.stdout);
+    assert.doesNotMatch(verify.stdout, /OK/);
+    assert.match(verify.stderr, /empty[/\\]json_archives: there are no archives to verify/);
+    assert.match(verify.stderr, /hint: .*db-hydration dehydrate/);
+    const status = cli(['status', '--data-dir', 'empty', '--json'], p);
+    assert.equal(status.code, 1);
+    const result = parseJson(status.stdout) as { clean: boolean; errorDetails: { code: string }[] };
+    assert.equal(result.clean, false);
+    assert.equal(result.errorDetails[0]?.code, 'PATH');
+    assert.match(cli(['status', '--data-dir', 'empty'], p).stderr, /found no databases in .*empty/);
+  });
+
+  it('says in words, with a hint and exit 2, that an --archive-dir is a file or a --db name does not exist', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    writeFileSync(join(p, 'archives.txt'), 'not a directory');
+    for (const command of COMMANDS) {
+      const r = cli([command, '--archive-dir', 'archives.txt'], p);
+      assert.equal(r.code, 2, `${command}: ${r.stdout}${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /error: .*archives\.txt: the archive directory is a file, not a directory/,
+        command,
+      );
+      assert.match(r.stderr, /hint: give --archive-dir .* a directory/, command);
+      assert.doesNotMatch(r.stderr, /EEXIST|ENOTDIR|ENOENT/, command);
+      assert.equal(readFileSync(join(p, 'archives.txt'), 'utf8'), 'not a directory');
+    }
+    for (const command of COMMANDS) {
+      const r = cli([command, '--db', 'nosuch'], p);
+      assert.equal(r.code, 2, `${command}: ${r.stdout}${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /error: --db nosuch: there is no database data[/\\]nosuch\.db and no archive data[/\\]json_archives[/\\]nosuch\.json/,
+        command,
+      );
+      assert.match(r.stderr, /hint: check the name; the databases here are: shop/, command);
+      assert.doesNotMatch(r.stderr, /ENOENT/, command);
+      assert.equal(existsSync(join(p, 'data', 'nosuch.db')), false, command);
+    }
+    // A database without its archive yet: verify names the missing archive, not ENOENT.
+    makeShop(join(p, 'data', 'fresh.db'));
+    const v = cli(['verify', '--db', 'fresh'], p);
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, /fresh\.json: there is no archive for this database/);
+    assert.match(v.stderr, /hint: .*db-hydration dehydrate/);
+    // An archive without its database: dehydrate says there is no such database file.
+    unlinkSync(join(p, 'data', 'shop.db'));
+    const d = cli(['dehydrate', '--db', 'shop'], p);
+    assert.equal(d.code, 1);
+    assert.match(d.stderr, /shop\.db: there is no such database file, so it was not dehydrated/);
+    assert.match(d.stderr, /hint: .*db-hydration hydrate/);
+  });
+
+  it('names a directory standing at a database path in every command, says what to do, and never moves it', () => {
+    const p = project();
+    const data = join(p, 'data');
+    makeShop(join(data, 'shop.db'));
+    makeShop(join(data, 'other.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    const archive = join(data, 'json_archives', 'shop.json');
+    const archiveBytes = readFileSync(archive);
+    unlinkSync(join(data, 'shop.db'));
+    mkdirSync(join(data, 'shop.db'));
+    writeFileSync(join(data, 'shop.db', 'inside.txt'), 'keep me');
+    const listing = (): string[] => readdirSync(data).sort();
+    const before = listing();
+    const said = /shop\.db: it is a directory, not a database file/;
+    const hint = /hint: db-hydration leaves it where it is: move or rename the directory yourself/;
+    for (const args of [['dehydrate'], ['hydrate'], ['hydrate', '--force'], ['verify'], ['fix']]) {
+      const r = cli(args, p);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, said, args.join(' '));
+      assert.match(r.stderr, /hint: .*move or rename/, args.join(' '));
+      assert.deepEqual(
+        listing().filter((f) => !f.endsWith('.bak')),
+        before,
+        args.join(' '),
+      );
+      assert.deepEqual(readdirSync(join(data, 'shop.db')), ['inside.txt'], args.join(' '));
+      assert.deepEqual(readFileSync(archive), archiveBytes, args.join(' '));
+    }
+    assert.match(cli(['fix'], p).stderr, hint);
+    const status = cli(['status', '--json'], p);
+    const states = (parseJson(status.stdout) as { databases: { fileName: string; state: string }[] })
+      .databases;
+    assert.deepEqual(
+      states.map((d) => [d.fileName, d.state]),
+      [
+        ['other.db', 'in-sync'],
+        ['shop.db', 'not-a-file'],
+      ],
+    );
+    assert.match(cli(['status'], p).stdout, /^shop\.db +not a database file .*move it away/m);
+  });
+
+  it('hydrate over a database with damaged pages says it is damaged and points at fix, leaving it as it is', () => {
+    const p = project();
+    const shop = join(p, 'data', 'shop.db');
+    makeBigShop(shop, 2000);
+    makeShop(join(p, 'data', 'other.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    overwritePages(shop, leafPagesOf(shop, 'items').slice(2, 4));
+    const damaged = readFileSync(shop);
+    const r = cli(['hydrate'], p);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /^skipped {3}shop\.db {2}\(exists but is not usable; see the error below\)$/m);
+    assert.match(r.stdout, /^skipped {3}other\.db {2}\(exists; use --force to replace it\)$/m);
+    assert.match(r.stderr, /error: .*shop\.db: exists but is damaged \(.*\), so it was not hydrated/);
+    assert.match(r.stderr, /hint: run `db-hydration fix`/);
+    assert.doesNotMatch(r.stderr, /other\.db/);
+    assert.deepEqual(readFileSync(shop), damaged);
   });
 
   it('status tells in sync, changed (naming the table), missing, damaged and no archive yet', () => {

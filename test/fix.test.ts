@@ -155,7 +155,10 @@ describe('fixCorruptedDbs', () => {
       const detail = result.errorDetails[0];
       assert.ok(detail !== undefined);
       assert.equal(detail.file, shop);
-      assert.match(detail.message, /not-sqlite/);
+      assert.match(
+        detail.message,
+        /exists but is not a usable database \(it contains git merge-conflict markers/,
+      );
       assert.match(detail.hint ?? '', /db-hydration fix/);
       assert.equal(readFileSync(shop, 'utf8'), MERGE_CONFLICT, 'the damaged file is not touched');
       assert.deepEqual(readFileSync(healthy), healthyBytes);
@@ -164,19 +167,36 @@ describe('fixCorruptedDbs', () => {
     }
   });
 
-  it('restores a directory standing where the database should be', async () => {
+  it('leaves a directory standing where the database should be where it is, and says what to do', async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const { shop, manager, original } = await setup(dir, 100);
-      const { rmSync } = await import('node:fs');
+      const { data, shop, manager } = await setup(dir, 100);
       rmSync(shop);
       mkdirSync(shop);
       writeFileSync(join(shop, 'inside.txt'), 'keep me');
+      const before = readdirSync(data).sort();
       const result = await manager.fixCorruptedDbs();
-      assert.deepEqual(result.fixed, ['shop.db']);
-      const q = result.details['shop.db']?.quarantined[0] ?? '';
-      assert.equal(readFileSync(join(q, 'inside.txt'), 'utf8'), 'keep me');
-      assert.deepEqual(snapshot(shop), original);
+      assert.deepEqual(result.fixed, []);
+      assert.deepEqual(result.corrupted, []);
+      assert.equal(result.details['shop.db']?.action, 'skipped');
+      assert.deepEqual(result.details['shop.db'].quarantined, []);
+      assert.equal(result.errorDetails.length, 1);
+      const error = result.errorDetails[0];
+      assert.equal(error?.code, 'PATH');
+      assert.equal(error.file, shop);
+      assert.match(
+        error.message,
+        /shop\.db: it is a directory, not a database file; it was left where it is/,
+      );
+      assert.match(
+        error.hint ?? '',
+        /move or rename the directory yourself, then run `db-hydration hydrate`/,
+      );
+      // Nothing moved, nothing created: the directory and its content are exactly where they were.
+      assert.deepEqual(readdirSync(data).sort(), before);
+      assert.ok(statSync(shop).isDirectory());
+      assert.deepEqual(readdirSync(shop), ['inside.txt']);
+      assert.equal(readFileSync(join(shop, 'inside.txt'), 'utf8'), 'keep me');
     } finally {
       cleanup();
     }
@@ -203,6 +223,16 @@ describe('fixCorruptedDbs', () => {
     const { dir, cleanup } = tempDir();
     try {
       const data = join(dir, 'data');
+      // The data directory must exist: fix does not create one (a typo in its path would pass as a repair).
+      await assert.rejects(
+        new DBHydrationManager({ dataDir: data, databases: ['new.db'] }).fixCorruptedDbs(),
+        {
+          code: 'PATH',
+          message: `${data}: the data directory does not exist`,
+        },
+      );
+      assert.equal(existsSync(data), false);
+      mkdirSync(data);
       const manager = new DBHydrationManager({ dataDir: data, databases: ['new.db'] });
       const result = await manager.fixCorruptedDbs();
       assert.deepEqual(result.fixed, ['new.db']);

@@ -107,7 +107,7 @@ describe('manifest.json', () => {
     const bytes = readFileSync(p.manifest);
     utimesSync(p.manifest, OLD, OLD);
     const r = cli(['dehydrate', '--db', 'nosuch'], p.dir);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'a --db name with neither a database nor an archive is a usage error');
     assert.match(r.stderr, /nosuch\.db/);
     assert.deepEqual(readFileSync(p.manifest), bytes);
     assert.equal(statSync(p.manifest).mtimeMs, OLD.getTime(), 'manifest not rewritten');

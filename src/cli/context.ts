@@ -2,7 +2,8 @@
  * What every command shares: the common options, turning options + configuration into a manager, and the output
  * rules (--json: the result object alone on stdout; --quiet: errors only; --verbose: details and hints).
  */
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
 import { hasDatabaseExtension, databaseNameOf } from '../archive/format.js';
@@ -26,7 +27,15 @@ export interface CommonOptions {
 }
 
 /** A usage error: wrong option values or a bad config. Exit code 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    /** What to do about it, printed on a `hint:` line. */
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -95,6 +104,7 @@ export class CommandContext {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
+    if (options.db !== undefined) checkDatabaseNames(this.manager, options.db, databases ?? []);
   }
 
   get json(): boolean {
@@ -138,6 +148,44 @@ function databaseFileName(name: string, dataDir: string, configured: readonly st
   if (hasDatabaseExtension(name)) return name;
   const known = [...(configured ?? []), ...scanDatabases(dataDir)];
   return known.find((f) => databaseNameOf(f) === name) ?? `${name}.db`;
+}
+
+/**
+ * A `--db` name with neither a database file nor an archive is a typo, not a database to report on: a usage error
+ * naming both paths and the databases there are. (Judged only when both directories are usable; otherwise the command
+ * reports the directory.)
+ */
+function checkDatabaseNames(
+  manager: DBHydrationManager,
+  given: readonly string[],
+  files: readonly string[],
+): void {
+  const isDir = (p: string): boolean => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (!isDir(manager.dataDir) || (existsSync(manager.archiveDir) && !isDir(manager.archiveDir))) return;
+  given.forEach((name, i) => {
+    const fileName = files[i] ?? name;
+    const dbPath = join(manager.dataDir, fileName);
+    const archivePath = manager.archivePathFor(fileName);
+    if (existsSync(dbPath) || existsSync(archivePath)) return;
+    const known = new Set(scanDatabases(manager.dataDir));
+    if (existsSync(manager.archiveDir))
+      for (const a of readdirSync(manager.archiveDir))
+        if (a.endsWith('.json') && a !== 'manifest.json' && !a.startsWith('.'))
+          known.add(basename(a, '.json'));
+    const names = [...known].map((n) => databaseNameOf(n)).filter((n, j, all) => all.indexOf(n) === j);
+    throw new UsageError(
+      `--db ${name}: there is no database ${displayPath(dbPath)} and no archive ${displayPath(archivePath)}`,
+      names.length === 0
+        ? 'check the name and --data-dir / --archive-dir'
+        : `check the name; the databases here are: ${names.join(', ')}`,
+    );
+  });
 }
 
 /** Prints a JSON result or runs the human renderer. */

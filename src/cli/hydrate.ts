@@ -28,7 +28,10 @@ Examples:
         const entries = Object.entries(result.databases);
         for (const [fileName, d] of entries) {
           if (d.status === 'skipped') {
-            ctx.say(`skipped   ${fileName}  (exists; use --force to replace it)`);
+            const unusable = result.errorDetails.some((e) => e.file === d.dbPath);
+            ctx.say(
+              `skipped   ${fileName}  (${unusable ? 'exists but is not usable; see the error below' : 'exists; use --force to replace it'})`,
+            );
             continue;
           }
           const backup =

@@ -1,14 +1,15 @@
 /**
  * The command-line program: commander 14 with typed options. Each command is one library call plus rendering; this
  * file only assembles them and maps outcomes to exit codes: 0 success, 1 finished with errors in the result, 2 usage
- * error (unknown command or option, bad value, bad config).
+ * error (unknown command or option, bad value, bad config, a data or archive directory that is missing or not a
+ * directory, a --db name with neither a database nor an archive).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { UsageError } from './context.js';
-import { toErrorDetail } from '../errors.js';
+import { HydrationError, PathError, toErrorDetail } from '../errors.js';
 import { toJson } from './render.js';
 import { dehydrateCommand } from './dehydrate.js';
 import { hydrateCommand } from './hydrate.js';
@@ -106,17 +107,22 @@ export async function run(argv: readonly string[]): Promise<number> {
         ? EXIT.ok
         : EXIT.usage;
     }
-    if (error instanceof UsageError) {
+    // A usage error, or a data or archive directory that is missing or not a directory (a wrong option value or
+    // config): exit 2, the message on stderr and nothing on stdout, as for commander's own usage errors.
+    if (error instanceof UsageError || error instanceof PathError) {
       process.stderr.write(`error: ${error.message}\n`);
+      if (error.hint !== undefined) process.stderr.write(`  hint: ${error.hint}\n`);
       return EXIT.usage;
     }
     const message = error instanceof Error ? error.message : String(error);
-    // A script reading --json gets a JSON answer on stdout either way, shaped like the results' error fields; as for
-    // the errors inside a result, that answer is the only place the error is printed (docs/cli.md, Output).
+    // A script reading --json gets a JSON answer on stdout, shaped like the results' error fields; as for the errors
+    // inside a result, that answer is the only place the error is printed (docs/cli.md, Output).
     if (argv.includes('--json')) {
       process.stdout.write(`${toJson({ errors: [message], errorDetails: [toErrorDetail(error)] })}\n`);
     } else {
       process.stderr.write(`error: ${message}\n`);
+      if (error instanceof HydrationError && error.hint !== undefined)
+        process.stderr.write(`  hint: ${error.hint}\n`);
     }
     return EXIT.errors;
   }

@@ -9,6 +9,7 @@ const LABEL: Readonly<Record<SyncState, string>> = {
   changed: 'changed since archive',
   missing: 'missing',
   damaged: 'damaged',
+  'not-a-file': 'not a database file',
   locked: 'locked',
   'no-archive': 'no archive yet',
 };
@@ -19,7 +20,7 @@ export function statusCommand(setExit: (code: number) => void): CommandUnknownOp
     new Command('status')
       .summary('show which databases differ from their archives')
       .description(
-        'Per database: in sync, changed since its archive, missing, damaged, locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
+        'Per database: in sync, changed since its archive, missing, damaged, not a database file (a directory at its path), locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
       ),
   )
     .addHelpText(

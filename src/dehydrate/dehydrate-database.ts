@@ -5,7 +5,7 @@
 import { rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { recoverHotJournal, sizeProblem } from '../integrity/classify-database.js';
-import { DatabaseReadError, HydrationError } from '../errors.js';
+import { DatabaseReadError, HydrationError, PathError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems } from '../sqlite/check.js';
@@ -69,8 +69,30 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     const stat = statSync(dbPath);
     size = stat.size;
     inode = stat.ino;
+    if (!stat.isFile()) {
+      throw new PathError(
+        `${stat.isDirectory() ? 'it is a directory' : 'it is not a regular file'}, not a database file; it was not dehydrated and its archive was kept as it was`,
+        {
+          ...context,
+          hint: 'db-hydration leaves it where it is: move or rename it yourself, then run `db-hydration hydrate` to create the database from its archive',
+        },
+      );
+    }
   } catch (cause) {
-    throw new DatabaseReadError('cannot read the database file', { ...context, cause });
+    if (cause instanceof PathError) throw cause;
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new PathError('there is no such database file, so it was not dehydrated', {
+        ...context,
+        cause,
+        hint: 'check the name (--db or "databases" in the config); if it has an archive, `db-hydration hydrate` creates it',
+      });
+    }
+    throw new DatabaseReadError(`cannot read the database file: ${describe(cause)}`, {
+      ...context,
+      cause,
+      hint: 'check the file permissions and the disk',
+    });
   }
   if (size === 0) {
     throw new DatabaseReadError('the database file is empty (0 bytes); its archive was kept as it was', {

@@ -3,6 +3,7 @@
  * usable before the application opens it. A missing or damaged file with an archive is hydrated from the archive (a
  * damaged file is first kept under a quarantine name, exactly as `fix` does, since this is `fix` for one database).
  */
+import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatabaseReadError, type ErrorDetail } from '../errors.js';
@@ -59,6 +60,8 @@ export async function checkAndHydrate(
     ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
+  // Start-up of a fresh clone is hydration: the data directory may not exist yet (fix alone requires it).
+  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true });
   const result = await manager.fixCorruptedDbs();
   const detail = result.details[fileName];
   return {

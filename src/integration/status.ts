@@ -9,20 +9,28 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/format.js';
 import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
 import { compareNames } from '../dehydrate/read-schema.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { readArchive } from '../hydrate/read-archive.js';
-import { checkDatabase, type DatabaseStatus } from '../integrity/classify-database.js';
+import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/classify-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
-export type SyncState = 'in-sync' | 'changed' | 'missing' | 'damaged' | 'locked' | 'no-archive';
+export type SyncState =
+  | 'in-sync'
+  | 'changed'
+  | 'missing'
+  | 'damaged'
+  /** A directory (or socket, pipe, device) stands at the database's path: not a database, and not damaged. */
+  | 'not-a-file'
+  | 'locked'
+  | 'no-archive';
 
 /** One database in a {@link StatusResult}. */
 export interface DatabaseStatusEntry {
@@ -66,7 +74,8 @@ export interface StatusOptions {
 
 /**
  * Reports, for every database the manager knows of (its databases and its archives), whether it is in sync with its
- * archive.
+ * archive. Finding neither databases nor archives is an error in the result (`clean` is false); a data directory
+ * that does not exist throws a {@link PathError}.
  *
  * @example
  * ```ts
@@ -82,6 +91,7 @@ export async function getStatus(
   const timestamp = new Date().toISOString();
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const errorDetails: ErrorDetail[] = [];
+  manager.assertDataDir();
   const names = new Set(manager.listDatabases());
   const headers = new Map<string, string>();
   for (const archivePath of manager.listArchives()) {
@@ -109,11 +119,26 @@ export async function getStatus(
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
   }
+  if (databases.length === 0 && errorDetails.length === 0) {
+    // Nothing to compare is not "clean": a wrong --data-dir or --archive-dir must not pass a check.
+    errorDetails.push(
+      toErrorDetail(
+        new PathError(
+          `found no databases in ${manager.dataDir} and no archives in ${manager.archiveDir}, so nothing was checked`,
+          {
+            file: manager.dataDir,
+            hint: 'check --data-dir and --archive-dir (or the config); `db-hydration dehydrate` creates the archives of the databases',
+          },
+        ),
+      ),
+    );
+  }
   const counts: Record<SyncState, number> = {
     'in-sync': 0,
     changed: 0,
     missing: 0,
     damaged: 0,
+    'not-a-file': 0,
     locked: 0,
     'no-archive': 0,
   };
@@ -161,6 +186,8 @@ async function statusOf(
         );
   }
   if (check.status === 'locked') return entry('locked', check.reason, check.hint);
+  if (isNotAFile(check))
+    return entry('not-a-file', check.reason, 'move it away, then run `db-hydration hydrate`');
   if (!check.usable) {
     return entry(
       'damaged',

@@ -3,9 +3,10 @@
  * Both are dehydrated into scratch archives and compared line by line (see compare-archives.ts); the live database
  * and its archive are only read.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { checkDatabase } from '../integrity/classify-database.js';
 import { databaseNameOf } from '../archive/format.js';
 import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
@@ -48,7 +49,8 @@ export interface VerifyResult {
 
 /**
  * Hydrates each of the manager's archives into a temp file and compares it with the live database by content.
- * Nothing in the data or archive directory is written.
+ * Nothing in the data or archive directory is written. Finding no archive is an error in the result (`ok` is false);
+ * a data directory that does not exist throws a {@link PathError}.
  *
  * @example
  * ```ts
@@ -65,15 +67,41 @@ export async function verifyArchives(
   const databases: VerifiedDatabase[] = [];
   const errorDetails: ErrorDetail[] = [];
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  for (const archivePath of manager.listArchives()) {
+  manager.assertDataDir();
+  const archives = manager.listArchives();
+  if (archives.length === 0) {
+    // Nothing verified is not "OK": a wrong --archive-dir must not pass a check.
+    errorDetails.push(
+      toErrorDetail(
+        new PathError('there are no archives to verify', {
+          file: manager.archiveDir,
+          hint: 'check --archive-dir (or the config); `db-hydration dehydrate` creates the archives',
+        }),
+      ),
+    );
+  }
+  for (const archivePath of archives) {
     let fileName = `${basename(archivePath, '.json')}.db`;
     let dbPath = join(manager.dataDir, fileName);
     try {
+      if (!existsSync(archivePath)) {
+        throw new PathError('there is no archive for this database', {
+          file: archivePath,
+          hint: 'check the name (--db or "databases" in the config); `db-hydration dehydrate` creates the archive',
+        });
+      }
       fileName = targetFileName(peekHeader(archivePath), archivePath);
       dbPath = join(manager.dataDir, fileName);
       if (!existsSync(dbPath)) {
         databases.push({ fileName, archivePath, dbPath, status: 'missing' });
         continue;
+      }
+      if (!statSync(dbPath).isFile()) {
+        const check = checkDatabase(dbPath);
+        throw new PathError(`${check.reason}; there is no database to compare with its archive`, {
+          file: dbPath,
+          hint: check.hint,
+        });
       }
       const entry = await withScratchDir(async (dir) => {
         const hydrated = join(dir, fileName);

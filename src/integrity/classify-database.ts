@@ -77,6 +77,18 @@ export interface CheckDatabaseOptions {
   readonly maxProblems?: number;
 }
 
+/** The hint for a directory or special file at a database's path: db-hydration never moves or replaces it. */
+const NOT_A_FILE_HINT = (what: string): string =>
+  `db-hydration leaves it where it is: move or rename the ${what} yourself, then run \`db-hydration hydrate\` to create the database from its archive`;
+
+/**
+ * Whether a check found something other than a file at the database's path (a directory, a socket, ...): not a damaged
+ * database, so nothing replaces it.
+ */
+export function isNotAFile(check: DatabaseCheck): boolean {
+  return check.kind === 'directory' || check.kind === 'special-file';
+}
+
 /** The 16 bytes every SQLite 3 database starts with (https://sqlite.org/fileformat.html#the_database_header). */
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\u0000', 'latin1');
 const HEADER_BYTES = 100;
@@ -97,10 +109,25 @@ export function checkDatabase(path: string, options: CheckDatabaseOptions = {}):
   let size: number;
   try {
     const st = statSync(path);
+    // Not a damaged database: something else stands at its path, and nothing db-hydration does may move it.
     if (st.isDirectory()) {
-      return notSqlite(path, 'directory', 'it is a directory, not a file', undefined);
+      return notSqlite(
+        path,
+        'directory',
+        'it is a directory, not a database file',
+        undefined,
+        NOT_A_FILE_HINT('directory'),
+      );
     }
-    if (!st.isFile()) return notSqlite(path, 'special-file', 'it is not a regular file', undefined);
+    if (!st.isFile()) {
+      return notSqlite(
+        path,
+        'special-file',
+        'it is not a regular file (a socket, pipe or device), not a database file',
+        undefined,
+        NOT_A_FILE_HINT('file'),
+      );
+    }
     size = st.size;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
 import {
   HydrationError,
+  PathError,
   toErrorDetail,
   type ErrorContext,
   type ErrorDetail,
@@ -22,7 +23,7 @@ import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files
 import { assertReplaceable, buildDatabase } from '../hydrate/hydrate-database.js';
 import { readArchive } from '../hydrate/read-archive.js';
 import type { ProgressListener } from '../progress.js';
-import { checkDatabase, type DatabaseCheck } from './classify-database.js';
+import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
 import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';
 
 /** One database to check and, if needed, repair. */
@@ -44,7 +45,7 @@ export type FixAction =
   | 'salvaged'
   /** Created empty (missing, no archive). */
   | 'created'
-  /** Not repaired (locked, unreadable, or nothing to repair it from); see the errors. */
+  /** Not repaired (locked, unreadable, not a file, or nothing to repair it from); see the errors. */
   | 'skipped'
   /** The repair failed; the file is as it was. */
   | 'failed';
@@ -130,6 +131,19 @@ export async function fixDatabases(
           check.status === 'locked' ? 'DATABASE_LOCKED' : 'DATABASE_READ',
           `${check.reason}; it was not checked or changed`,
           { ...context, hint: check.hint },
+        ),
+      );
+      record({ action: 'skipped', quarantined: [] });
+      continue;
+    }
+    if (isNotAFile(check)) {
+      // A directory (or socket, pipe, device) is not a damaged database: it is someone's, and stays where it is.
+      errorDetails.push(
+        toErrorDetail(
+          new PathError(`${check.reason}; it was left where it is and no database was created`, {
+            ...context,
+            hint: check.hint,
+          }),
         ),
       );
       record({ action: 'skipped', quarantined: [] });
@@ -248,9 +262,9 @@ function quarantine(dbPath: string, timestamp: string): string[] {
   const kept: string[] = [];
   if (!main) {
     // Nothing to keep but the files below.
-  } else if (statSync(dbPath).isDirectory()) {
-    renameSync(dbPath, q);
-    kept.push(q);
+  } else if (!statSync(dbPath).isFile()) {
+    // Never moved: a directory or special file at a database's path is not a damaged database (see fixDatabases).
+    throw new PathError('it is not a database file; it was left where it is', { file: dbPath });
   } else {
     try {
       linkSync(dbPath, q);
