@@ -154,15 +154,18 @@ function planTable(
   }
   const rowidName = unshadowedRowidName(all.map((c) => c.name));
   if (rowidName === undefined) {
-    // Every rowid name is shadowed by a column: rowids cannot be read, so order by every column instead. With no key,
-    // a row is found again by all its values (identical rows have identical bytes), TEXT bound back from raw bytes.
+    // Every rowid name is shadowed by a column: rowids cannot be read, and the order of the rows is their only trace.
+    // The table's own b-tree is scanned (NOT INDEXED: never a covering index), which is rowid order, so the archive
+    // is still a function of the content; hydration inserts the rows in that order, so its rowids ascend the same
+    // way and `SELECT * FROM t` returns the rows as the source does. With no key, a row is found again by all its
+    // values (identical rows have identical bytes), TEXT bound back from raw bytes.
     return {
       name,
       sql,
       kind,
       columns,
       rowidKey: undefined,
-      selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} ORDER BY ${columnList.join(', ')}`,
+      selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} NOT INDEXED`,
       lookup: {
         whereSql: columnList.map(sameValueAs).join(' AND '),
         keyIndexes: columnList.flatMap((_, i) => [stored.length + i, i, stored.length + i]),
