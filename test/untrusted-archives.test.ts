@@ -96,8 +96,28 @@ const cases: Case[] = [
   },
   {
     name: 'a comma after the last object',
-    make: (b) => edit(b, /(END"\})\n\]\n\}/, '$1,\n]\n}'),
+    make: (b) => edit(b, /(END"\})\n\],\n/, '$1,\n],\n'),
     reason: /a comma after the last item/,
+  },
+  {
+    name: 'a comma after the last entry of schema_order',
+    make: (b) => edit(b, /("name":"items_tag"\})\n\]\n\}/, '$1,\n]\n}'),
+    reason: /a comma after the last item/,
+  },
+  {
+    name: 'schema_order that is not an array',
+    make: (b) => edit(b, /"schema_order": \[\n[^\]]*\]\n/, '"schema_order": {}\n'),
+    reason: /"schema_order" must be an array/,
+  },
+  {
+    name: 'schema_order with an entry of an unknown type',
+    make: (b) => edit(b, /\{"type":"view","name":"cheap"\}/, '{"type":"module","name":"cheap"}'),
+    reason: /schema_order\[\d+\] needs "type"/,
+  },
+  {
+    name: 'schema_order listing an entry twice',
+    make: (b) => edit(b, /\{"type":"view","name":"cheap"\}/, '{"type":"table","name":"items"}'),
+    reason: /schema_order lists table "items" twice/,
   },
   {
     name: 'content after a blank line at the end',

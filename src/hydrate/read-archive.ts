@@ -15,6 +15,7 @@ import {
   type ArchiveHeader,
   type ArchiveObject,
   type ArchivePragmas,
+  type ArchiveSchemaEntry,
   type ArchiveTableMeta,
   type TableKind,
 } from '../archive/format.js';
@@ -360,5 +361,28 @@ function validateFooter(f: Record<string, unknown>, fail: Fail): ArchiveFooter {
     }
     return { type: r.type, name: r.name, tbl_name: r.tbl_name, sql: r.sql };
   });
-  return { sequences: sequences as Record<string, unknown>, objects: checked };
+  const footer: { -readonly [K in keyof ArchiveFooter]: ArchiveFooter[K] } = {
+    sequences: sequences as Record<string, unknown>,
+    objects: checked,
+  };
+  if (f.schema_order !== undefined) footer.schema_order = validateSchemaOrder(f.schema_order, fail);
+  return footer;
+}
+
+const SCHEMA_TYPES = new Set(['table', 'index', 'view', 'trigger']);
+
+function validateSchemaOrder(order: unknown, fail: Fail): ArchiveSchemaEntry[] {
+  if (!Array.isArray(order)) return fail('"schema_order" must be an array');
+  const seen = new Set<string>();
+  return order.map((e: unknown, i) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e))
+      return fail(`schema_order[${i}] must be an object`);
+    const r = e as Record<string, unknown>;
+    if (typeof r.type !== 'string' || !SCHEMA_TYPES.has(r.type) || typeof r.name !== 'string')
+      return fail(`schema_order[${i}] needs "type" (table, index, view or trigger) and a string "name"`);
+    const key = `${r.type}\u0000${r.name}`;
+    if (seen.has(key)) fail(`schema_order lists ${r.type} "${r.name}" twice`);
+    seen.add(key);
+    return { type: r.type as ArchiveSchemaEntry['type'], name: r.name };
+  });
 }
