@@ -6,13 +6,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, checkDatabase } from '../src/index.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
-import { assertRoundTrip, dehydrateAndHydrate } from './helpers/round-trip.js';
+import { assertRoundTrip, dehydrateAndHydrate, roundTrip } from './helpers/round-trip.js';
 
 const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
@@ -568,6 +568,108 @@ describe('exactness: schema', () => {
         );
       },
     );
+  });
+
+  it('keeps the scan order of a table whose rowid cannot be read (columns rowid, _rowid_ and oid)', async () => {
+    const r = await roundTrip((db) => {
+      db.exec(`
+        CREATE TABLE t (rowid, _rowid_, oid, v);
+        CREATE INDEX t_v ON t (v);
+        INSERT INTO t VALUES ('z', 1, NULL, 3), (NULL, 9, 'a', 1), ('z', 1, NULL, 3), (2.5, x'00', 'b', 2);
+        INSERT INTO t VALUES (-1, -1, -1, -1), ('a', 'a', 'a', 'a');
+        DELETE FROM t WHERE v = 2;
+        INSERT INTO t VALUES (0, 0, 0, 0);
+      `);
+    });
+    try {
+      assert.deepEqual(r.after, r.before);
+      const rows = (path: string, sql: string): unknown[] => query(path, sql).map((x) => Object.values(x));
+      for (const sql of ['SELECT * FROM t', 'SELECT * FROM t NOT INDEXED', 'SELECT v FROM t NOT INDEXED']) {
+        assert.deepEqual(rows(r.hydratedPath, sql), rows(r.sourcePath, sql), sql);
+      }
+      assert.deepEqual(
+        rows(r.hydratedPath, 'SELECT v FROM t NOT INDEXED'),
+        [[3n], [1n], [3n], [-1n], ['a'], [0n]],
+        'insertion order',
+      );
+      // The archive is still a function of the content: the hydrated copy dehydrates to the same lines.
+      const again = join(r.dir, 'again');
+      mkdirSync(again);
+      execFileSync('cp', [r.hydratedPath, join(again, 'db.db')]);
+      assert.deepEqual((await new DBHydrationManager({ dataDir: again }).dehydrateAll()).errors, []);
+      const lines = (text: string): string[] =>
+        text.split('\n').filter((l) => !l.startsWith('"exported_at"'));
+      assert.deepEqual(
+        lines(readFileSync(join(again, 'json_archives', 'db.json'), 'utf8')),
+        lines(r.archive),
+      );
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  it("keeps the source's order of tables, indexes, views and triggers: .schema and .dump list them the same", async () => {
+    const sqlite3 = (path: string, command: string): string =>
+      execFileSync('sqlite3', [path, command], { encoding: 'utf8' });
+    const schemaRows = (path: string): unknown[] =>
+      query(path, 'SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid').map((r) =>
+        Object.values(r),
+      );
+    for (const vacuum of [false, true]) {
+      const r = await roundTrip((db) => {
+        db.exec(`
+          CREATE TABLE zeta (x UNIQUE, y);
+          CREATE INDEX zeta_y ON zeta (y);
+          CREATE TABLE alpha (id INTEGER PRIMARY KEY AUTOINCREMENT, v);
+          CREATE TRIGGER zeta_log AFTER INSERT ON zeta BEGIN INSERT INTO alpha (v) VALUES (new.x); END;
+          CREATE VIEW mid AS SELECT * FROM alpha;
+          CREATE VIRTUAL TABLE docs USING fts5(body);
+          CREATE TABLE beta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+          CREATE INDEX alpha_v ON alpha (v);
+          CREATE VIEW aaa AS SELECT 1;
+          INSERT INTO zeta VALUES (1, 2), (3, 4);
+          INSERT INTO docs VALUES ('hello world');
+          ANALYZE;
+          CREATE TABLE last (a);
+          DROP TABLE beta;
+          CREATE TABLE beta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+        `);
+        // VACUUM rewrites sqlite_schema in another order (tables, then indexes, then the rest; a virtual table after
+        // its shadow tables).
+        if (vacuum) db.exec('VACUUM');
+      });
+      try {
+        assert.deepEqual(r.after, r.before);
+        assert.deepEqual(schemaRows(r.hydratedPath), schemaRows(r.sourcePath), `vacuum: ${vacuum}`);
+        assert.equal(sqlite3(r.hydratedPath, '.schema'), sqlite3(r.sourcePath, '.schema'));
+        assert.equal(sqlite3(r.hydratedPath, '.dump'), sqlite3(r.sourcePath, '.dump'));
+        assert.equal(sqlite3(r.hydratedPath, 'PRAGMA integrity_check'), 'ok\n');
+        // The order is in the archive, deterministically: an unchanged database keeps its archive byte for byte.
+        const bytes = readFileSync(r.archivePath);
+        const again = await new DBHydrationManager({
+          dataDir: r.dataDir,
+          archiveDir: r.archiveDir,
+        }).dehydrateAll();
+        assert.equal(again.databases['db.db']?.changed, false);
+        assert.ok(readFileSync(r.archivePath).equals(bytes));
+        // An archive written before schema_order existed still hydrates, to the same content (in its own order).
+        const old = join(r.dir, 'old');
+        mkdirSync(old);
+        writeFileSync(
+          join(old, 'db.json'),
+          r.archive.replace(/\],\n"schema_order": \[\n[^\]]*\]\n\}\n$/, ']\n}\n'),
+        );
+        assert.doesNotMatch(readFileSync(join(old, 'db.json'), 'utf8'), /schema_order/);
+        const plain = await new DBHydrationManager({
+          dataDir: join(r.dir, 'from-old'),
+          archiveDir: old,
+        }).hydrateAll();
+        assert.deepEqual(plain.errors, []);
+        assert.deepEqual(snapshot(join(r.dir, 'from-old', 'db.db')), r.before);
+      } finally {
+        r.cleanup();
+      }
+    }
   });
 
   it('keeps indexes: partial, expression, collation, unique, descending', async () => {

@@ -129,6 +129,18 @@ describe('properties', () => {
     });
   });
 
+  // Feature: database-hydration, Property 1: Round-trip Consistency
+  it("Property 1: Round-trip Consistency: the copy lists its schema in the source's order (tables, indexes, views and triggers interleaved)", async () => {
+    const order = (path: string): unknown =>
+      withDb(path, (db) =>
+        db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid').raw(true).all(),
+      );
+    await checkProperty(databaseSpec({ maxRows: 3 }), async (spec, paths) => {
+      await roundTrip(spec, paths);
+      assert.deepEqual(order(join(paths.other, 'db.db')), order(join(paths.data, 'db.db')));
+    });
+  });
+
   // Feature: database-hydration, Property 2: Idempotent Dehydration
   it('Property 2: Idempotent Dehydration: dehydrating an unchanged database again gives the identical archive', async () => {
     await checkProperty(databaseSpec(), async (spec, paths) => {

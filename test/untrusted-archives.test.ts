@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DBHydrationManager } from '../src/index.js';
+import { DBHydrationManager, compareArchives, getStatus, verifyArchives } from '../src/index.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { makeShop } from './helpers/damage.js';
 import { snapshot } from './helpers/snapshot.js';
@@ -31,8 +31,42 @@ function edit(text: string, from: string | RegExp, to: string): string {
 
 interface Case {
   readonly name: string;
-  readonly make: (base: string) => string;
+  /** The bad archive: text (written as UTF-8) or raw bytes. */
+  readonly make: (base: string) => string | Buffer;
   readonly reason: RegExp;
+}
+
+/** The 1-based line of `text` on which `needle` first occurs. */
+function lineOf(text: string, needle: string): number {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0, `the base archive should contain ${needle}`);
+  return text.slice(0, at).split('\n').length;
+}
+
+/** `text` as UTF-8 with the bytes `bad` in place of the first occurrence of `needle`. */
+function withBytes(text: string, needle: string, bad: readonly number[]): Buffer {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0, `the base archive should contain ${needle}`);
+  return Buffer.concat([
+    Buffer.from(text.slice(0, at)),
+    Buffer.from(bad),
+    Buffer.from(text.slice(at + needle.length)),
+  ]);
+}
+
+/** An archive whose bytes are not UTF-8 at `needle`, refused at the line it is on. */
+function notUtf8(name: string, needle: string, bad: readonly number[]): Case {
+  let line = 0;
+  return {
+    name,
+    make: (b) => {
+      line = lineOf(b, needle);
+      return withBytes(b, needle, bad);
+    },
+    get reason() {
+      return new RegExp(`line ${line}: the archive is not valid UTF-8`);
+    },
+  };
 }
 
 const cases: Case[] = [
@@ -62,8 +96,28 @@ const cases: Case[] = [
   },
   {
     name: 'a comma after the last object',
-    make: (b) => edit(b, /(END"\})\n\]\n\}/, '$1,\n]\n}'),
+    make: (b) => edit(b, /(END"\})\n\],\n/, '$1,\n],\n'),
     reason: /a comma after the last item/,
+  },
+  {
+    name: 'a comma after the last entry of schema_order',
+    make: (b) => edit(b, /("name":"items_tag"\})\n\]\n\}/, '$1,\n]\n}'),
+    reason: /a comma after the last item/,
+  },
+  {
+    name: 'schema_order that is not an array',
+    make: (b) => edit(b, /"schema_order": \[\n[^\]]*\]\n/, '"schema_order": {}\n'),
+    reason: /"schema_order" must be an array/,
+  },
+  {
+    name: 'schema_order with an entry of an unknown type',
+    make: (b) => edit(b, /\{"type":"view","name":"cheap"\}/, '{"type":"module","name":"cheap"}'),
+    reason: /schema_order\[\d+\] needs "type"/,
+  },
+  {
+    name: 'schema_order listing an entry twice',
+    make: (b) => edit(b, /\{"type":"view","name":"cheap"\}/, '{"type":"table","name":"items"}'),
+    reason: /schema_order lists table "items" twice/,
   },
   {
     name: 'content after a blank line at the end',
@@ -229,6 +283,37 @@ const cases: Case[] = [
     make: (b) => edit(b, /"format_version": 1/, '"format_version": 99'),
     reason: /upgrade/,
   },
+  // JSON must be UTF-8 (RFC 8259): bytes that are not are refused, never decoded as U+FFFD and hydrated.
+  notUtf8('a byte that is not UTF-8 in a row', 'item 3', [0x69, 0x74, 0xff, 0x6d]),
+  notUtf8('a truncated multi-byte sequence in a row', 'item 2', [0x69, 0x74, 0xc3, 0x6d]),
+  notUtf8('an overlong encoding of "/" in a row', 'item 4', [0xc0, 0xaf]),
+  notUtf8('an encoded surrogate (CESU-8) in a row', 'item 5', [0xed, 0xa0, 0x80]),
+  notUtf8(
+    'a byte that is not UTF-8 in the header',
+    '"database": "shop"',
+    [
+      0x22, 0x64, 0x61, 0x74, 0x61, 0x62, 0x61, 0x73, 0x65, 0x22, 0x3a, 0x20, 0x22, 0x73, 0x68, 0x6f, 0x70,
+      0xfe, 0x22,
+    ],
+  ),
+  notUtf8('a byte that is not UTF-8 in an object', 'CREATE INDEX items_name', [0x43, 0x52, 0x45, 0x80]),
+  {
+    name: 'a byte that is not UTF-8 in a plain archive',
+    make: () =>
+      Buffer.concat([
+        Buffer.from(
+          '{"database": "shop", "exported_at": "",\n"tables": {"t": {"schema": "CREATE TABLE t (a)",\n"rows": [{"a": "x',
+        ),
+        Buffer.from([0xff]),
+        Buffer.from('"}]}}}'),
+      ]),
+    reason: /line 3: the archive is not valid UTF-8/,
+  },
+  {
+    name: 'a multi-byte sequence cut by the end of the file',
+    make: (b) => Buffer.concat([Buffer.from(b.replace(/\n$/, '')), Buffer.from([0xf0, 0x9f])]),
+    reason: /not valid UTF-8/,
+  },
   {
     name: 'an unknown column in a row',
     make: (b) => edit(b, /\{"id":2,/, '{"id":2,"evil":1,'),
@@ -276,6 +361,68 @@ describe('untrusted archives', () => {
           `${c.name}: nothing outside the data dir`,
         );
       }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reads characters cut by a chunk boundary, and refuses bytes that are not UTF-8 past the first chunk, in every reader', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      // About 3 MiB of rows made of 2-, 3- and 4-byte characters: the 1 MiB chunks of the reader end inside some.
+      makeDatabase(join(data, 'big.db'), (db) => {
+        db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT)');
+        const insert = db.prepare('INSERT INTO t (s) VALUES (?)');
+        db.transaction(() => {
+          for (let i = 0; i < 12000; i++) insert.run(`${'é€🎉'.repeat(20 + (i % 7))}${i}`);
+        })();
+      });
+      assert.deepEqual((await new DBHydrationManager({ dataDir: data }).dehydrateAll()).errors, []);
+      const archivePath = join(data, 'json_archives', 'big.json');
+      const good = readFileSync(archivePath);
+      const boundary = good[1 << 20] ?? 0;
+      assert.equal(boundary & 0xc0, 0x80, 'the first chunk ends inside a character');
+      const other = join(dir, 'other');
+      const back = await new DBHydrationManager({
+        dataDir: other,
+        archiveDir: join(data, 'json_archives'),
+      }).hydrateAll();
+      assert.deepEqual(back.errors, []);
+      assert.deepEqual(snapshot(join(other, 'big.db')), snapshot(join(data, 'big.db')));
+
+      // One byte of a row 2.5 MiB in becomes 0xFF.
+      const at = good.indexOf('🎉', 5 << 19);
+      const bad = Buffer.from(good);
+      bad[at + 1] = 0xff;
+      const line = good.subarray(0, at).toString('latin1').split('\n').length;
+      writeFileSync(archivePath, bad);
+      const reason = new RegExp(`line ${line}: the archive is not valid UTF-8`);
+      const before = readFileSync(join(other, 'big.db'));
+      const forced = await new DBHydrationManager({
+        dataDir: other,
+        archiveDir: join(data, 'json_archives'),
+      }).hydrateAll({ force: true });
+      assert.equal(forced.errors.length, 1);
+      assert.match(forced.errors[0] ?? '', reason);
+      assert.ok(forced.errors[0]?.includes(archivePath));
+      assert.deepEqual(readFileSync(join(other, 'big.db')), before, 'the existing database is untouched');
+      assert.deepEqual(readdirSync(other), ['big.db']);
+      // verify, and the comparison status makes, refuse the archive rather than read it altered.
+      const verified = await verifyArchives(
+        new DBHydrationManager({ dataDir: data, archiveDir: join(data, 'json_archives') }),
+      );
+      assert.equal(verified.ok, false);
+      assert.match(verified.errors.join('\n'), reason);
+      assert.throws(() => compareArchives(archivePath, archivePath), reason);
+      // A bad byte in the header: status (which reads only the header of each archive) refuses it too.
+      const head = Buffer.from(good);
+      head[good.indexOf('"big.db"') + 1] = 0xff;
+      writeFileSync(archivePath, head);
+      const status = await getStatus(new DBHydrationManager({ dataDir: data }));
+      assert.equal(status.clean, false);
+      assert.match(status.errors.join('\n'), /line 6: the archive is not valid UTF-8/);
     } finally {
       cleanup();
     }

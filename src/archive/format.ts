@@ -52,11 +52,23 @@ export interface ArchiveObject {
   readonly sql: string;
 }
 
+/** One entry of `schema_order`: a row of sqlite_schema, by type and name. */
+export interface ArchiveSchemaEntry {
+  readonly type: 'table' | 'index' | 'view' | 'trigger';
+  readonly name: string;
+}
+
 /** The members of an archive that come after `tables`. */
 export interface ArchiveFooter {
   /** sqlite_sequence: table name → encoded value (JSON). */
   readonly sequences: Readonly<Record<string, unknown>>;
   readonly objects: readonly ArchiveObject[];
+  /**
+   * The order of the source's sqlite_schema (its creation order, which `.schema` and `.dump` show): every entry with
+   * SQL text that the archive creates. Absent in archives written before it was added; their objects are then left
+   * in the order they are created.
+   */
+  readonly schema_order?: readonly ArchiveSchemaEntry[];
 }
 
 /** Database file endings the scanner picks up by default. */

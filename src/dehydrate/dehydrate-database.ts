@@ -250,7 +250,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       seen.add(name);
     }
     const sequences = sequenceRows.map(([name, seq]) => [name as string, encodeValue(seq, false)] as const);
-    writer.writeFooter(sequences, plan.objects);
+    writer.writeFooter(sequences, plan.objects, plan.schemaOrder);
     db.exec('COMMIT');
     db.close();
     const outcome = writer.commit();

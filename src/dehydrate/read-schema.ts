@@ -6,6 +6,9 @@
  * database's content alone, so hydrating and dehydrating again reproduces the same bytes. The order is also a valid
  * creation order: indexes need only their table, views are not checked against what they reference, and triggers
  * come after the views they may be attached to.
+ *
+ * The creation order itself, which `.schema` and `.dump` show, is recorded apart: `schema_order` lists the entries of
+ * sqlite_schema in rowid order, and hydration puts sqlite_schema in that order once everything is created.
  */
 import type { Database } from 'better-sqlite3';
 import { affinityOf } from '../sqlite/affinity.js';
@@ -17,8 +20,9 @@ import {
   readSchemaRows,
   readTableList,
   type ColumnRow,
+  type SchemaRow,
 } from '../sqlite/catalog.js';
-import type { ArchiveObject, ArchivePragmas, TableKind } from '../archive/format.js';
+import type { ArchiveObject, ArchivePragmas, ArchiveSchemaEntry, TableKind } from '../archive/format.js';
 
 /** A column whose values the archive carries. */
 export interface ExportColumn {
@@ -50,6 +54,8 @@ export interface TablePlan {
 export interface DatabasePlan {
   readonly tables: readonly TablePlan[];
   readonly objects: readonly ArchiveObject[];
+  /** sqlite_schema's entries in rowid order (see {@link schemaOrderOf}). */
+  readonly schemaOrder: readonly ArchiveSchemaEntry[];
   readonly hasSequenceTable: boolean;
   readonly pragmas: ArchivePragmas;
 }
@@ -86,7 +92,34 @@ export function readDatabasePlan(db: Database): DatabasePlan {
   }
   tables.sort((a, b) => compareNames(a.name, b.name));
   objects.sort((a, b) => OBJECT_ORDER[a.type] - OBJECT_ORDER[b.type] || compareNames(a.name, b.name));
-  return { tables, objects, hasSequenceTable, pragmas: readPragmas(db) };
+  return {
+    tables,
+    objects,
+    schemaOrder: schemaOrderOf(schemaRows),
+    hasSequenceTable,
+    pragmas: readPragmas(db),
+  };
+}
+
+/**
+ * The entries of sqlite_schema (given in rowid order) that hydration creates and that have SQL text: tables, virtual
+ * and shadow tables, sqlite_sequence, the statistics tables, indexes, views and triggers. Left out are the automatic
+ * indexes of UNIQUE and PRIMARY KEY constraints (no SQL text: SQLite creates them right after their table, wherever
+ * that goes) and the internal tables the archive does not carry.
+ */
+export function schemaOrderOf(rows: readonly SchemaRow[]): ArchiveSchemaEntry[] {
+  return rows
+    .filter(
+      (r) =>
+        r.sql !== null &&
+        !(
+          r.type === 'table' &&
+          r.name.startsWith('sqlite_') &&
+          r.name !== 'sqlite_sequence' &&
+          !STAT_TABLES.has(r.name)
+        ),
+    )
+    .map((r) => ({ type: r.type, name: r.name }));
 }
 
 /** Code-unit order: deterministic on every platform and locale. */
@@ -154,15 +187,18 @@ function planTable(
   }
   const rowidName = unshadowedRowidName(all.map((c) => c.name));
   if (rowidName === undefined) {
-    // Every rowid name is shadowed by a column: rowids cannot be read, so order by every column instead. With no key,
-    // a row is found again by all its values (identical rows have identical bytes), TEXT bound back from raw bytes.
+    // Every rowid name is shadowed by a column: rowids cannot be read, and the order of the rows is their only trace.
+    // The table's own b-tree is scanned (NOT INDEXED: never a covering index), which is rowid order, so the archive
+    // is still a function of the content; hydration inserts the rows in that order, so its rowids ascend the same
+    // way and `SELECT * FROM t` returns the rows as the source does. With no key, a row is found again by all its
+    // values (identical rows have identical bytes), TEXT bound back from raw bytes.
     return {
       name,
       sql,
       kind,
       columns,
       rowidKey: undefined,
-      selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} ORDER BY ${columnList.join(', ')}`,
+      selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} NOT INDEXED`,
       lookup: {
         whereSql: columnList.map(sameValueAs).join(' AND '),
         keyIndexes: columnList.flatMap((_, i) => [stored.length + i, i, stored.length + i]),

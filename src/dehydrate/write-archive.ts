@@ -14,6 +14,7 @@ import {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveObject,
   type ArchivePragmas,
+  type ArchiveSchemaEntry,
 } from '../archive/format.js';
 import type { TablePlan } from './read-schema.js';
 
@@ -110,23 +111,31 @@ export class ArchiveWriter {
   }
 
   /** The members after `tables`. */
-  writeFooter(sequences: readonly (readonly [string, string])[], objects: readonly ArchiveObject[]): void {
+  writeFooter(
+    sequences: readonly (readonly [string, string])[],
+    objects: readonly ArchiveObject[],
+    schemaOrder: readonly ArchiveSchemaEntry[],
+  ): void {
     const w = this.writer;
     w.write(this.firstTable ? '},\n' : '\n},\n');
     w.write(
       `"sequences": {${sequences.map(([name, value]) => `${JSON.stringify(name)}: ${value}`).join(', ')}},\n`,
     );
-    if (objects.length === 0) {
-      w.write('"objects": []\n}\n');
-      return;
-    }
-    w.write('"objects": [\n');
-    w.write(
-      objects
-        .map((o) => JSON.stringify({ type: o.type, name: o.name, tbl_name: o.tbl_name, sql: o.sql }))
-        .join(',\n'),
+    const array = (member: string, items: readonly string[], last: boolean): void => {
+      const end = last ? '\n' : ',\n';
+      w.write(items.length === 0 ? `"${member}": []${end}` : `"${member}": [\n${items.join(',\n')}\n]${end}`);
+    };
+    array(
+      'objects',
+      objects.map((o) => JSON.stringify({ type: o.type, name: o.name, tbl_name: o.tbl_name, sql: o.sql })),
+      false,
     );
-    w.write('\n]\n}\n');
+    array(
+      'schema_order',
+      schemaOrder.map((e) => JSON.stringify({ type: e.type, name: e.name })),
+      true,
+    );
+    w.write('}\n');
   }
 
   /**

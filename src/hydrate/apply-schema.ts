@@ -6,6 +6,7 @@
  * (https://sqlite.org/schematab.html), so an archive's schema text must come back from sqlite_schema unchanged.
  */
 import type { Database } from 'better-sqlite3';
+import type { ArchiveSchemaEntry } from '../archive/format.js';
 import { ArchiveSchemaError } from '../errors.js';
 import { sqlTokens } from '../sqlite/sql-tokens.js';
 
@@ -122,6 +123,45 @@ function topLevelWords(sql: string): string[] {
     else if (token.kind === 'word' && depth === 0) words.push(token.text);
   }
   return words;
+}
+
+/**
+ * Puts the rows of sqlite_schema in the order an archive's `schema_order` records (the source's creation order, which
+ * `.schema` and `.dump` show), once every object exists. Tables are created and loaded first and indexes and triggers
+ * after the rows, so the order they were created in is not the source's; only the rows' rowids in sqlite_schema say
+ * which came first, and they are renumbered 1, 2, … in the recorded order. Each row keeps its type, names, root page
+ * and SQL exactly: the schema is the same, only listed in another order.
+ *
+ * A row the order does not list (an automatic index, which has no SQL) stays right after the row it follows now, as
+ * SQLite creates it after its table; entries naming nothing that exists are ignored (the order is only an order).
+ */
+export function orderSchema(db: Database, order: readonly ArchiveSchemaEntry[]): void {
+  const position = new Map(order.map((e, i) => [`${e.type}\u0000${e.name}`, i]));
+  const rows = db
+    .prepare('SELECT rowid, type, name FROM main.sqlite_schema ORDER BY rowid')
+    .raw(true)
+    .safeIntegers(false)
+    .all() as [number, string, string][];
+  let key = -1;
+  const keyed = rows.map(([rowid, type, name]) => {
+    key = position.get(`${type}\u0000${name}`) ?? key;
+    return { rowid, key };
+  });
+  // Array#sort is stable: rows with the same key (a row and those that follow it) keep their order.
+  const sorted = [...keyed].sort((a, b) => a.key - b.key);
+  if (sorted.every((r, i) => r.rowid === i + 1)) return;
+  const top = Math.max(0, ...rows.map(([rowid]) => rowid));
+  db.pragma('writable_schema = ON');
+  try {
+    // Out of the way first (above every rowid in use), then down to 1, 2, … in the new order.
+    const move = db.prepare('UPDATE main.sqlite_schema SET rowid = ? WHERE rowid = ?');
+    sorted.forEach((r, i) => move.run(top + 1 + i, r.rowid));
+    sorted.forEach((_, i) => move.run(i + 1, top + 1 + i));
+  } finally {
+    db.pragma('writable_schema = OFF');
+  }
+  const version = Number(db.pragma('schema_version', { simple: true }));
+  db.pragma(`schema_version = ${version + 1}`);
 }
 
 function countNamed(db: Database, type: string, name: string): number {

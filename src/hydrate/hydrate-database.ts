@@ -11,10 +11,10 @@ import { decodeValue, TextBytes } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkVirtualTables } from '../sqlite/check.js';
 import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
-import type { ArchiveHeader, ArchiveTableMeta } from '../archive/format.js';
+import type { ArchiveHeader, ArchiveSchemaEntry, ArchiveTableMeta } from '../archive/format.js';
 import type { ProgressListener } from '../progress.js';
 import { readArchive } from './read-archive.js';
-import { applyCreate } from './apply-schema.js';
+import { applyCreate, orderSchema } from './apply-schema.js';
 import { RowImporter, type RejectedRow } from './import-rows.js';
 import { STAT_TABLES } from '../dehydrate/read-schema.js';
 import { isBusyCode, isFullCode, sqliteCodeOf } from '../sqlite/error-codes.js';
@@ -107,6 +107,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
   // Rows of a table named sqlite_sequence (a plain archive from a naive exporter lists it among the tables).
   const sequenceRows: Readonly<Record<string, unknown>>[] = [];
   let inSequenceTable = false;
+  let schemaOrder: readonly ArchiveSchemaEntry[] | undefined;
 
   for (const event of readArchive(file)) {
     switch (event.kind) {
@@ -251,6 +252,7 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
         }
         if (sequenceRows.length > 0) setSequenceRows(db, sequenceRows, plain, file);
         for (const o of objects) applyCreate(db, o.type, o.name, o.sql, file);
+        schemaOrder = event.footer.schema_order;
         break;
       }
     }
@@ -261,6 +263,8 @@ function load(db: Database.Database, options: BuildDatabaseOptions): BuildDataba
     if (!statTables.has(name) && tableSql(db, name) !== undefined)
       db.exec(`DROP TABLE main.${quoteIdent(name)}`);
   }
+  // Everything exists: list it in the source's order.
+  if (schemaOrder !== undefined) orderSchema(db, schemaOrder);
   const p = header.pragmas;
   if (p !== undefined) {
     db.pragma(`user_version = ${p.user_version}`);

@@ -4,7 +4,7 @@
  * shape (any JSON layout, no `format` field) is parsed whole.
  *
  * Archives come from other people's commits, so everything is checked: structure, field types, duplicate tables,
- * row counts. Errors name the file and the line.
+ * row counts, and that the bytes are UTF-8. Errors name the file and the line.
  */
 import { closeSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
 import { ArchiveFormatError } from '../errors.js';
@@ -15,10 +15,11 @@ import {
   type ArchiveHeader,
   type ArchiveObject,
   type ArchivePragmas,
+  type ArchiveSchemaEntry,
   type ArchiveTableMeta,
   type TableKind,
 } from '../archive/format.js';
-import { readLines } from './read-lines.js';
+import { assertUtf8, readLines } from './read-lines.js';
 
 /** One step of reading an archive. */
 export type ArchiveEvent =
@@ -52,7 +53,8 @@ function isStreamingLayout(path: string): boolean {
   try {
     const head = Buffer.alloc(4096);
     const n = readSync(fd, head, 0, head.length, 0);
-    const text = head.toString('utf8', 0, n);
+    // Byte-level detection (ASCII only): the bytes are checked to be UTF-8 as they are read.
+    const text = head.toString('latin1', 0, n);
     return /^\{\r?\n"database": /.test(text) && text.includes(`"format": ${JSON.stringify(ARCHIVE_FORMAT)}`);
   } finally {
     closeSync(fd);
@@ -215,9 +217,12 @@ function* readPlain(path: string): Generator<ArchiveEvent, void, undefined> {
       `the archive is not in db-hydration's streaming layout and is too large (${size} bytes) to parse whole`,
     );
   }
+  const bytes = readFileSync(path);
+  // JSON must be UTF-8 (RFC 8259): bytes that are not are refused, not decoded as U+FFFD.
+  assertUtf8(bytes, 0, bytes.length, 0, path);
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    doc = JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (error) {
     return fail(`not valid JSON (${(error as Error).message})`);
   }
@@ -356,5 +361,28 @@ function validateFooter(f: Record<string, unknown>, fail: Fail): ArchiveFooter {
     }
     return { type: r.type, name: r.name, tbl_name: r.tbl_name, sql: r.sql };
   });
-  return { sequences: sequences as Record<string, unknown>, objects: checked };
+  const footer: { -readonly [K in keyof ArchiveFooter]: ArchiveFooter[K] } = {
+    sequences: sequences as Record<string, unknown>,
+    objects: checked,
+  };
+  if (f.schema_order !== undefined) footer.schema_order = validateSchemaOrder(f.schema_order, fail);
+  return footer;
+}
+
+const SCHEMA_TYPES = new Set(['table', 'index', 'view', 'trigger']);
+
+function validateSchemaOrder(order: unknown, fail: Fail): ArchiveSchemaEntry[] {
+  if (!Array.isArray(order)) return fail('"schema_order" must be an array');
+  const seen = new Set<string>();
+  return order.map((e: unknown, i) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e))
+      return fail(`schema_order[${i}] must be an object`);
+    const r = e as Record<string, unknown>;
+    if (typeof r.type !== 'string' || !SCHEMA_TYPES.has(r.type) || typeof r.name !== 'string')
+      return fail(`schema_order[${i}] needs "type" (table, index, view or trigger) and a string "name"`);
+    const key = `${r.type}\u0000${r.name}`;
+    if (seen.has(key)) fail(`schema_order lists ${r.type} "${r.name}" twice`);
+    seen.add(key);
+    return { type: r.type as ArchiveSchemaEntry['type'], name: r.name };
+  });
 }

@@ -52,11 +52,26 @@ export interface PragmaSpec {
   readonly applicationId: number;
 }
 
+/**
+ * An index, view or trigger created later than its table: right after table number `after` (and its rows) is
+ * created, so that sqlite_schema interleaves tables and objects in an order that is neither by name nor by kind.
+ */
+export interface LateObjectSpec {
+  readonly kind: 'index' | 'view' | 'trigger';
+  readonly name: string;
+  /** The table it is on (an index into `tables`). */
+  readonly table: number;
+  /** Created after this table (>= `table`). */
+  readonly after: number;
+}
+
 /** A generated database. */
 export interface DatabaseSpec {
   readonly encoding: 'UTF-8' | 'UTF-16le' | 'UTF-16be';
   readonly pragmas: PragmaSpec;
   readonly tables: readonly TableSpec[];
+  /** Created in this order among the tables; absent: none. */
+  readonly lateObjects?: readonly LateObjectSpec[];
 }
 
 /** Random file settings: page size, auto-vacuum, WAL, signed user_version and application_id. */
@@ -333,8 +348,36 @@ export function databaseSpec(options: DatabaseSpecOptions = {}): fc.Arbitrary<Da
     })
     .chain(({ encoding, pragmas, names }) =>
       fc
-        .tuple(...names.map((n, i) => tableSpec(n, i, maxRows)))
-        .map((tables) => ({ encoding, pragmas, tables })),
+        .tuple(...names.map((n, i) => tableSpec(n, i, maxRows)), lateObjectSpecs(names.length))
+        .map((parts) => ({
+          encoding,
+          pragmas,
+          tables: parts.slice(0, -1) as TableSpec[],
+          lateObjects: parts[parts.length - 1] as LateObjectSpec[],
+        })),
+    );
+}
+
+/** 0-4 indexes, views and triggers, each on a random table and created after a random later one. */
+function lateObjectSpecs(tables: number): fc.Arbitrary<LateObjectSpec[]> {
+  return fc
+    .array(
+      fc.record({
+        kind: fc.constantFrom('index', 'view', 'trigger'),
+        name: identifier,
+        table: fc.nat(tables - 1),
+        later: fc.nat(tables - 1),
+      }),
+      { maxLength: 4 },
+    )
+    .map((list) =>
+      list.map(({ kind, name, table, later }, i) => ({
+        kind,
+        // Unique by construction, and never a table's or another index's name (those have no such prefix).
+        name: `late${i} ${name}`,
+        table,
+        after: table + (later % (tables - table)),
+      })),
     );
 }
 
@@ -352,6 +395,18 @@ export function createTableSql(t: TableSpec): string {
     cols.push(`PRIMARY KEY (${t.pk.map((i) => quote(t.columns[i]?.name ?? '')).join(', ')})`);
   const options = [t.strict ? 'STRICT' : '', t.withoutRowid ? 'WITHOUT ROWID' : ''].filter((o) => o !== '');
   return `CREATE TABLE ${quote(t.name)} (${cols.join(', ')})${options.length > 0 ? ` ${options.join(', ')}` : ''}`;
+}
+
+/** The CREATE statement of a late object on table `t`. */
+export function createLateObjectSql(t: TableSpec, o: LateObjectSpec): string {
+  switch (o.kind) {
+    case 'index':
+      return `CREATE INDEX ${quote(o.name)} ON ${quote(t.name)} (${quote(t.columns[0]?.name ?? '')})`;
+    case 'view':
+      return `CREATE VIEW ${quote(o.name)} AS SELECT * FROM ${quote(t.name)}`;
+    case 'trigger':
+      return `CREATE TRIGGER ${quote(o.name)} AFTER INSERT ON ${quote(t.name)} BEGIN SELECT 1; END`;
+  }
 }
 
 function createIndexSql(t: TableSpec, ix: IndexSpec): string {
@@ -379,7 +434,7 @@ export function buildDatabase(path: string, spec: DatabaseSpec): number {
     db.pragma(`application_id = ${spec.pragmas.applicationId}`);
     if (spec.pragmas.wal) db.pragma('journal_mode = WAL');
     db.exec('BEGIN');
-    for (const t of spec.tables) {
+    for (const [number, t] of spec.tables.entries()) {
       db.exec(createTableSql(t));
       for (const ix of t.indexes) db.exec(createIndexSql(t, ix));
       const names = [...(t.rowids === undefined ? [] : ['_rowid_']), ...t.columns.map((c) => quote(c.name))];
@@ -404,6 +459,10 @@ export function buildDatabase(path: string, spec: DatabaseSpec): number {
           )
             throw error;
         }
+      }
+      for (const o of spec.lateObjects ?? []) {
+        const on = spec.tables[o.table];
+        if (o.after === number && on !== undefined) db.exec(createLateObjectSql(on, o));
       }
     }
     db.exec('COMMIT');
