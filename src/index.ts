@@ -36,7 +36,7 @@ export {
   type SqliteValue,
   type DecodedValue,
 } from './codec/value-codec.js';
-export { readArchive, type ArchiveEvent } from './hydrate/read-archive.js';
+export { readArchive, type ArchiveEvent } from './archive/read-archive.js';
 export type { RejectedRow } from './hydrate/import-rows.js';
 export {
   ARCHIVE_FORMAT,
@@ -103,4 +103,4 @@ export {
   compareArchives,
   type ArchiveComparison,
   type ArchiveDifference,
-} from './integration/compare-archives.js';
+} from './archive/content-comparison.js';

@@ -17,10 +17,10 @@ import {
 } from './archive/format.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
-import { compareNames } from './dehydrate/read-schema.js';
+import { compareNames } from './sqlite/names.js';
 import { assertBusyTimeout } from './sqlite/busy-timeout.js';
 import { buildDatabase } from './hydrate/hydrate-database.js';
-import { readArchive } from './hydrate/read-archive.js';
+import { readArchive } from './archive/read-archive.js';
 import type { RejectedRow } from './hydrate/import-rows.js';
 import { commitTempFile, fsyncFile, removeStaleTempFiles, tempPathFor } from './files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from './manifest/manifest.js';

@@ -18,6 +18,12 @@ export interface ArchivePragmas {
   readonly user_version: number;
 }
 
+/**
+ * How the `exported_at` member starts its line. It is the one line that changes on every export, so it is left out
+ * of an archive's content (src/archive/content-comparison.ts).
+ */
+export const EXPORTED_AT_PREFIX = '"exported_at": ';
+
 /** The members of an archive that come before `tables`. */
 export interface ArchiveHeader {
   readonly database: string;

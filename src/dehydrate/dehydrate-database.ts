@@ -9,7 +9,7 @@ import { DatabaseReadError, HydrationError, PathError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems } from '../sqlite/check.js';
-import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
+import { ArchiveWriter, type ArchiveWriteOutcome } from '../archive/write-archive.js';
 import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
 import { beginSnapshot, type ExportHelper, type ExportUnit } from './parallel-export.js';
@@ -171,7 +171,13 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       const progress = (rowsDone: number): void =>
         options.onProgress?.({ phase: 'dehydrate', database, table: table_, rowsDone, rowsTotal: rowTotal });
       progress(0);
-      writer.beginTable(table, rowTotal);
+      writer.beginTable({
+        name: table.name,
+        schema: table.sql,
+        type: table.kind,
+        ...(table.rowidKey === undefined ? {} : { rowid_key: table.rowidKey }),
+        row_count: rowTotal,
+      });
       let written = 0;
       for (let unit = units[next]; unit?.table === index; unit = units[++next]) {
         const fromHelper =

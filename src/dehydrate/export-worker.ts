@@ -4,7 +4,7 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BufferedWriter } from '../files/buffered-writer.js';
+import { BufferedWriter } from '../archive/buffered-writer.js';
 import { checkProblems } from '../sqlite/check.js';
 import { exportRows } from './export-rows.js';
 import {

@@ -19,9 +19,11 @@ import {
   readIndexList,
   readSchemaRows,
   readTableList,
+  STAT_TABLES,
   type ColumnRow,
   type SchemaRow,
 } from '../sqlite/catalog.js';
+import { compareNames } from '../sqlite/names.js';
 import type { ArchiveObject, ArchivePragmas, ArchiveSchemaEntry, TableKind } from '../archive/format.js';
 
 /** A column whose values the archive carries. */
@@ -61,9 +63,6 @@ export interface DatabasePlan {
 }
 
 const OBJECT_ORDER = { index: 0, view: 1, trigger: 2 } as const;
-
-/** The statistics tables of ANALYZE that this SQLite creates; archived like tables, recreated by ANALYZE. */
-export const STAT_TABLES: ReadonlySet<string> = new Set(['sqlite_stat1', 'sqlite_stat4']);
 
 /** Reads the schema and the file settings of an open database. */
 export function readDatabasePlan(db: Database): DatabasePlan {
@@ -120,11 +119,6 @@ export function schemaOrderOf(rows: readonly SchemaRow[]): ArchiveSchemaEntry[] 
         ),
     )
     .map((r) => ({ type: r.type, name: r.name }));
-}
-
-/** Code-unit order: deterministic on every platform and locale. */
-export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function planTable(

@@ -2,7 +2,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasDatabaseExtension } from '../archive/format.js';
-import { compareNames } from './read-schema.js';
+import { compareNames } from '../sqlite/names.js';
 
 /**
  * The database files directly in `dataDir`: every regular file ending in `.db`, `.sqlite` or `.sqlite3`, sorted by

@@ -13,10 +13,10 @@ import { checkVirtualTables } from '../sqlite/check.js';
 import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
 import type { ArchiveHeader, ArchiveSchemaEntry, ArchiveTableMeta } from '../archive/format.js';
 import type { ProgressListener } from '../progress.js';
-import { readArchive } from './read-archive.js';
+import { readArchive } from '../archive/read-archive.js';
 import { applyCreate, orderSchema } from './apply-schema.js';
 import { RowImporter, type RejectedRow } from './import-rows.js';
-import { STAT_TABLES } from '../dehydrate/read-schema.js';
+import { STAT_TABLES } from '../sqlite/catalog.js';
 import { isBusyCode, isFullCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 
 /** Input of {@link buildDatabase}. */

@@ -12,12 +12,12 @@ import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/format.js';
 import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
-import { compareNames } from '../dehydrate/read-schema.js';
+import { compareNames } from '../sqlite/names.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
-import { readArchive } from '../hydrate/read-archive.js';
+import { readArchive } from '../archive/read-archive.js';
 import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/classify-database.js';
 import type { ProgressListener } from '../progress.js';
-import { compareArchives } from './compare-archives.js';
+import { compareArchives } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 

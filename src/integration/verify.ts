@@ -12,7 +12,7 @@ import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
-import { compareArchives, type ArchiveDifference } from './compare-archives.js';
+import { compareArchives, type ArchiveDifference } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
 

@@ -21,7 +21,7 @@ import {
 } from '../errors.js';
 import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
 import { assertReplaceable, buildDatabase } from '../hydrate/hydrate-database.js';
-import { readArchive } from '../hydrate/read-archive.js';
+import { readArchive } from '../archive/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
 import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';

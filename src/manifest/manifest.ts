@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../files/atomic-file.js';
-import { compareNames } from '../dehydrate/read-schema.js';
+import { compareNames } from '../sqlite/names.js';
 
 /** One database's entry (snake_case: this is on-disk JSON). */
 export interface ManifestEntry {

@@ -84,3 +84,6 @@ export function readIndexList(db: Database, table: string): IndexListRow[] {
 export function readIndexColumns(db: Database, index: string): IndexColumnRow[] {
   return all<IndexColumnRow>(db, "SELECT * FROM pragma_index_xinfo(?, 'main') ORDER BY seqno", index);
 }
+
+/** The statistics tables of ANALYZE that this SQLite creates; archived like tables, recreated by ANALYZE. */
+export const STAT_TABLES: ReadonlySet<string> = new Set(['sqlite_stat1', 'sqlite_stat4']);

@@ -5,18 +5,22 @@
  * The archive is written to a temp file; it replaces the existing archive only when its content (everything but
  * `exported_at`) differs, so an unchanged database leaves its archive untouched, mtime included.
  */
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { BufferedWriter } from '../files/buffered-writer.js';
+import { existsSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
+import { codecForFileName } from './codec.js';
+import { BufferedWriter } from './buffered-writer.js';
+import { hashArchiveFile, readArchivePrefix } from './archive-file.js';
+import { ContentComparison, findExportedAtLine } from './content-comparison.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
 import {
   ARCHIVE_FORMAT,
   ARCHIVE_FORMAT_VERSION,
+  EXPORTED_AT_PREFIX,
   type ArchiveObject,
   type ArchivePragmas,
   type ArchiveSchemaEntry,
-} from '../archive/format.js';
-import type { TablePlan } from './read-schema.js';
+  type ArchiveTableMeta,
+} from './format.js';
 
 /** The outcome of writing one archive. */
 export interface ArchiveWriteOutcome {
@@ -28,8 +32,6 @@ export interface ArchiveWriteOutcome {
   /** `exported_at` of the archive as it now is on disk. */
   readonly exportedAt: string;
 }
-
-const EXPORTED_AT_PREFIX = '"exported_at": ';
 
 /** Writes one archive; call the methods in file order, then {@link ArchiveWriter.commit}. */
 export class ArchiveWriter {
@@ -43,11 +45,13 @@ export class ArchiveWriter {
     const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
     this.comparison = comparison;
     try {
+      const codec = codecForFileName(basename(target));
       this.writer = new BufferedWriter(
         tempPathFor(target),
         comparison === undefined
-          ? {}
+          ? { codec }
           : {
+              codec,
               onContent: (chunk) => {
                 comparison.compare(chunk);
               },
@@ -72,12 +76,15 @@ export class ArchiveWriter {
     w.write('"tables": {');
   }
 
-  /** A table's header line; rows follow with {@link writeRow}, then {@link endTable}. */
-  beginTable(table: TablePlan, rowCount: number): void {
-    const kind = table.kind === 'table' ? '' : `, "type": ${JSON.stringify(table.kind)}`;
-    const rowid = table.rowidKey === undefined ? '' : `, "rowid_key": ${JSON.stringify(table.rowidKey)}`;
+  /**
+   * A table's header line, from plain table metadata (a merge writes archives it never read from SQLite); rows follow
+   * with {@link writeRow}, then {@link endTable}.
+   */
+  beginTable(table: ArchiveTableMeta): void {
+    const kind = table.type === 'table' ? '' : `, "type": ${JSON.stringify(table.type)}`;
+    const rowid = table.rowid_key === undefined ? '' : `, "rowid_key": ${JSON.stringify(table.rowid_key)}`;
     this.writer.write(
-      `${this.firstTable ? '\n' : ',\n'}${JSON.stringify(table.name)}: {"schema": ${JSON.stringify(table.sql)}${kind}${rowid}, "row_count": ${rowCount}, "rows": [`,
+      `${this.firstTable ? '\n' : ',\n'}${JSON.stringify(table.name)}: {"schema": ${JSON.stringify(table.schema)}${kind}${rowid}, "row_count": ${table.row_count}, "rows": [`,
     );
     this.firstTable = false;
     this.firstRow = true;
@@ -170,123 +177,8 @@ function sortedKeys<T extends object>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : 1))) as T;
 }
 
-/** Hashes an existing archive, and reads its `exported_at` (looked for among the first lines only). */
+/** Hashes an existing archive, and reads its `exported_at`. */
 function hashExisting(path: string): { sha256: string; bytes: number; exportedAt: string | undefined } {
-  const full = createHash('sha256');
-  const fd = openSync(path, 'r');
-  const chunk = Buffer.allocUnsafe(1 << 20);
-  let bytes = 0;
-  let exportedAt: string | undefined;
-  try {
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break;
-      const part = chunk.subarray(0, n);
-      if (bytes === 0) exportedAt = findExportedAtLine(part)?.value;
-      bytes += n;
-      full.update(part);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return { sha256: full.digest('hex'), bytes, exportedAt };
-}
-
-/**
- * Compares the content of the archive being written (every byte but the `exported_at` line) with an existing
- * archive's, chunk by chunk as it is written: reading the old file stops at the first difference, so a changed
- * database costs little more than writing, and an unchanged one one read of the old file.
- */
-class ContentComparison {
-  private fd: number | undefined;
-  private readonly chunk = Buffer.allocUnsafe(1 << 20);
-  /** Old content read but not compared yet: `chunk[start, end)`. */
-  private start = 0;
-  private end = 0;
-  private first = true;
-  private differs = false;
-
-  constructor(path: string) {
-    try {
-      this.fd = openSync(path, 'r');
-    } catch {
-      this.differs = true;
-    }
-  }
-
-  /** Compares the next content bytes of the new archive. */
-  compare(bytes: Buffer): void {
-    let offset = 0;
-    while (!this.differs && offset < bytes.length) {
-      if (this.start === this.end && !this.fill()) {
-        this.close();
-        return;
-      }
-      const n = Math.min(bytes.length - offset, this.end - this.start);
-      if (!bytes.subarray(offset, offset + n).equals(this.chunk.subarray(this.start, this.start + n))) {
-        this.close();
-        return;
-      }
-      offset += n;
-      this.start += n;
-    }
-  }
-
-  /** Ends the comparison: true when the old content is exactly what was written (nothing more). */
-  finish(): boolean {
-    const same = !this.differs && this.start === this.end && !this.fill();
-    this.close();
-    return same;
-  }
-
-  /** Reads the next old content into the chunk; false at the end of the file. */
-  private fill(): boolean {
-    if (this.fd === undefined) return false;
-    const n = readSync(this.fd, this.chunk, 0, this.chunk.length, null);
-    this.start = 0;
-    this.end = n;
-    if (this.first && n > 0) {
-      this.first = false;
-      const found = findExportedAtLine(this.chunk.subarray(0, n));
-      // An archive without the line is not what this version writes: it differs.
-      if (found === undefined) return false;
-      // Drop the line: move what precedes it up against what follows.
-      this.chunk.copy(this.chunk, found.end - found.start, 0, found.start);
-      this.start = found.end - found.start;
-    }
-    return n > 0;
-  }
-
-  /** Stops comparing and closes the old archive; never throws. */
-  close(): void {
-    this.differs = true;
-    const fd = this.fd;
-    this.fd = undefined;
-    if (fd === undefined) return;
-    try {
-      closeSync(fd);
-    } catch {
-      // Nothing left to release.
-    }
-  }
-}
-
-function findExportedAtLine(
-  buf: Buffer,
-): { start: number; end: number; value: string | undefined } | undefined {
-  const head = buf.subarray(0, Math.min(buf.length, 4096)).toString('latin1');
-  const start = head.indexOf(`\n${EXPORTED_AT_PREFIX}`);
-  if (start < 0) return undefined;
-  const end = head.indexOf('\n', start + 1);
-  if (end < 0) return undefined;
-  const line = head.slice(start + 1, end).replace(/,$/, '');
-  let value: string | undefined;
-  try {
-    const parsed: unknown = JSON.parse(`{${line}}`);
-    const at = (parsed as { exported_at?: unknown }).exported_at;
-    value = typeof at === 'string' ? at : undefined;
-  } catch {
-    value = undefined;
-  }
-  return { start: start + 1, end: end + 1, value };
+  const { sha256, bytes } = hashArchiveFile(path);
+  return { sha256, bytes, exportedAt: findExportedAtLine(readArchivePrefix(path, 4096))?.value };
 }

@@ -1,11 +1,14 @@
 /**
- * A synchronous, buffered writer for one temp file. Rows are appended as strings; they reach the disk in large
+ * A synchronous, buffered writer for one temp archive file (or a part file of one), through the byte seam. Rows are appended as strings; they reach the disk in large
  * chunks, so memory stays flat and system calls stay few. It keeps the SHA-256 of every byte, and hands every byte
  * except the parts written with `hashed = false` (the archive's `exported_at` line) to an optional content listener,
- * which tells whether an archive's content changed.
+ * which tells whether an archive's content changed. The hash covers the plain bytes (the file's bytes with the identity
+ * codec).
  */
-import { closeSync, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
+import { createArchiveSink, openArchiveSource } from './archive-file.js';
+import { rmSync } from 'node:fs';
+import { IDENTITY_CODEC, type ArchiveCodec, type ByteSink } from './codec.js';
 
 /** Size of the output buffer: text is encoded straight into it and reaches the disk in chunks of this size. */
 const BUFFER_BYTES = 1 << 21;
@@ -21,7 +24,7 @@ const utf8Write: (buf: Buffer, text: string, offset: number) => number =
     : (buf, text, offset) => buf.write(text, offset, 'utf8');
 
 export class BufferedWriter {
-  private fd: number | undefined;
+  private sink: ByteSink | undefined;
   private readonly buffer: Buffer;
   private used = 0;
   private readonly fullHash: Hash | undefined;
@@ -35,6 +38,7 @@ export class BufferedWriter {
    *   chunks valid only during the call
    * @param options.buffer the output buffer to use (at least 64 KiB), so that a series of files can share one: a
    *   buffer is memory outside V8's heap, freed only by a full garbage collection
+   * @param options.codec the codec of the archive being written (a temp name does not show it); default identity
    */
   constructor(
     readonly path: string,
@@ -42,28 +46,29 @@ export class BufferedWriter {
       readonly hashed?: boolean;
       readonly onContent?: (chunk: Buffer) => void;
       readonly buffer?: Buffer;
+      readonly codec?: ArchiveCodec;
     } = {},
   ) {
     this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
     this.fullHash = (options.hashed ?? true) ? createHash('sha256') : undefined;
     this.onContent = options.onContent;
-    this.fd = openSync(path, 'wx', 0o644);
+    this.sink = createArchiveSink(path, options.codec ?? IDENTITY_CODEC);
   }
 
   /** Appends the whole content of another file (a part written by {@link BufferedWriter} without hashes). */
   appendFile(path: string): void {
     this.flush();
-    const fd = openSync(path, 'r');
+    const part = openArchiveSource(path, IDENTITY_CODEC);
     try {
       for (;;) {
-        const n = readSync(fd, this.buffer, 0, this.buffer.length, null);
+        const n = part.read(this.buffer, 0, this.buffer.length);
         if (n === 0) break;
         this.used = n;
         this.flush();
       }
     } finally {
       this.used = 0;
-      closeSync(fd);
+      part.close();
     }
   }
 
@@ -107,35 +112,26 @@ export class BufferedWriter {
    */
   finish(sync = true): { sha256: string; bytes: number } {
     this.flush();
-    const fd = this.requireFd();
-    if (sync) fsyncSync(fd);
-    closeSync(fd);
-    this.fd = undefined;
+    this.requireSink().finish(sync);
+    this.sink = undefined;
     return { sha256: this.fullHash?.digest('hex') ?? '', bytes: this.bytes };
   }
 
   /** Closes and deletes the temp file. Safe to call more than once. */
   abort(): void {
-    if (this.fd !== undefined) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // Already closed by a failed write; the file is removed below either way.
-      }
-      this.fd = undefined;
-    }
-    rmSync(this.path, { force: true });
+    const sink = this.sink;
+    this.sink = undefined;
+    if (sink === undefined) rmSync(this.path, { force: true });
+    else sink.abort();
   }
 
   private writeBuffer(buf: Buffer): void {
-    const fd = this.requireFd();
-    let offset = 0;
-    while (offset < buf.length) offset += writeSync(fd, buf, offset, buf.length - offset);
+    this.requireSink().write(buf);
     this.bytes += buf.length;
   }
 
-  private requireFd(): number {
-    if (this.fd === undefined) throw new Error(`${this.path} is already closed`);
-    return this.fd;
+  private requireSink(): ByteSink {
+    if (this.sink === undefined) throw new Error(`${this.path} is already closed`);
+    return this.sink;
   }
 }

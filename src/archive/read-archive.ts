@@ -6,7 +6,6 @@
  * Archives come from other people's commits, so everything is checked: structure, field types, duplicate tables,
  * row counts, and that the bytes are UTF-8. Errors name the file and the line.
  */
-import { closeSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
 import { ArchiveFormatError } from '../errors.js';
 import {
   ARCHIVE_FORMAT,
@@ -18,7 +17,8 @@ import {
   type ArchiveSchemaEntry,
   type ArchiveTableMeta,
   type TableKind,
-} from '../archive/format.js';
+} from './format.js';
+import { archiveFileBytes, readArchivePrefix, readWholeArchive } from './archive-file.js';
 import { assertUtf8, readLines } from './read-lines.js';
 
 /** One step of reading an archive. */
@@ -49,16 +49,9 @@ export function* readArchive(
 
 /** Whether the file starts like db-hydration's own layout: `{`, then `"database": …` on its own line. */
 function isStreamingLayout(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(4096);
-    const n = readSync(fd, head, 0, head.length, 0);
-    // Byte-level detection (ASCII only): the bytes are checked to be UTF-8 as they are read.
-    const text = head.toString('latin1', 0, n);
-    return /^\{\r?\n"database": /.test(text) && text.includes(`"format": ${JSON.stringify(ARCHIVE_FORMAT)}`);
-  } finally {
-    closeSync(fd);
-  }
+  // Byte-level detection (ASCII only): the bytes are checked to be UTF-8 as they are read.
+  const text = readArchivePrefix(path, 4096).toString('latin1');
+  return /^\{\r?\n"database": /.test(text) && text.includes(`"format": ${JSON.stringify(ARCHIVE_FORMAT)}`);
 }
 
 function* readStreaming(path: string, options: ReadArchiveOptions): Generator<ArchiveEvent, void, undefined> {
@@ -210,14 +203,13 @@ function* readPlain(path: string): Generator<ArchiveEvent, void, undefined> {
   const fail = (message: string): never => {
     throw new ArchiveFormatError(message, { file: path });
   };
-  const size = statSync(path).size;
-  if (size === 0) fail('the archive is empty (0 bytes)');
-  if (size > PLAIN_ARCHIVE_MAX_BYTES) {
-    fail(
-      `the archive is not in db-hydration's streaming layout and is too large (${size} bytes) to parse whole`,
+  const bytes = readWholeArchive(path, PLAIN_ARCHIVE_MAX_BYTES);
+  if (bytes === undefined) {
+    return fail(
+      `the archive is not in db-hydration's streaming layout and is too large (${archiveFileBytes(path)} bytes) to parse whole`,
     );
   }
-  const bytes = readFileSync(path);
+  if (bytes.length === 0) fail('the archive is empty (0 bytes)');
   // JSON must be UTF-8 (RFC 8259): bytes that are not are refused, not decoded as U+FFFD.
   assertUtf8(bytes, 0, bytes.length, 0, path);
   let doc: unknown;

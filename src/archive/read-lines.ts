@@ -11,15 +11,15 @@
  * the next chunk is read after it, so no memory is allocated per chunk (the buffer only grows for a line longer than
  * itself).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
+import { openArchiveSource } from './archive-file.js';
 import { ArchiveFormatError } from '../errors.js';
 
 const CHUNK = 1 << 20;
 
 /** Yields `[lineNumber, text]` for each line of the file (1-based numbers). @throws {ArchiveFormatError} on bytes that are not UTF-8 */
 export function* readLines(path: string): Generator<readonly [number, string], void, undefined> {
-  const fd = openSync(path, 'r');
+  const source = openArchiveSource(path);
   try {
     let buf = Buffer.allocUnsafe(CHUNK);
     let kept = 0; // bytes of an unfinished line at the start of buf
@@ -30,7 +30,7 @@ export function* readLines(path: string): Generator<readonly [number, string], v
         buf.copy(bigger, 0, 0, kept);
         buf = bigger;
       }
-      const n = readSync(fd, buf, kept, buf.length - kept, null);
+      const n = source.read(buf, kept, buf.length - kept);
       if (n === 0) break;
       const end = kept + n;
       // Only the new bytes can hold a newline: the kept bytes had none.
@@ -55,7 +55,7 @@ export function* readLines(path: string): Generator<readonly [number, string], v
       yield [++lineNumber, buf.toString('utf8', 0, stop)];
     }
   } finally {
-    closeSync(fd);
+    source.close();
   }
 }
 
