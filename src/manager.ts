@@ -18,7 +18,7 @@ import {
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { dehydrateDatabase } from './dehydrate/dehydrate-database.js';
 import { compareNames } from './dehydrate/read-schema.js';
-import { assertBusyTimeout } from './sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
 import { buildDatabase } from './hydrate/hydrate-database.js';
 import { readArchive } from './hydrate/read-archive.js';
 import type { RejectedRow } from './hydrate/import-rows.js';
@@ -278,7 +278,7 @@ export class DBHydrationManager {
           archivePath,
           database,
           fileName,
-          busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+          busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
           onProgress: this.options.onProgress,
         });
         databases[fileName] = {
@@ -384,7 +384,7 @@ export class DBHydrationManager {
           // checked (quick_check, one read of the file) when that is cheap; a large file only gets the open check.
           const check = checkDatabase(dbPath, {
             check: statSync(dbPath).size <= SKIP_CHECK_MAX_BYTES ? 'quick' : 'open',
-            busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+            busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
             expectTables: true,
           });
           if (!check.usable && check.status !== 'locked') {
@@ -410,7 +410,7 @@ export class DBHydrationManager {
         const outcome = await buildDatabase({
           archivePath,
           dbPath,
-          busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+          busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
           onProgress: this.options.onProgress,
           checkHeader: (h) => {
             if (targetFileName(h, archivePath) !== fileName)
@@ -501,7 +501,7 @@ export class DBHydrationManager {
     const result = await fixDatabases(
       [...targets.values()].sort((a, b) => compareNames(a.fileName, b.fileName)),
       {
-        busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
+        busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
         onProgress: this.options.onProgress,
       },
     );
@@ -582,7 +582,7 @@ export class DBHydrationManager {
         const source = new Database(dbPath, {
           readonly: true,
           fileMustExist: true,
-          timeout: this.options.busyTimeoutMs ?? 5000,
+          timeout: this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
         });
         try {
           // better-sqlite3 builds SQLite with a 16 MB default page cache; the backup reads each page once, so a small
@@ -598,7 +598,7 @@ export class DBHydrationManager {
           // A byte copy of a file another connection is writing could be torn: refuse instead.
           throw new HydrationError(
             'DATABASE_LOCKED',
-            `the database is in use by another connection (waited ${this.options.busyTimeoutMs ?? 5000} ms), so it was not backed up or replaced`,
+            `the database is in use by another connection (waited ${this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS} ms), so it was not backed up or replaced`,
             { file: dbPath, cause: error, hint: 'close the programs using it and run again' },
           );
         }

@@ -19,7 +19,7 @@ import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/cla
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
-import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
 export type SyncState =
@@ -89,7 +89,7 @@ export async function getStatus(
 ): Promise<StatusResult> {
   assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const errorDetails: ErrorDetail[] = [];
   manager.assertDataDir();
   const names = new Set(manager.listDatabases());

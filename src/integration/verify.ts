@@ -14,7 +14,7 @@ import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from './compare-archives.js';
 import { withScratchDir } from './scratch.js';
-import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** Options of {@link verifyArchives}. */
 export interface VerifyOptions {
@@ -66,7 +66,7 @@ export async function verifyArchives(
   const timestamp = new Date().toISOString();
   const databases: VerifiedDatabase[] = [];
   const errorDetails: ErrorDetail[] = [];
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   manager.assertDataDir();
   const archives = manager.listArchives();
   if (archives.length === 0) {
