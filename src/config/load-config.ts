@@ -6,6 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
+import { ConfigError } from '../errors.js';
+
+export { ConfigError };
 
 /** The name of the configuration file looked for in the working directory. */
 export const CONFIG_FILE = 'db-hydration.config.json';
@@ -31,20 +34,6 @@ export interface LoadedConfig {
   /** The file it came from (a config file or a package.json); undefined when none was found. */
   readonly source: string | undefined;
   readonly config: HydrationConfig;
-}
-
-/** A configuration file that cannot be used. The message names the file and the key. */
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    /** The file at fault. */
-    readonly file: string,
-    /** The key at fault, when there is one. */
-    readonly key?: string,
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
 }
 
 /** Options of {@link loadConfig}. */

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { HydrationError } from '../errors.js';
+import { DatabaseLockedError } from '../errors.js';
 import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
 import { compareNames } from '../dehydrate/read-schema.js';
 import { isBusyCode, sqliteCodeOf } from '../sqlite/error-codes.js';
@@ -50,11 +50,10 @@ export async function backupDatabase(dbPath: string, options: BackupOptions): Pr
       rmSync(temp, { force: true });
       if (isBusyCode(sqliteCodeOf(error))) {
         // A byte copy of a file another connection is writing could be torn: refuse instead.
-        throw new HydrationError(
-          'DATABASE_LOCKED',
-          `the database is in use by another connection (waited ${options.busyTimeoutMs} ms), so it was not backed up or replaced`,
-          { file: dbPath, cause: error, hint: 'close the programs using it and run again' },
-        );
+        throw DatabaseLockedError.busy(options.busyTimeoutMs, ', so it was not backed up or replaced', {
+          file: dbPath,
+          cause: error,
+        });
       }
       // Not a database SQLite can read (damaged, or not SQLite at all): keep its bytes as they are.
       copyFileSync(dbPath, temp);
