@@ -265,9 +265,8 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     if (damage !== undefined) throwIfDamaged(damage, context);
     if (error instanceof HydrationError) throw error;
     if (isBusy(error)) {
-      throw DatabaseLockedError.busy(
-        options.busyTimeoutMs,
-        '; it was skipped and its archive was kept as it was',
+      throw new DatabaseLockedError(
+        `the database is locked by another connection (waited ${options.busyTimeoutMs} ms); it was skipped and its archive was kept as it was`,
         {
           ...context,
           cause: error,
