@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArchiveNameError } from './errors.js';
+import { ArchiveNameError, ConfigError } from './errors.js';
 import {
   MANIFEST_FILE,
   archiveFileNameFor,
@@ -16,7 +16,8 @@ import {
 import { peekHeader, targetFileName } from './archive/archive-header.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { compareNames } from './dehydrate/read-schema.js';
-import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
+import { MANAGER_CHECKS, didYouMean, findOptionProblem } from './config/check-options.js';
 import type { FixResult } from './integrity/fix-databases.js';
 import { assertArchiveDir, assertDataDir } from './manager/paths.js';
 import { backupDatabase, DEFAULT_BACKUPS_KEPT } from './manager/backups.js';
@@ -67,8 +68,8 @@ export class DBHydrationManager {
     this.dataDir = options.dataDir ?? 'data';
     this.archiveDir = options.archiveDir ?? join(this.dataDir, 'json_archives');
     this.manifestPath = join(this.archiveDir, MANIFEST_FILE);
+    checkManagerOptions(options);
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
-    assertBusyTimeout(options.busyTimeoutMs);
     this.context = {
       dataDir: this.dataDir,
       archiveDir: this.archiveDir,
@@ -185,6 +186,23 @@ export class DBHydrationManager {
       backupsKept: this.options.backupsKept ?? DEFAULT_BACKUPS_KEPT,
     });
   }
+}
+
+/**
+ * Checks the constructor's options with the config file's checker (plus onProgress).
+ * @throws {ConfigError} naming an unknown option (and the nearest known one) or a value out of range
+ */
+function checkManagerOptions(options: HydrationManagerOptions): void {
+  const problem = findOptionProblem(options, MANAGER_CHECKS);
+  if (problem?.kind === 'unknown') {
+    throw new ConfigError(
+      `unknown option "${problem.key}"${didYouMean(problem.nearest)}`,
+      undefined,
+      problem.key,
+    );
+  }
+  if (problem !== undefined)
+    throw new ConfigError(`${problem.key} ${problem.problem}`, undefined, problem.key);
 }
 
 function checkDatabaseFileName(name: string): void {

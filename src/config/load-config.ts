@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
+import { CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
 import { ConfigError } from '../errors.js';
 
 export { ConfigError };
@@ -44,23 +44,6 @@ export interface LoadConfigOptions {
   readonly configPath?: string;
 }
 
-type KeyCheck = (value: unknown) => string | undefined;
-
-const isPositiveInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-
-const KEYS: Readonly<Record<keyof HydrationConfig, KeyCheck>> = {
-  dataDir: (v) =>
-    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
-  archiveDir: (v) =>
-    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
-  databases: (v) =>
-    Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
-      ? undefined
-      : 'must be an array of database file names, e.g. ["app.db"]',
-  busyTimeoutMs: (v) => busyTimeoutProblem(v),
-  backupsKept: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number (>= 0)'),
-};
-
 /**
  * Finds and checks the configuration: `configPath` if given, else `db-hydration.config.json` in `cwd`, else the
  * `dbHydration` key of `cwd`/package.json. Finding none is not an error (the result has `source: undefined`).
@@ -96,21 +79,23 @@ export function checkConfig(value: unknown, file: string): HydrationConfig {
   const where = basename(file) === 'package.json' ? `${file} ("${PACKAGE_JSON_KEY}")` : file;
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(`${where}: the configuration must be a JSON object`, file);
-  const out: { -readonly [K in keyof HydrationConfig]: unknown } = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!Object.hasOwn(KEYS, key)) {
-      throw new ConfigError(
-        `${where}: unknown key "${key}" (known keys: ${Object.keys(KEYS).join(', ')})`,
-        file,
-        key,
-      );
-    }
-    const known = key as keyof HydrationConfig;
-    const problem = KEYS[known](v);
-    if (problem !== undefined)
-      throw new ConfigError(`${where}: "${key}" ${problem}, got ${JSON.stringify(v)}`, file, key);
-    out[known] = v;
+  const problem = findOptionProblem(value, CONFIG_CHECKS);
+  if (problem?.kind === 'unknown') {
+    throw new ConfigError(
+      `${where}: unknown key "${problem.key}"${didYouMean(problem.nearest)} (known keys: ${Object.keys(CONFIG_CHECKS).join(', ')})`,
+      file,
+      problem.key,
+    );
   }
+  if (problem !== undefined) {
+    const v = (value as Record<string, unknown>)[problem.key];
+    throw new ConfigError(
+      `${where}: "${problem.key}" ${problem.problem}, got ${JSON.stringify(v)}`,
+      file,
+      problem.key,
+    );
+  }
+  const out = { ...value } as { -readonly [K in keyof HydrationConfig]: unknown };
   const base = dirname(file);
   if (typeof out.dataDir === 'string') out.dataDir = resolve(base, out.dataDir);
   if (typeof out.archiveDir === 'string') out.archiveDir = resolve(base, out.archiveDir);

@@ -13,7 +13,7 @@ import { isBusyCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 /** How backups are made and kept. */
 export interface BackupOptions {
   readonly busyTimeoutMs: number;
-  /** How many backups to keep per database. */
+  /** How many backups to keep per database; 0 keeps every backup. */
   readonly backupsKept: number;
 }
 
@@ -70,6 +70,7 @@ export async function backupDatabase(dbPath: string, options: BackupOptions): Pr
 
 /** Removes the oldest backups of a database beyond the newest `keep` . */
 export function pruneBackups(dbPath: string, keep: number): void {
+  if (keep === 0) return;
   const dir = resolve(dbPath, '..');
   const prefix = `${basename(dbPath)}.`;
   // `<file>.<stamp>.bak`, or `<file>.<stamp>-<n>.bak` for the n-th more in the same millisecond: oldest first.

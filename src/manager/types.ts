@@ -16,7 +16,10 @@ export interface HydrationManagerOptions {
   readonly databases?: readonly string[];
   /** How long to wait for a database locked by another connection, in milliseconds. Default 5000. */
   readonly busyTimeoutMs?: number;
-  /** How many backups to keep per database when `hydrateAll({ force: true })` replaces it. Default 5. */
+  /**
+   * How many backups to keep per database when `hydrateAll({ force: true })` replaces it: a whole number, 1 or more,
+   * or 0 to keep every backup. Default 5.
+   */
   readonly backupsKept?: number;
   /** Receives progress of long work. */
   readonly onProgress?: ProgressListener;
