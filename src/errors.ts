@@ -17,6 +17,8 @@ export type HydrationErrorCode =
   | 'DATABASE_LOCKED'
   | 'ROW_REJECTED'
   | 'PATH'
+  | 'CONFIG'
+  | 'USAGE'
   | 'IO';
 
 /** Where an error happened. All fields are optional; the message already names them. */
@@ -110,6 +112,63 @@ export class DatabaseWriteError extends HydrationError {
 export class PathError extends HydrationError {
   constructor(message: string, context: ErrorContext = {}) {
     super('PATH', message, context);
+  }
+}
+
+/**
+ * A database another connection holds locked (or open, where the file cannot be replaced while it is): it was waited
+ * for up to the busy timeout, then left as it was. Built with {@link DatabaseLockedError.busy} for the busy timeout.
+ */
+export class DatabaseLockedError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('DATABASE_LOCKED', message, { hint: 'close the programs using it and run again', ...context });
+  }
+
+  /**
+   * The error for a database another connection kept locked for the whole busy timeout: `the database is in use by
+   * another connection (waited <ms> ms)<outcome>`, where `outcome` says what was not done (e.g. `, so it was not
+   * replaced`).
+   */
+  static busy(waitedMs: number, outcome: string, context: ErrorContext = {}): DatabaseLockedError {
+    return new DatabaseLockedError(
+      `the database is in use by another connection (waited ${waitedMs} ms)${outcome}`,
+      context,
+    );
+  }
+}
+
+/**
+ * A configuration that cannot be used: a config file (not JSON, an unknown key, a value of the wrong type or out of
+ * range), or options given to {@link DBHydrationManager} in code (then `file` is undefined). The message names the
+ * file and the key.
+ */
+export class ConfigError extends HydrationError {
+  /** The key at fault, when there is one. */
+  readonly key: string | undefined;
+
+  constructor(
+    message: string,
+    /** The file at fault; undefined for options given in code. */
+    file: string | undefined,
+    key?: string,
+    context: Omit<ErrorContext, 'file'> = {},
+  ) {
+    super('CONFIG', message, {
+      hint:
+        file === undefined
+          ? 'fix the option passed to new DBHydrationManager()'
+          : 'fix the key in the config file (see docs/cli.md, Configuration)',
+      ...context,
+      file,
+    });
+    this.key = key;
+  }
+}
+
+/** A command line that cannot be run: a wrong option value, an unknown database name, a bad config. CLI exit code 2. */
+export class UsageError extends HydrationError {
+  constructor(message: string, hint?: string, context: Omit<ErrorContext, 'hint'> = {}) {
+    super('USAGE', message, { ...context, hint });
   }
 }
 

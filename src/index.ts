@@ -25,6 +25,9 @@ export {
   DatabaseReadError,
   DatabaseWriteError,
   PathError,
+  DatabaseLockedError,
+  ConfigError,
+  UsageError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,
@@ -67,7 +70,6 @@ export type { SalvageOutcome, TableSalvage } from './integrity/salvage-rows.js';
 export {
   loadConfig,
   checkConfig,
-  ConfigError,
   CONFIG_FILE,
   PACKAGE_JSON_KEY,
   type HydrationConfig,

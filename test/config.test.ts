@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, DBHydrationManager, checkDatabase, loadConfig, openDatabase } from '../src/index.js';
-import { tempDir } from './helpers/fixtures.js';
+import { makeDatabase, tempDir } from './helpers/fixtures.js';
 
 function withDir(fn: (dir: string) => void): void {
   const { dir, cleanup } = tempDir('dh-config-');
@@ -141,5 +141,53 @@ describe('configuration', () => {
         /package\.json \("dbHydration"\): "dataDir"/,
       );
     });
+  });
+  it('checks the constructor options as the config file: out-of-range backupsKept and unknown keys are errors', () => {
+    // backupsKept: -1 was accepted, and pruning then deleted the backup just made.
+    for (const backupsKept of [-1, 1.5]) {
+      assert.throws(
+        () => new DBHydrationManager({ backupsKept }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.code === 'CONFIG' &&
+          e.key === 'backupsKept' &&
+          e.file === undefined &&
+          /backupsKept must be a whole number: 1 or more, or 0 to keep every backup/.test(e.message),
+        String(backupsKept),
+      );
+    }
+    assert.throws(
+      () => new DBHydrationManager({ backupKept: 2 } as never),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.key === 'backupKept' &&
+        e.message === 'unknown option "backupKept"; did you mean "backupsKept"?',
+    );
+    assert.throws(
+      () => new DBHydrationManager({ onProgress: 'yes' } as never),
+      (e: unknown) => e instanceof ConfigError && e.key === 'onProgress',
+    );
+    withDir((dir) => {
+      write(join(dir, 'db-hydration.config.json'), { backupKept: 2 });
+      assert.throws(
+        () => loadConfig({ cwd: dir }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.message.includes('unknown key "backupKept"; did you mean "backupsKept"?'),
+      );
+    });
+  });
+
+  it('backupsKept: 0 keeps every backup', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'app.db');
+      makeDatabase(path, (db) => db.exec('CREATE TABLE t (a); INSERT INTO t VALUES (1)'));
+      const manager = new DBHydrationManager({ dataDir: dir, backupsKept: 0 });
+      for (let i = 0; i < 7; i++) await manager.backup(path);
+      assert.equal(readdirSync(dir).filter((n) => n.endsWith('.bak')).length, 7);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js'
 import { hasDatabaseExtension, databaseNameOf } from '../archive/format.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { loadConfig } from '../config/load-config.js';
-import type { ErrorDetail } from '../errors.js';
+import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
 import { displayPath, toJson } from './render.js';
 import { MAX_BUSY_TIMEOUT_MS, busyTimeoutProblem } from '../sqlite/busy-timeout.js';
@@ -24,17 +24,6 @@ export interface CommonOptions {
   readonly json?: true;
   readonly quiet?: true;
   readonly verbose?: true;
-}
-
-/** A usage error: wrong option values or a bad config. Exit code 2. */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    /** What to do about it, printed on a `hint:` line. */
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -78,7 +67,7 @@ export class CommandContext {
     try {
       loaded = loadConfig(options.config === undefined ? {} : { configPath: options.config });
     } catch (error) {
-      throw new UsageError((error as Error).message);
+      throw new UsageError((error as Error).message, undefined, { cause: error });
     }
     const config = loaded.config;
     const dataDir = resolve(options.dataDir ?? config.dataDir ?? 'data');
@@ -102,7 +91,7 @@ export class CommandContext {
         ...extra,
       });
     } catch (error) {
-      throw new UsageError((error as Error).message);
+      throw new UsageError((error as Error).message, undefined, { cause: error });
     }
     if (options.db !== undefined) checkDatabaseNames(this.manager, options.db, databases ?? []);
   }

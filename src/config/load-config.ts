@@ -5,7 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
+import { CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
+import { ConfigError } from '../errors.js';
+
+export { ConfigError };
 
 /** The name of the configuration file looked for in the working directory. */
 export const CONFIG_FILE = 'db-hydration.config.json';
@@ -33,20 +36,6 @@ export interface LoadedConfig {
   readonly config: HydrationConfig;
 }
 
-/** A configuration file that cannot be used. The message names the file and the key. */
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    /** The file at fault. */
-    readonly file: string,
-    /** The key at fault, when there is one. */
-    readonly key?: string,
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
   /** Where to look for the config file and package.json. Default `process.cwd()`. */
@@ -54,23 +43,6 @@ export interface LoadConfigOptions {
   /** An explicit config file (a JSON config, or a package.json whose `dbHydration` key is read). */
   readonly configPath?: string;
 }
-
-type KeyCheck = (value: unknown) => string | undefined;
-
-const isPositiveInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-
-const KEYS: Readonly<Record<keyof HydrationConfig, KeyCheck>> = {
-  dataDir: (v) =>
-    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
-  archiveDir: (v) =>
-    typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)',
-  databases: (v) =>
-    Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
-      ? undefined
-      : 'must be an array of database file names, e.g. ["app.db"]',
-  busyTimeoutMs: (v) => busyTimeoutProblem(v),
-  backupsKept: (v) => (isPositiveInt(v) ? undefined : 'must be a whole number (>= 0)'),
-};
 
 /**
  * Finds and checks the configuration: `configPath` if given, else `db-hydration.config.json` in `cwd`, else the
@@ -107,21 +79,23 @@ export function checkConfig(value: unknown, file: string): HydrationConfig {
   const where = basename(file) === 'package.json' ? `${file} ("${PACKAGE_JSON_KEY}")` : file;
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(`${where}: the configuration must be a JSON object`, file);
-  const out: { -readonly [K in keyof HydrationConfig]: unknown } = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!Object.hasOwn(KEYS, key)) {
-      throw new ConfigError(
-        `${where}: unknown key "${key}" (known keys: ${Object.keys(KEYS).join(', ')})`,
-        file,
-        key,
-      );
-    }
-    const known = key as keyof HydrationConfig;
-    const problem = KEYS[known](v);
-    if (problem !== undefined)
-      throw new ConfigError(`${where}: "${key}" ${problem}, got ${JSON.stringify(v)}`, file, key);
-    out[known] = v;
+  const problem = findOptionProblem(value, CONFIG_CHECKS);
+  if (problem?.kind === 'unknown') {
+    throw new ConfigError(
+      `${where}: unknown key "${problem.key}"${didYouMean(problem.nearest)} (known keys: ${Object.keys(CONFIG_CHECKS).join(', ')})`,
+      file,
+      problem.key,
+    );
   }
+  if (problem !== undefined) {
+    const v = (value as Record<string, unknown>)[problem.key];
+    throw new ConfigError(
+      `${where}: "${problem.key}" ${problem.problem}, got ${JSON.stringify(v)}`,
+      file,
+      problem.key,
+    );
+  }
+  const out = { ...value } as { -readonly [K in keyof HydrationConfig]: unknown };
   const base = dirname(file);
   if (typeof out.dataDir === 'string') out.dataDir = resolve(base, out.dataDir);
   if (typeof out.archiveDir === 'string') out.archiveDir = resolve(base, out.archiveDir);

@@ -5,7 +5,7 @@
 import { rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { recoverHotJournal, sizeProblem } from '../integrity/classify-database.js';
-import { DatabaseReadError, HydrationError, PathError } from '../errors.js';
+import { DatabaseLockedError, DatabaseReadError, HydrationError, PathError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems } from '../sqlite/check.js';
@@ -271,8 +271,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     if (damage !== undefined) throwIfDamaged(damage, context);
     if (error instanceof HydrationError) throw error;
     if (isBusy(error)) {
-      throw new HydrationError(
-        'DATABASE_LOCKED',
+      throw new DatabaseLockedError(
         `the database is locked by another connection (waited ${options.busyTimeoutMs} ms); it was skipped and its archive was kept as it was`,
         {
           ...context,

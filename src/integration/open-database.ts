@@ -10,7 +10,7 @@ import { DatabaseReadError, type ErrorDetail } from '../errors.js';
 import { DBHydrationManager } from '../manager.js';
 import type { FixDetail } from '../integrity/fix-databases.js';
 import type { ProgressListener } from '../progress.js';
-import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** Options of {@link checkAndHydrate}. */
 export interface CheckAndHydrateOptions {
@@ -113,5 +113,8 @@ export async function openDatabase(
       },
     );
   }
-  return new Database(path, { timeout: options.busyTimeoutMs ?? 5000, ...options.database });
+  return new Database(path, {
+    timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    ...options.database,
+  });
 }

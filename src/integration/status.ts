@@ -11,7 +11,8 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/format.js';
-import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
+import type { DBHydrationManager } from '../manager.js';
+import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { readArchive } from '../archive/read-archive.js';
@@ -19,7 +20,7 @@ import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/cla
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
-import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
 export type SyncState =
@@ -89,7 +90,7 @@ export async function getStatus(
 ): Promise<StatusResult> {
   assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const errorDetails: ErrorDetail[] = [];
   manager.assertDataDir();
   const names = new Set(manager.listDatabases());

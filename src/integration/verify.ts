@@ -8,13 +8,14 @@ import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { checkDatabase } from '../integrity/classify-database.js';
 import { databaseNameOf } from '../archive/format.js';
-import { peekHeader, targetFileName, type DBHydrationManager } from '../manager.js';
+import type { DBHydrationManager } from '../manager.js';
+import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
-import { assertBusyTimeout } from '../sqlite/busy-timeout.js';
+import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** Options of {@link verifyArchives}. */
 export interface VerifyOptions {
@@ -66,7 +67,7 @@ export async function verifyArchives(
   const timestamp = new Date().toISOString();
   const databases: VerifiedDatabase[] = [];
   const errorDetails: ErrorDetail[] = [];
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   manager.assertDataDir();
   const archives = manager.listArchives();
   if (archives.length === 0) {

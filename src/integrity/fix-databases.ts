@@ -25,6 +25,7 @@ import { readArchive } from '../archive/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
 import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** One database to check and, if needed, repair. */
 export interface FixTarget {
@@ -101,7 +102,7 @@ export async function fixDatabases(
   const fixed: string[] = [];
   const errorDetails: ErrorDetail[] = [];
   const details: Record<string, FixDetail> = {};
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
 
   for (const target of targets) {
     const { fileName, dbPath, archivePath } = target;

@@ -1,3 +1,6 @@
+/** How long to wait for a database locked by another connection when no busy timeout is given, in milliseconds. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
 /** The largest busy timeout better-sqlite3 accepts (a signed 32-bit millisecond count), about 24.8 days. */
 export const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
 

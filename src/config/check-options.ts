@@ -1,0 +1,84 @@
+/**
+ * The one options checker: the keys the config file and `new DBHydrationManager()` accept, and what each value must
+ * be. An unknown key is named with the nearest known one; a value out of range is named with what it must be.
+ */
+import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
+
+/** Why a value is not usable for its key, or undefined when it is. */
+export type ValueCheck = (value: unknown) => string | undefined;
+
+const directory: ValueCheck = (v) =>
+  typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)';
+
+/** The keys a config file may set, and the check of each. */
+export const CONFIG_CHECKS = {
+  dataDir: directory,
+  archiveDir: directory,
+  databases: (v) =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
+      ? undefined
+      : 'must be an array of database file names, e.g. ["app.db"]',
+  busyTimeoutMs: (v) => busyTimeoutProblem(v),
+  backupsKept: (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0
+      ? undefined
+      : 'must be a whole number: 1 or more, or 0 to keep every backup',
+} as const satisfies Readonly<Record<string, ValueCheck>>;
+
+/** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */
+export const MANAGER_CHECKS = {
+  ...CONFIG_CHECKS,
+  onProgress: (v) => (typeof v === 'function' ? undefined : 'must be a function'),
+} as const satisfies Readonly<Record<string, ValueCheck>>;
+
+/** What is wrong with an options object: an unknown key (with the nearest known one) or a value. */
+export type OptionProblem =
+  | { readonly kind: 'unknown'; readonly key: string; readonly nearest: string | undefined }
+  | { readonly kind: 'value'; readonly key: string; readonly problem: string };
+
+/** The first problem of `options` against `checks`, or undefined. Keys whose value is undefined are not set. */
+export function findOptionProblem(
+  options: object,
+  checks: Readonly<Record<string, ValueCheck>>,
+): OptionProblem | undefined {
+  for (const [key, value] of Object.entries(options)) {
+    const check = Object.hasOwn(checks, key) ? checks[key] : undefined;
+    if (check === undefined) return { kind: 'unknown', key, nearest: nearestKey(key, Object.keys(checks)) };
+    if (value === undefined) continue;
+    const problem = check(value);
+    if (problem !== undefined) return { kind: 'value', key, problem };
+  }
+  return undefined;
+}
+
+/** ` did you mean "x"?` for the known key nearest to `key` (a typo away), or ''. */
+export function didYouMean(nearest: string | undefined): string {
+  return nearest === undefined ? '' : `; did you mean "${nearest}"?`;
+}
+
+/** The known key closest to `key` in edit distance (case-insensitive), when it is close enough to be a typo. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

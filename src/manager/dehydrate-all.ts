@@ -1,0 +1,120 @@
+/** Dehydrating every database of the data directory into its archive, then the manifest. */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArchiveNameError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import {
+  archiveFileNameFor,
+  databaseNameOf,
+  hasDatabaseExtension,
+  isSafeFileName,
+} from '../archive/naming.js';
+import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import { removeStaleTempFiles } from '../files/atomic-file.js';
+import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
+import { assertArchiveDir, assertDataDir } from './paths.js';
+import type { DatabaseResult, DehydrationResult, ManagerContext } from './types.js';
+
+/** Dehydrates every database of `ctx` into its archive, then updates the manifest. Synchronous throughout. */
+export function dehydrateAll(ctx: ManagerContext): DehydrationResult {
+  const timestamp = new Date().toISOString();
+  assertDataDir(ctx.dataDir);
+  assertArchiveDir(ctx.archiveDir);
+  mkdirSync(ctx.archiveDir, { recursive: true });
+  removeStaleTempFiles(ctx.archiveDir);
+  const databases: Record<string, DatabaseResult> = {};
+  const errorDetails: ErrorDetail[] = [];
+  const entries = keptManifestEntries(ctx);
+  const fileNames = ctx.listDatabases();
+  const byArchive = new Map<string, string[]>();
+  for (const f of fileNames)
+    byArchive.set(archiveFileNameFor(f), [...(byArchive.get(archiveFileNameFor(f)) ?? []), f]);
+
+  for (const fileName of fileNames) {
+    const dbPath = join(ctx.dataDir, fileName);
+    const archivePath = ctx.archivePathFor(fileName);
+    const database = databaseNameOf(fileName);
+    try {
+      const clash = byArchive.get(archiveFileNameFor(fileName)) ?? [];
+      if (clash.length > 1) {
+        throw new ArchiveNameError(`${clash.join(' and ')} would share the archive ${archivePath}`, {
+          file: dbPath,
+          database,
+          hint: 'rename one of the databases',
+        });
+      }
+      const outcome = dehydrateDatabase({
+        dbPath,
+        archivePath,
+        database,
+        fileName,
+        busyTimeoutMs: ctx.busyTimeoutMs,
+        onProgress: ctx.onProgress,
+      });
+      databases[fileName] = {
+        archivePath,
+        tablesExported: outcome.tablesExported,
+        totalRows: outcome.totalRows,
+        changed: outcome.changed,
+        sha256: outcome.sha256,
+      };
+      entries[fileName] = {
+        archive_path: archiveFileNameFor(fileName),
+        tables_exported: outcome.tablesExported,
+        total_rows: outcome.totalRows,
+        sha256: outcome.sha256,
+        bytes: outcome.bytes,
+        exported_at: outcome.exportedAt,
+      };
+    } catch (error) {
+      // The archive was kept: so is its manifest entry (kept above), if it has one.
+      errorDetails.push(toErrorDetail(error, { file: dbPath, database }));
+    }
+  }
+  return finish(ctx, timestamp, databases, entries, errorDetails);
+}
+
+/** Writes the manifest and builds the result. */
+function finish(
+  ctx: ManagerContext,
+  timestamp: string,
+  databases: Record<string, DatabaseResult>,
+  entries: Record<string, ManifestEntry>,
+  errorDetails: ErrorDetail[],
+): DehydrationResult {
+  // The result counts what this run dehydrated; the manifest counts every archive it lists.
+  const exported = Object.values(databases);
+  const listed = Object.values(entries);
+  const manifestChanged = writeManifest(ctx.manifestPath, {
+    timestamp,
+    databases: entries,
+    total_tables: listed.reduce((s, e) => s + e.tables_exported, 0),
+    total_rows: listed.reduce((s, e) => s + e.total_rows, 0),
+    errors: [],
+  });
+  return {
+    timestamp,
+    databases,
+    totalTables: exported.reduce((s, d) => s + d.tablesExported, 0),
+    totalRows: exported.reduce((s, d) => s + d.totalRows, 0),
+    errors: errorDetails.map((e) => e.message),
+    errorDetails,
+    manifestPath: ctx.manifestPath,
+    manifestChanged,
+  };
+}
+
+/**
+ * The existing manifest's entries whose archive is still in archiveDir: a run updates the entries of the databases
+ * it exports and leaves the others as they were (a `--db` run, a database that could not be read, an archive whose
+ * database is not on this machine). `archive_path` is always the archive's file name, whatever an older version
+ * wrote there.
+ */
+function keptManifestEntries(ctx: ManagerContext): Record<string, ManifestEntry> {
+  const entries: Record<string, ManifestEntry> = {};
+  for (const [fileName, entry] of Object.entries(readManifest(ctx.manifestPath)?.databases ?? {})) {
+    if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) continue;
+    if (!existsSync(ctx.archivePathFor(fileName))) continue;
+    entries[fileName] = { ...entry, archive_path: archiveFileNameFor(fileName) };
+  }
+  return entries;
+}

@@ -1,0 +1,129 @@
+/** The manager's option and result types. */
+import type { ErrorDetail } from '../errors.js';
+import type { RejectedRow } from '../hydrate/import-rows.js';
+import type { ProgressListener } from '../progress.js';
+
+/** Options of {@link DBHydrationManager}. */
+export interface HydrationManagerOptions {
+  /** Directory holding the database files. Default `data`. */
+  readonly dataDir?: string;
+  /** Directory holding the archives and the manifest. Default `<dataDir>/json_archives`. */
+  readonly archiveDir?: string;
+  /**
+   * Database file names (inside dataDir) to work on, like the seed's DB_FILES. Default: every `*.db`, `*.sqlite` and
+   * `*.sqlite3` file directly in dataDir (for hydration: every archive in archiveDir).
+   */
+  readonly databases?: readonly string[];
+  /** How long to wait for a database locked by another connection, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /**
+   * How many backups to keep per database when `hydrateAll({ force: true })` replaces it: a whole number, 1 or more,
+   * or 0 to keep every backup. Default 5.
+   */
+  readonly backupsKept?: number;
+  /** Receives progress of long work. */
+  readonly onProgress?: ProgressListener;
+}
+
+/** One database in a {@link DehydrationResult} (the seed's DatabaseResult). */
+export interface DatabaseResult {
+  readonly archivePath: string;
+  readonly tablesExported: number;
+  readonly totalRows: number;
+  /** Whether the archive file was rewritten (false: the database had not changed since). */
+  readonly changed: boolean;
+  readonly sha256: string;
+}
+
+/** Result of {@link DBHydrationManager.dehydrateAll} (the seed's DehydrationResult). */
+export interface DehydrationResult {
+  readonly timestamp: string;
+  /** Keyed by database file name: the databases this run dehydrated (one that failed is in `errors` only). */
+  readonly databases: Readonly<Record<string, DatabaseResult>>;
+  /** Tables and rows of {@link databases} (not of the archives kept for databases that failed). */
+  readonly totalTables: number;
+  readonly totalRows: number;
+  /** One message per error, each naming the file. */
+  readonly errors: readonly string[];
+  /** The same errors with their code, database, table and hint. */
+  readonly errorDetails: readonly ErrorDetail[];
+  readonly manifestPath: string;
+  /** Whether manifest.json was rewritten. */
+  readonly manifestChanged: boolean;
+}
+
+/** One database in a {@link HydrationResult}. */
+export interface HydratedDatabase {
+  readonly archivePath: string;
+  readonly dbPath: string;
+  /**
+   * `hydrated`: written from the archive; `skipped`: a database file exists and `force` was not given (if that file is
+   * not a usable database, the result's errors say so and point at `fix`).
+   */
+  readonly status: 'hydrated' | 'skipped';
+  readonly tablesImported: number;
+  readonly totalRows: number;
+  /** Where the replaced database was backed up (force only). */
+  readonly backupPath?: string;
+  /** Rows that violated a constraint and were skipped (seed: "Constraint violations → skip row"). */
+  readonly rejectedRows: readonly RejectedRow[];
+}
+
+/** Result of {@link DBHydrationManager.hydrateAll}. */
+export interface HydrationResult {
+  readonly timestamp: string;
+  /** Keyed by database file name. */
+  readonly databases: Readonly<Record<string, HydratedDatabase>>;
+  readonly totalTables: number;
+  readonly totalRows: number;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/** Statistics of one archive. */
+export interface ArchiveStat {
+  readonly database: string;
+  readonly fileName: string;
+  readonly archivePath: string;
+  readonly exportedAt: string;
+  /** Table name → rows. */
+  readonly tables: Readonly<Record<string, number>>;
+  readonly tableCount: number;
+  readonly totalRows: number;
+  readonly bytes: number;
+  /** Whether the database file exists in dataDir. */
+  readonly databaseExists: boolean;
+}
+
+/** Result of {@link DBHydrationManager.getArchiveStats}. */
+export interface ArchiveStats {
+  readonly archiveDir: string;
+  readonly archives: readonly ArchiveStat[];
+  readonly totalArchives: number;
+  readonly totalTables: number;
+  readonly totalRows: number;
+  readonly totalBytes: number;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+/** Options of {@link DBHydrationManager.hydrateAll}. */
+export interface HydrateAllOptions {
+  /** Replace existing databases (each is backed up first). Default false: existing databases are skipped. */
+  readonly force?: boolean;
+}
+
+/** What the manager's steps (dehydrate-all, hydrate-all, ...) need of the manager. Internal. */
+export interface ManagerContext {
+  readonly dataDir: string;
+  readonly archiveDir: string;
+  readonly manifestPath: string;
+  readonly busyTimeoutMs: number;
+  readonly onProgress: ProgressListener | undefined;
+  /** The configured database file names, if any. */
+  readonly databases: readonly string[] | undefined;
+  listDatabases(): string[];
+  listArchives(): string[];
+  archivePathFor(fileName: string): string;
+  backup(dbPath: string): Promise<string>;
+}
