@@ -12,7 +12,9 @@ import { checkProblems } from '../sqlite/check.js';
 import { ArchiveWriter, type ArchiveWriteOutcome } from './write-archive.js';
 import { exportRows } from './export-rows.js';
 import { readDatabasePlan } from './read-schema.js';
-import { beginSnapshot, type ExportHelper, type ExportUnit } from './parallel-export.js';
+import { beginSnapshot } from './parallel-export.js';
+import type { ExportHelper } from './export-helper.js';
+import type { ExportFaults, ExportUnit } from './parallel-protocol.js';
 import type { ProgressListener } from '../progress.js';
 import { isBusyCode, isDamageCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 
@@ -27,6 +29,8 @@ export interface DehydrateDatabaseOptions {
   /** How long to wait for a lock held by another connection, in milliseconds. */
   readonly busyTimeoutMs: number;
   readonly onProgress?: ProgressListener | undefined;
+  /** Faults injected into a parallel export's helper thread: for tests only. */
+  readonly faults?: ExportFaults | undefined;
 }
 
 /** Result of dehydrating one database. */
@@ -117,7 +121,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     // down; the OS page cache holds the file anyway.
     db.pragma('cache_size = -2048');
     // The read transaction, and a helper thread on the same snapshot when the database is large.
-    helper = beginSnapshot(db, dbPath, size);
+    helper = beginSnapshot(db, dbPath, size, options.faults);
     // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
     // or interior pages can go unnoticed, so every page is checked, inside the same snapshot. quick_check is O(N),
     // about the cost of one more scan; integrity_check would add an index lookup per row. On one thread it runs
