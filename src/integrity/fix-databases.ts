@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync } from
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import {
   HydrationError,
   PathError,
@@ -101,7 +102,7 @@ export async function fixDatabases(
   const fixed: string[] = [];
   const errorDetails: ErrorDetail[] = [];
   const details: Record<string, FixDetail> = {};
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
 
   for (const target of targets) {
     const { fileName, dbPath, archivePath } = target;

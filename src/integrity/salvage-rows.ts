@@ -13,6 +13,7 @@
  */
 import Database from 'better-sqlite3';
 import { quoteIdent, unshadowedRowidName } from '../sqlite/identifiers.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** What the salvage of one table achieved. */
 export interface TableSalvage {
@@ -61,7 +62,7 @@ interface SchemaEntry {
 export function salvageDatabase(
   sourcePath: string,
   targetPath: string,
-  busyTimeoutMs = 5000,
+  busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS,
 ): SalvageOutcome {
   const source = new Database(sourcePath, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
   let target: Database.Database;

@@ -21,3 +21,6 @@ export function assertBusyTimeout(value: unknown, name = 'busyTimeoutMs'): void 
   const problem = busyTimeoutProblem(value);
   if (problem !== undefined) throw new RangeError(`${name} ${problem}`);
 }
+
+/** How long to wait for a database locked by another connection, in milliseconds, unless told otherwise. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
