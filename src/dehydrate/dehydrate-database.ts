@@ -4,7 +4,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { recoverHotJournal, sizeProblem } from '../integrity/classify-database.js';
+import { recoverHotJournal, sizeProblem } from '../sqlite/file-header.js';
 import { DatabaseReadError, HydrationError, PathError } from '../errors.js';
 import { encodeValue, type SqliteValue } from '../codec/value-codec.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
