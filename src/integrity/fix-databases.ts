@@ -21,7 +21,8 @@ import {
   type HydrationErrorCode,
 } from '../errors.js';
 import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
-import { assertReplaceable, buildDatabase } from '../hydrate/hydrate-database.js';
+import { buildDatabase } from '../hydrate/hydrate-database.js';
+import { assertReplaceable } from '../hydrate/replace-database.js';
 import { readArchive } from '../hydrate/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
