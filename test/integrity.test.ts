@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkDatabase, isDbValid } from '../src/index.js';
-import { sqliteHeaderProblem } from '../src/integrity/classify-database.js';
+import { sqliteHeaderProblem } from '../src/sqlite/file-header.js';
 import { checkProblems } from '../src/sqlite/check.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { dehydrateDatabase, type DehydrateDatabaseOutcome } from '../src/dehydrate/dehydrate-database.js';
+import type { ExportFaults } from '../src/dehydrate/parallel-protocol.js';
 import { buildDatabase, databaseSpec } from './helpers/generators.js';
 import { leafPagesOf, makeShop, overwritePages } from './helpers/damage.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
@@ -34,9 +35,21 @@ function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
 }
 
 /** Dehydrates `dbPath` into `archivePath` with the given DB_HYDRATION_PARALLEL mode. */
-function exportWith(mode: string, dbPath: string, archivePath: string): DehydrateDatabaseOutcome {
+function exportWith(
+  mode: string,
+  dbPath: string,
+  archivePath: string,
+  faults?: ExportFaults,
+): DehydrateDatabaseOutcome {
   return withEnv({ DB_HYDRATION_PARALLEL: mode }, () =>
-    dehydrateDatabase({ dbPath, archivePath, database: 'db', fileName: 'db.db', busyTimeoutMs: 2000 }),
+    dehydrateDatabase({
+      dbPath,
+      archivePath,
+      database: 'db',
+      fileName: 'db.db',
+      busyTimeoutMs: 2000,
+      faults,
+    }),
   );
 }
 
@@ -148,9 +161,7 @@ describe('parallel export', () => {
       const dbPath = join(dir, 'db.db');
       makeMixed(dbPath, false);
       exportWith('off', dbPath, join(dir, 'one.json'));
-      const two = withEnv({ DB_HYDRATION_TEST_HELPER_FAIL_AFTER: '2' }, () =>
-        exportWith('force:50', dbPath, join(dir, 'two.json')),
-      );
+      const two = exportWith('force:50', dbPath, join(dir, 'two.json'), { helperFailAfter: 2 });
       assert.ok(two.helperRows > 0, 'the helper finished two units before it failed');
       assert.equal(content(join(dir, 'two.json')), content(join(dir, 'one.json')));
       assert.deepEqual(hiddenFiles(dir), []);
@@ -165,9 +176,10 @@ describe('parallel export', () => {
       const dbPath = join(dir, 'db.db');
       makeMixed(dbPath, false);
       exportWith('off', dbPath, join(dir, 'one.json'));
-      const two = withEnv({ DB_HYDRATION_TEST_HELPER_FAIL_AFTER: '1:uncaught' }, () =>
-        exportWith('force:50', dbPath, join(dir, 'two.json')),
-      );
+      const two = exportWith('force:50', dbPath, join(dir, 'two.json'), {
+        helperFailAfter: 1,
+        helperFailMode: 'uncaught',
+      });
       assert.ok(two.helperRows > 0, 'the helper finished a unit before it failed');
       // The export waits synchronously; the worker's 'error' event arrives once the event loop runs again. Without a
       // listener it would be an uncaught exception here, failing this test.

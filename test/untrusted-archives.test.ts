@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager, compareArchives, getStatus, verifyArchives } from '../src/index.js';
+import { buildDatabase } from '../src/hydrate/hydrate-database.js';
+import { HydrationError } from '../src/errors.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { makeShop } from './helpers/damage.js';
 import { snapshot } from './helpers/snapshot.js';
@@ -646,12 +648,11 @@ describe('untrusted archives', () => {
 
   it('stops a build that grows far beyond its archive (a STORED generated column making large values)', async () => {
     const { dir, cleanup } = tempDir();
-    const floor = process.env.DB_HYDRATION_TEST_GROWTH_FLOOR;
-    process.env.DB_HYDRATION_TEST_GROWTH_FLOOR = String(8 * 2 ** 20);
     try {
       const archives = join(dir, 'archives');
       const data = join(dir, 'data');
       mkdirSync(archives);
+      mkdirSync(data);
       // 40 rows of a few bytes each, each becoming a 1 MB value: 40 MB from an archive of under 1 kB.
       const rows = Array.from({ length: 40 }, (_, i) => ({ a: i }));
       writeFileSync(
@@ -662,13 +663,20 @@ describe('untrusted archives', () => {
           tables: { t: { schema: 'CREATE TABLE t (a INTEGER, b BLOB AS (zeroblob(1000000)) STORED)', rows } },
         }),
       );
-      const r = await new DBHydrationManager({ dataDir: data, archiveDir: archives }).hydrateAll();
-      assert.equal(r.errorDetails[0]?.code, 'ARCHIVE_FORMAT', JSON.stringify(r.errors));
-      assert.match(r.errors[0] ?? '', /grew past 8 MiB \(32 times the archive's size/);
+      // The growth bound's 1 GiB floor is lowered to 8 MiB, to see the bound act without writing a gigabyte.
+      const build = buildDatabase({
+        archivePath: join(archives, 'x.json'),
+        dbPath: join(data, 'x.db'),
+        growthFloorBytes: 8 * 2 ** 20,
+      });
+      await assert.rejects(build, (error: unknown) => {
+        assert.ok(error instanceof HydrationError, String(error));
+        assert.equal(error.code, 'ARCHIVE_FORMAT', error.message);
+        assert.match(error.message, /grew past 8 MiB \(32 times the archive's size/);
+        return true;
+      });
       assert.deepEqual(readdirSync(data), []);
     } finally {
-      if (floor === undefined) delete process.env.DB_HYDRATION_TEST_GROWTH_FLOOR;
-      else process.env.DB_HYDRATION_TEST_GROWTH_FLOOR = floor;
       cleanup();
     }
   });

@@ -1,5 +1,5 @@
 /**
- * The helper thread of a parallel export (see parallel-export.ts): takes a read snapshot equal to the main
+ * The helper thread of a parallel export (see parallel-export.ts and parallel-protocol.ts): takes a read snapshot equal to the main
  * connection's, runs quick_check on it if asked, then claims units from the back and writes each to a part file.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
@@ -19,7 +19,7 @@ import {
   type HelperData,
   type HelperMessage,
   type HelperPlan,
-} from './parallel-export.js';
+} from './parallel-protocol.js';
 
 const data = workerData as HelperData;
 const state = new Int32Array(data.state);
@@ -75,10 +75,8 @@ function run(): number {
     const { plan } = received;
     const claims = new Int32Array(received.claims);
     const buffer = Buffer.allocUnsafe(1 << 20);
-    // Tests make the helper fail after some units, to check that the main thread takes its work over.
-    // `<n>:uncaught` also leaves an error that escapes the thread once its work is over (an 'error' event).
-    const [failAt, failMode] = (process.env.DB_HYDRATION_TEST_HELPER_FAIL_AFTER ?? '-1').split(':');
-    const failAfter = Number(failAt);
+    // Tests make the helper fail after some units (see ExportFaults).
+    const failAfter = data.faults?.helperFailAfter ?? -1;
     let unitsDone = 0;
     if (plan.quickCheck) {
       Atomics.store(state, STATUS, Status.checking);
@@ -89,12 +87,12 @@ function run(): number {
     for (let index = plan.units.length - 1; index >= 0; index--) {
       if (stopped() || Atomics.compareExchange(claims, index, 0, 2) !== 0) break;
       if (unitsDone++ === failAfter) {
-        if (failMode === 'uncaught') {
+        if (data.faults?.helperFailMode === 'uncaught') {
           setImmediate(() => {
-            throw new Error('injected uncaught error (DB_HYDRATION_TEST_HELPER_FAIL_AFTER)');
+            throw new Error('injected uncaught error (ExportFaults)');
           });
         }
-        throw new Error('injected failure (DB_HYDRATION_TEST_HELPER_FAIL_AFTER)');
+        throw new Error('injected failure (ExportFaults)');
       }
       const unit = plan.units[index];
       const table = unit === undefined ? undefined : plan.tables[unit.table];

@@ -1,6 +1,6 @@
 /**
  * verify: for each archive, hydrate it into a temp file and compare that database with the live one by content.
- * Both are dehydrated into scratch archives and compared line by line (see compare-archives.ts); the live database
+ * Both are dehydrated into scratch archives and compared by content (see src/archive/content-comparison.ts); the live database
  * and its archive are only read.
  */
 import { existsSync, statSync } from 'node:fs';

@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync } from
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import {
   HydrationError,
   PathError,
@@ -20,12 +21,12 @@ import {
   type HydrationErrorCode,
 } from '../errors.js';
 import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
-import { assertReplaceable, buildDatabase } from '../hydrate/hydrate-database.js';
+import { buildDatabase } from '../hydrate/hydrate-database.js';
+import { assertReplaceable } from '../hydrate/replace-database.js';
 import { readArchive } from '../archive/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
 import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';
-import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** One database to check and, if needed, repair. */
 export interface FixTarget {
