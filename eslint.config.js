@@ -2,6 +2,87 @@ import { defineConfig } from 'eslint/config';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Folder boundaries: imports flow one way through the pipeline (docs/architecture.md). Each folder lists the folders
+// of src/ it must not import from.
+const LATER = ['dehydrate', 'hydrate', 'integrity', 'integration', 'manager', 'cli', 'stores'];
+const BOUNDARIES = {
+  sqlite: ['archive', 'codec', 'files', 'manifest', 'config', ...LATER],
+  codec: ['archive', 'sqlite', 'files', 'manifest', 'config', ...LATER],
+  files: ['archive', 'codec', 'sqlite', 'manifest', 'config', ...LATER],
+  archive: ['manifest', 'config', ...LATER],
+  manifest: ['config', ...LATER],
+  config: ['archive', 'manifest', ...LATER],
+  stores: LATER.filter((f) => f !== 'stores'),
+  dehydrate: ['hydrate', 'integrity', 'integration', 'manager', 'cli', 'stores'],
+  hydrate: ['dehydrate', 'integrity', 'integration', 'manager', 'cli', 'stores'],
+  integrity: ['dehydrate', 'integration', 'manager', 'cli'],
+  manager: ['integration', 'cli'],
+  integration: ['cli'],
+};
+
+// Only the byte seam opens archive files. These are the other modules that open files, none of them an archive:
+// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases.
+const OPENS_FILES = [
+  'src/archive/archive-file.ts',
+  'src/files/atomic-file.ts',
+  'src/manifest/manifest.ts',
+  'src/config/load-config.ts',
+  'src/cli/program.ts',
+  'src/sqlite/file-header.ts',
+  'src/integrity/sniff-file.ts',
+  'src/integrity/fix-databases.ts',
+  'src/manager/backups.ts',
+  'src/hydrate/build-limits.ts',
+];
+const FS_OPENERS = [
+  'open',
+  'openSync',
+  'readSync',
+  'readFile',
+  'readFileSync',
+  'writeSync',
+  'writeFile',
+  'writeFileSync',
+  'appendFileSync',
+  'copyFileSync',
+  'createReadStream',
+  'createWriteStream',
+];
+const FS_MESSAGE =
+  'Open archive files only through src/archive/archive-file.ts (the byte seam); a module that opens other files is listed in OPENS_FILES in eslint.config.js.';
+const fsPaths = [
+  { name: 'node:fs', importNames: FS_OPENERS, message: FS_MESSAGE },
+  { name: 'fs', message: 'Import node:fs.' },
+  { name: 'node:fs/promises', message: FS_MESSAGE },
+];
+
+/** The no-restricted-imports rule for a folder (and for the top-level file of the same name). */
+function restrictions(forbidden, fs) {
+  return [
+    'error',
+    {
+      paths: fs ? fsPaths : [],
+      patterns: forbidden.flatMap((f) => [
+        {
+          group: [`../${f}/*`, `../${f}.js`, `./${f}/*`, `./${f}.js`, `../../${f}/*`],
+          message: `src/${f} comes later in the pipeline: imports flow one way (docs/architecture.md).`,
+        },
+      ]),
+    },
+  ];
+}
+
+const boundaryConfigs = Object.entries(BOUNDARIES).flatMap(([folder, forbidden]) => {
+  const files = [`src/${folder}/**/*.ts`, ...(folder === 'manager' ? ['src/manager.ts'] : [])];
+  const openers = OPENS_FILES.filter((f) => files.some((g) => f.startsWith(g.replace('**/*.ts', ''))));
+  return [
+    { files, ignores: openers, rules: { 'no-restricted-imports': restrictions(forbidden, true) } },
+    ...(openers.length > 0
+      ? [{ files: openers, rules: { 'no-restricted-imports': restrictions(forbidden, false) } }]
+      : []),
+  ];
+});
+
 export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', '.bench/**'] },
   js.configs.recommended,
@@ -27,4 +108,16 @@ export default defineConfig(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
     },
   },
+  // The rest of src/ (index.ts, errors.ts, progress.ts, cli.ts) opens no files either.
+  {
+    files: ['src/*.ts'],
+    ignores: ['src/manager.ts'],
+    rules: { 'no-restricted-imports': restrictions([], true) },
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    ignores: OPENS_FILES,
+    rules: { 'no-restricted-imports': restrictions([], true) },
+  },
+  ...boundaryConfigs,
 );
