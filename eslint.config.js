@@ -120,4 +120,5 @@ export default defineConfig(
     rules: { 'no-restricted-imports': restrictions([], true) },
   },
   ...boundaryConfigs,
+  { files: ['eslint.config.js'], extends: [tseslint.configs.disableTypeChecked] },
 );
