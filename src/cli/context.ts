@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
-import { hasDatabaseExtension, databaseNameOf } from '../archive/format.js';
+import { hasDatabaseExtension, databaseNameOf } from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { loadConfig } from '../config/load-config.js';
 import { UsageError, type ErrorDetail } from '../errors.js';

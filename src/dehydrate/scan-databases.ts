@@ -1,7 +1,7 @@
 /** The database scanner: which database files a data directory holds. */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasDatabaseExtension } from '../archive/format.js';
+import { hasDatabaseExtension } from '../archive/naming.js';
 import { compareNames } from '../sqlite/names.js';
 
 /**

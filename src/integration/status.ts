@@ -10,7 +10,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
-import { databaseNameOf } from '../archive/format.js';
+import { databaseNameOf } from '../archive/naming.js';
 import type { DBHydrationManager } from '../manager.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
