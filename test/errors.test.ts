@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  ArchiveFormatError,
   ConfigError,
   DBHydrationManager,
   DatabaseLockedError,
@@ -17,6 +18,7 @@ import {
 } from '../src/index.js';
 import { CommandContext } from '../src/cli/context.js';
 import { EXIT, run } from '../src/cli/program.js';
+import { buildDatabase } from '../src/hydrate/hydrate-database.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 
 describe('one error family', () => {
@@ -83,6 +85,46 @@ describe('one error family', () => {
       } finally {
         app.close();
       }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('an archive whose rowid_key is also a column name throws an ArchiveFormatError naming the file and table', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const archivePath = join(dir, 'app.json');
+      writeFileSync(
+        archivePath,
+        [
+          '{',
+          '"database": "app",',
+          '"exported_at": "2026-01-01T00:00:00.000Z",',
+          '"format": "db-hydration-archive",',
+          '"format_version": 1,',
+          '"file_name": "app.db",',
+          '"pragmas": {"application_id":0,"auto_vacuum":0,"encoding":"UTF-8","journal_mode":"delete","page_size":4096,"user_version":0},',
+          '"tables": {',
+          '"t": {"schema": "CREATE TABLE t (rowid_x, rowid)", "rowid_key": "rowid", "row_count": 1, "rows": [',
+          '{"rowid":1,"rowid_x":2}',
+          ']}',
+          '},',
+          '"sequences": {},',
+          '"objects": [],',
+          '"schema_order": []',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      await assert.rejects(
+        buildDatabase({ archivePath, dbPath: join(dir, 'app.db') }),
+        (e: unknown) =>
+          e instanceof ArchiveFormatError &&
+          e.code === 'ARCHIVE_FORMAT' &&
+          e.file === archivePath &&
+          e.table === 't' &&
+          /rowid_key "rowid" is also a column name/.test(e.message),
+      );
     } finally {
       cleanup();
     }

@@ -1,11 +1,11 @@
 /**
- * The archive format: the seed's `{"database", "exported_at", "tables": {...}}` structure, extended (never renamed)
+ * The archive format: the basic `{"database", "exported_at", "tables": {...}}` structure, extended (never renamed)
  * with what an exact copy needs. See docs/archive-format.md for the full description and an example.
  */
 
 /** Value of the `format` field that marks a db-hydration archive in streaming layout. */
 export const ARCHIVE_FORMAT = 'db-hydration-archive';
-/** The version of the layout this code writes. Readers accept this version and the seed's plain shape. */
+/** The version of the layout this code writes. Readers accept this version and the plain basic shape. */
 export const ARCHIVE_FORMAT_VERSION = 1;
 
 /** File settings recorded in an archive and restored on hydration. */
@@ -28,7 +28,7 @@ export const EXPORTED_AT_PREFIX = '"exported_at": ';
 export interface ArchiveHeader {
   readonly database: string;
   readonly exported_at: string;
-  /** Absent in a plain (seed-shaped) archive. */
+  /** Absent in a plain (basic-shaped) archive. */
   readonly format?: string;
   readonly format_version?: number;
   /** The database's file name, e.g. `trading_journal.db`. Absent in a plain archive. */

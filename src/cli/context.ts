@@ -6,7 +6,12 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
-import { hasDatabaseExtension, databaseNameOf } from '../archive/naming.js';
+import {
+  hasDatabaseExtension,
+  databaseNameOf,
+  databaseNameOfArchive,
+  isArchiveFileName,
+} from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { loadConfig } from '../config/load-config.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
@@ -165,8 +170,7 @@ function checkDatabaseNames(
     const known = new Set(scanDatabases(manager.dataDir));
     if (existsSync(manager.archiveDir))
       for (const a of readdirSync(manager.archiveDir))
-        if (a.endsWith('.json') && a !== 'manifest.json' && !a.startsWith('.'))
-          known.add(basename(a, '.json'));
+        if (isArchiveFileName(a)) known.add(databaseNameOfArchive(a) ?? a);
     const names = [...known].map((n) => databaseNameOf(n)).filter((n, j, all) => all.indexOf(n) === j);
     throw new UsageError(
       `--db ${name}: there is no database ${displayPath(dbPath)} and no archive ${displayPath(archivePath)}`,

@@ -83,7 +83,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** Options for {@link decodeValue}. */
 export interface DecodeOptions {
   /**
-   * Accept what a plain archive in the seed's shape may hold: booleans become 1/0, objects and arrays that are not
+   * Accept what a plain archive (the basic `{"database", "tables"}` shape) may hold: booleans become 1/0, objects and arrays that are not
    * tags are stored as their JSON text. Off for db-hydration's own archives, where such values are errors.
    */
   readonly lenient?: boolean;

@@ -131,7 +131,7 @@ function checkSnapshot(
   helper: ExportHelper | undefined,
   context: ExportContext,
 ): readonly string[] | undefined {
-  // A damaged file must never replace a good archive (seed Property 5). Reading rows proves little: damaged index
+  // A damaged file must never replace a good archive (Property 5). Reading rows proves little: damaged index
   // or interior pages can go unnoticed, so every page is checked, inside the same snapshot. quick_check is O(N),
   // about the cost of one more scan; integrity_check would add an index lookup per row. On one thread it runs
   // first; with a helper thread, the helper runs it while this thread reads rows.

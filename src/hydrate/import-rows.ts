@@ -6,7 +6,7 @@
  * the columns they have, so column defaults apply.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { ArchiveValueError, HydrationError } from '../errors.js';
+import { ArchiveFormatError, ArchiveValueError, HydrationError } from '../errors.js';
 import { decodeValue, TextBytes, type DecodeOptions, type DecodedValue } from '../codec/value-codec.js';
 import { readColumns } from '../sqlite/catalog.js';
 import { quoteIdent, ROWID_NAMES } from '../sqlite/identifiers.js';
@@ -66,7 +66,7 @@ export class RowImporter {
     this.generated = new Set(columns.filter((c) => c.hidden !== 0).map((c) => c.name));
     if (rowidKey !== undefined) {
       if (stored.includes(rowidKey)) {
-        throw new HydrationError('ARCHIVE_FORMAT', `rowid_key "${rowidKey}" is also a column name`, {
+        throw new ArchiveFormatError(`rowid_key "${rowidKey}" is also a column name`, {
           file,
           table,
         });
@@ -75,7 +75,7 @@ export class RowImporter {
       const taken = new Set(columns.map((c) => c.name.toLowerCase()));
       const sqlRowid = ROWID_NAMES.find((n) => !taken.has(n));
       if (sqlRowid === undefined)
-        throw new HydrationError('ARCHIVE_FORMAT', 'rowid_key given, but every rowid name is a column', {
+        throw new ArchiveFormatError('rowid_key given, but every rowid name is a column', {
           file,
           table,
         });

@@ -1,5 +1,5 @@
 /**
- * Dehydration at shutdown (seed Integration Point 3). On SIGINT, SIGTERM or a normal exit the databases are
+ * Dehydration at shutdown. On SIGINT, SIGTERM or a normal exit the databases are
  * dehydrated once, never twice and never concurrently with itself, without leaving the export's `-wal` and `-shm`
  * behind; then a signal is re-raised so the process ends with the conventional code (128 + signal number) that its
  * parent expects.

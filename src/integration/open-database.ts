@@ -1,5 +1,5 @@
 /**
- * Application start-up (seed Integration Points 1-2, the seed's `_check_and_hydrate()`): make sure a database file is
+ * Application start-up: make sure a database file is
  * usable before the application opens it. A missing or damaged file with an archive is hydrated from the archive (a
  * damaged file is first kept under a quarantine name, exactly as `fix` does, since this is `fix` for one database).
  */

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { checkDatabase } from '../integrity/classify-database.js';
-import { databaseNameOf } from '../archive/naming.js';
+import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
 import type { DBHydrationManager } from '../manager.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
@@ -82,7 +82,7 @@ export async function verifyArchives(
     );
   }
   for (const archivePath of archives) {
-    let fileName = `${basename(archivePath, '.json')}.db`;
+    let fileName = `${databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath)}.db`;
     let dbPath = join(manager.dataDir, fileName);
     try {
       if (!existsSync(archivePath)) {

@@ -192,7 +192,7 @@ function probeWithSqlite(path: string, busyTimeoutMs: number): { problem?: strin
   }
 }
 
-/** Whether `path` is a usable SQLite database (the seed's `_is_db_valid`); see {@link checkDatabase}. */
+/** Whether `path` is a usable SQLite database; see {@link checkDatabase}. */
 export function isDbValid(path: string, options: CheckDatabaseOptions = {}): boolean {
   return checkDatabase(path, options).usable;
 }

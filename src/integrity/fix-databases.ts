@@ -1,5 +1,5 @@
 /**
- * Repair of damaged and missing databases (the seed's `fix_corrupted_dbs`).
+ * Repair of damaged and missing databases.
  *
  * For each database: classify it; leave usable ones alone (byte for byte). A missing or damaged one is restored from
  * its archive when there is one: the damaged file (with its -wal, -shm and -journal) is first kept under a quarantine
@@ -68,7 +68,7 @@ export interface FixDetail {
   readonly integrity?: string;
 }
 
-/** Result of a fix run: the seed's FixResult (checked, corrupted, fixed, errors) plus details. */
+/** Result of a fix run: `checked`, `corrupted`, `fixed`, `errors` plus details. */
 export interface FixResult {
   readonly timestamp: string;
   /** File names of every database checked. */

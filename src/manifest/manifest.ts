@@ -1,5 +1,5 @@
 /**
- * The manifest: `<archiveDir>/manifest.json`, in the seed's Manifest Format, extended with each archive's SHA-256,
+ * The manifest: `<archiveDir>/manifest.json`, in the basic manifest format, extended with each archive's SHA-256,
  * size and export time. It is a committed file, so its bytes depend only on the archives it describes: entries sorted
  * by file name, `archive_path` relative to the manifest's own directory, no run's errors, and it is rewritten only
  * when something other than its `timestamp` changed.
@@ -14,7 +14,7 @@ export interface ManifestEntry {
   readonly archive_path: string;
   readonly tables_exported: number;
   readonly total_rows: number;
-  /** db-hydration's own fields (absent from an entry of a seed-shaped manifest, which is read as it is). */
+  /** db-hydration's own fields (absent from an entry of a basic manifest, which is read as it is). */
   readonly sha256?: string;
   readonly bytes?: number;
   readonly exported_at?: string;
@@ -27,7 +27,7 @@ export interface Manifest {
   readonly total_tables: number;
   readonly total_rows: number;
   /**
-   * Kept for the seed's format, and always empty: a run's errors name paths of one machine and problems of one
+   * Kept for the basic format, and always empty: a run's errors name paths of one machine and problems of one
    * moment (a lock, a damaged file), so they are reported by the run, not committed.
    */
   readonly errors: readonly string[];
@@ -57,7 +57,7 @@ function isCount(value: unknown): boolean {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** The seed's entry fields, and db-hydration's own where present (a seed-shaped manifest has none of them). */
+/** The basic entry fields, and db-hydration's own where present (a basic manifest has none of them). */
 function isEntry(value: unknown): value is ManifestEntry {
   return (
     isObject(value) &&
@@ -83,7 +83,7 @@ export function manifestText(manifest: Manifest): string {
       archive_path: e.archive_path,
       tables_exported: e.tables_exported,
       total_rows: e.total_rows,
-      // A seed-shaped entry has none of these three; it keeps having none.
+      // A basic entry has none of these three; it keeps having none.
       ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
       ...(e.bytes === undefined ? {} : { bytes: e.bytes }),
       ...(e.exported_at === undefined ? {} : { exported_at: e.exported_at }),
