@@ -92,136 +92,43 @@ export interface FixDatabasesOptions {
   readonly beforeReplace?: (dbPath: string) => void | Promise<void>;
 }
 
+/** What a fix run collects, target by target. */
+interface FixRun {
+  readonly timestamp: string;
+  readonly busyTimeoutMs: number;
+  readonly options: FixDatabasesOptions;
+  readonly checked: string[];
+  readonly corrupted: string[];
+  readonly fixed: string[];
+  readonly errorDetails: ErrorDetail[];
+  readonly details: Record<string, FixDetail>;
+}
+
+/** One target being fixed: where it is, what the check found, and how its outcome is recorded. */
+interface FixStep {
+  readonly target: FixTarget;
+  readonly context: ErrorContext;
+  readonly check: DatabaseCheck;
+  readonly record: (detail: Omit<FixDetail, 'fileName' | 'dbPath' | 'check' | 'archivePath'>) => void;
+}
+
 /** Checks each target and repairs the missing and damaged ones. Never throws: every problem goes into the result. */
 export async function fixDatabases(
   targets: readonly FixTarget[],
   options: FixDatabasesOptions = {},
 ): Promise<FixResult> {
-  const timestamp = new Date().toISOString();
-  const checked: string[] = [];
-  const corrupted: string[] = [];
-  const fixed: string[] = [];
-  const errorDetails: ErrorDetail[] = [];
-  const details: Record<string, FixDetail> = {};
-  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-
-  for (const target of targets) {
-    const { fileName, dbPath, archivePath } = target;
-    const database = fileName.replace(/\.(db|sqlite3?)$/i, '');
-    const context = { file: dbPath, database };
-    let check: DatabaseCheck;
-    try {
-      const expectTables = archivePath !== undefined && archiveHasTables(archivePath);
-      check = checkDatabase(dbPath, { busyTimeoutMs, expectTables });
-    } catch (error) {
-      errorDetails.push(toErrorDetail(error, { file: archivePath ?? dbPath, database }));
-      continue;
-    }
-    checked.push(fileName);
-    const base = { fileName, dbPath, check, ...(archivePath === undefined ? {} : { archivePath }) };
-    const record = (detail: Omit<FixDetail, keyof typeof base>): void => {
-      details[fileName] = { ...base, ...detail };
-    };
-
-    if (check.usable) {
-      record({ action: 'none', quarantined: [] });
-      continue;
-    }
-    if (check.status === 'locked' || check.status === 'unreadable') {
-      errorDetails.push(
-        problem(
-          check.status === 'locked' ? 'DATABASE_LOCKED' : 'DATABASE_READ',
-          `${check.reason}; it was not checked or changed`,
-          { ...context, hint: check.hint },
-        ),
-      );
-      record({ action: 'skipped', quarantined: [] });
-      continue;
-    }
-    if (isNotAFile(check)) {
-      // A directory (or socket, pipe, device) is not a damaged database: it is someone's, and stays where it is.
-      errorDetails.push(
-        toErrorDetail(
-          new PathError(`${check.reason}; it was left where it is and no database was created`, {
-            ...context,
-            hint: check.hint,
-          }),
-        ),
-      );
-      record({ action: 'skipped', quarantined: [] });
-      continue;
-    }
-    corrupted.push(fileName);
-    const quarantined: string[] = [];
-    try {
-      if (archivePath !== undefined) {
-        await buildDatabase({
-          archivePath,
-          dbPath,
-          busyTimeoutMs,
-          onProgress: options.onProgress,
-          beforeReplace: async () => {
-            await options.beforeReplace?.(dbPath);
-            quarantined.push(...quarantine(dbPath, timestamp));
-          },
-        });
-        const integrity = integrityOf(dbPath);
-        if (integrity !== 'ok') {
-          errorDetails.push(
-            problem(
-              'DATABASE_WRITE',
-              `restored from ${archivePath}, but integrity_check says: ${integrity}`,
-              context,
-            ),
-          );
-        } else fixed.push(fileName);
-        record({ action: 'restored', quarantined, integrity });
-      } else if (check.status === 'missing') {
-        // A -wal left without its database would be applied to the new file by SQLite: keep it aside first.
-        quarantined.push(...quarantine(dbPath, timestamp));
-        createEmpty(dbPath);
-        const integrity = integrityOf(dbPath);
-        if (integrity !== 'ok') {
-          errorDetails.push(
-            problem('DATABASE_WRITE', `created empty, but integrity_check says: ${integrity}`, context),
-          );
-        } else fixed.push(fileName);
-        record({ action: 'created', quarantined, integrity });
-      } else if (check.status === 'damaged' && existsSync(dbPath) && statSync(dbPath).size > 0) {
-        const salvage = salvageInto(dbPath, timestamp, busyTimeoutMs, quarantined);
-        const integrity = integrityOf(dbPath);
-        for (const t of salvage.tables) {
-          if (t.complete && t.lost === 0) continue;
-          errorDetails.push(
-            problem(
-              'DATABASE_READ',
-              `salvaged ${t.recovered} rows of table "${t.table}"; ${t.lost === null ? 'an unknown number of rows' : `${t.lost} rows`} could not be read (${t.problems[0] ?? 'damaged pages'})`,
-              { ...context, table: t.table, hint: `the damaged file is kept as ${quarantined[0] ?? ''}` },
-            ),
-          );
-        }
-        for (const o of salvage.failedObjects) {
-          errorDetails.push(
-            problem('DATABASE_WRITE', `${o.type} "${o.name}" could not be recreated: ${o.reason}`, context),
-          );
-        }
-        fixed.push(fileName);
-        record({ action: 'salvaged', quarantined, salvage, integrity });
-      } else {
-        errorDetails.push(
-          problem(
-            'DATABASE_READ',
-            `${check.reason}, and there is no archive to restore it from; it was left as it is`,
-            { ...context, hint: check.hint },
-          ),
-        );
-        record({ action: 'skipped', quarantined });
-      }
-    } catch (error) {
-      errorDetails.push(toErrorDetail(error, { ...context, code: 'DATABASE_WRITE' }));
-      record({ action: 'failed', quarantined });
-    }
-  }
+  const run: FixRun = {
+    timestamp: new Date().toISOString(),
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    options,
+    checked: [],
+    corrupted: [],
+    fixed: [],
+    errorDetails: [],
+    details: {},
+  };
+  for (const target of targets) await fixOne(run, target);
+  const { timestamp, checked, corrupted, fixed, errorDetails, details } = run;
   return {
     timestamp,
     checked,
@@ -231,6 +138,155 @@ export async function fixDatabases(
     errorDetails,
     details,
   };
+}
+
+/** Checks one target and, when it is missing or damaged, repairs it. */
+async function fixOne(run: FixRun, target: FixTarget): Promise<void> {
+  const { fileName, dbPath, archivePath } = target;
+  const database = fileName.replace(/\.(db|sqlite3?)$/i, '');
+  const context = { file: dbPath, database };
+  let check: DatabaseCheck;
+  try {
+    const expectTables = archivePath !== undefined && archiveHasTables(archivePath);
+    check = checkDatabase(dbPath, { busyTimeoutMs: run.busyTimeoutMs, expectTables });
+  } catch (error) {
+    run.errorDetails.push(toErrorDetail(error, { file: archivePath ?? dbPath, database }));
+    return;
+  }
+  run.checked.push(fileName);
+  const base = { fileName, dbPath, check, ...(archivePath === undefined ? {} : { archivePath }) };
+  const step: FixStep = {
+    target,
+    context,
+    check,
+    record: (detail) => {
+      run.details[fileName] = { ...base, ...detail };
+    },
+  };
+  if (check.usable) step.record({ action: 'none', quarantined: [] });
+  else if (!leaveAlone(run, step)) await repair(run, step);
+}
+
+/**
+ * The states fix must not touch: a locked or unreadable file (it was not checked), and something that is not a file
+ * (a directory is someone's, not a damaged database). Reports them and returns true.
+ */
+function leaveAlone(run: FixRun, { check, context, record }: FixStep): boolean {
+  if (check.status === 'locked' || check.status === 'unreadable') {
+    run.errorDetails.push(
+      problem(
+        check.status === 'locked' ? 'DATABASE_LOCKED' : 'DATABASE_READ',
+        `${check.reason}; it was not checked or changed`,
+        { ...context, hint: check.hint },
+      ),
+    );
+  } else if (isNotAFile(check)) {
+    run.errorDetails.push(
+      toErrorDetail(
+        new PathError(`${check.reason}; it was left where it is and no database was created`, {
+          ...context,
+          hint: check.hint,
+        }),
+      ),
+    );
+  } else return false;
+  record({ action: 'skipped', quarantined: [] });
+  return true;
+}
+
+/** Repairs a missing or damaged database: from its archive, as a new empty file, or by salvaging its rows. */
+async function repair(run: FixRun, step: FixStep): Promise<void> {
+  const { target, check, context, record } = step;
+  const { fileName, dbPath, archivePath } = target;
+  run.corrupted.push(fileName);
+  const quarantined: string[] = [];
+  try {
+    if (archivePath !== undefined) await restore(run, step, archivePath, quarantined);
+    else if (check.status === 'missing') {
+      // A -wal left without its database would be applied to the new file by SQLite: keep it aside first.
+      quarantined.push(...quarantine(dbPath, run.timestamp));
+      createEmpty(dbPath);
+      const integrity = integrityOf(dbPath);
+      if (integrity !== 'ok') {
+        run.errorDetails.push(
+          problem('DATABASE_WRITE', `created empty, but integrity_check says: ${integrity}`, context),
+        );
+      } else run.fixed.push(fileName);
+      record({ action: 'created', quarantined, integrity });
+    } else if (check.status === 'damaged' && existsSync(dbPath) && statSync(dbPath).size > 0) {
+      salvage(run, step, quarantined);
+    } else {
+      run.errorDetails.push(
+        problem(
+          'DATABASE_READ',
+          `${check.reason}, and there is no archive to restore it from; it was left as it is`,
+          {
+            ...context,
+            hint: check.hint,
+          },
+        ),
+      );
+      record({ action: 'skipped', quarantined });
+    }
+  } catch (error) {
+    run.errorDetails.push(toErrorDetail(error, { ...context, code: 'DATABASE_WRITE' }));
+    record({ action: 'failed', quarantined });
+  }
+}
+
+/** Rebuilds the database from its archive; the damaged file goes to quarantine right before the replace. */
+async function restore(
+  run: FixRun,
+  step: FixStep,
+  archivePath: string,
+  quarantined: string[],
+): Promise<void> {
+  const { dbPath, fileName } = step.target;
+  await buildDatabase({
+    archivePath,
+    dbPath,
+    busyTimeoutMs: run.busyTimeoutMs,
+    onProgress: run.options.onProgress,
+    beforeReplace: async () => {
+      await run.options.beforeReplace?.(dbPath);
+      quarantined.push(...quarantine(dbPath, run.timestamp));
+    },
+  });
+  const integrity = integrityOf(dbPath);
+  if (integrity !== 'ok') {
+    run.errorDetails.push(
+      problem(
+        'DATABASE_WRITE',
+        `restored from ${archivePath}, but integrity_check says: ${integrity}`,
+        step.context,
+      ),
+    );
+  } else run.fixed.push(fileName);
+  step.record({ action: 'restored', quarantined, integrity });
+}
+
+/** Salvages the readable rows of a damaged database without an archive, reporting each table that lost rows. */
+function salvage(run: FixRun, step: FixStep, quarantined: string[]): void {
+  const { dbPath, fileName } = step.target;
+  const result = salvageInto(dbPath, run.timestamp, run.busyTimeoutMs, quarantined);
+  const integrity = integrityOf(dbPath);
+  for (const t of result.tables) {
+    if (t.complete && t.lost === 0) continue;
+    run.errorDetails.push(
+      problem(
+        'DATABASE_READ',
+        `salvaged ${t.recovered} rows of table "${t.table}"; ${t.lost === null ? 'an unknown number of rows' : `${t.lost} rows`} could not be read (${t.problems[0] ?? 'damaged pages'})`,
+        { ...step.context, table: t.table, hint: `the damaged file is kept as ${quarantined[0] ?? ''}` },
+      ),
+    );
+  }
+  for (const o of result.failedObjects) {
+    run.errorDetails.push(
+      problem('DATABASE_WRITE', `${o.type} "${o.name}" could not be recreated: ${o.reason}`, step.context),
+    );
+  }
+  run.fixed.push(fileName);
+  step.record({ action: 'salvaged', quarantined, salvage: result, integrity });
 }
 
 function problem(code: HydrationErrorCode, message: string, context: ErrorContext): ErrorDetail {
