@@ -85,40 +85,8 @@ export function salvageDatabase(
     target.unsafeMode(true);
     target.exec('BEGIN');
 
-    const kinds = tableKinds(source);
-    const tables = schema.filter(
-      (e) => e.type === 'table' && e.sql !== null && !e.name.startsWith('sqlite_'),
-    );
-    // Virtual tables first: creating one creates its shadow tables, which are then refilled like any table.
-    const ordered = [
-      ...tables.filter((t) => kinds.get(t.name) === 'virtual'),
-      ...tables.filter((t) => kinds.get(t.name) !== 'virtual' && kinds.get(t.name) !== 'shadow'),
-    ];
-    for (const t of ordered) {
-      try {
-        target.exec(t.sql ?? '');
-      } catch (error) {
-        failedObjects.push({ type: 'table', name: t.name, reason: (error as Error).message });
-      }
-    }
-    const results: TableSalvage[] = [];
-    const copied = [
-      ...tables.filter((t) => kinds.get(t.name) !== 'virtual'),
-      ...schema.filter((e) => e.type === 'table' && e.name === 'sqlite_sequence'),
-    ];
-    for (const t of copied) {
-      if (!existsIn(target, t.name)) continue;
-      target.exec(`DELETE FROM main.${quoteIdent(t.name)}`);
-      results.push(copyTable(source, target, t.name));
-    }
-    for (const e of schema) {
-      if (e.type === 'table' || e.sql === null) continue;
-      try {
-        target.exec(e.sql);
-      } catch (error) {
-        failedObjects.push({ type: e.type, name: e.name, reason: (error as Error).message });
-      }
-    }
+    const results = copyTables(source, target, schema, failedObjects);
+    createObjects(target, schema, failedObjects);
     for (const p of ['user_version', 'application_id']) {
       try {
         target.pragma(`${p} = ${Number(source.pragma(p, { simple: true }))}`);
@@ -147,6 +115,56 @@ export function salvageDatabase(
     if (target.inTransaction) target.exec('ROLLBACK');
     target.close();
     source.close();
+  }
+}
+
+/** Creates every table of the damaged file's schema in the new file and copies the rows it can read. */
+function copyTables(
+  source: Database.Database,
+  target: Database.Database,
+  schema: readonly SchemaEntry[],
+  failedObjects: { type: string; name: string; reason: string }[],
+): TableSalvage[] {
+  const kinds = tableKinds(source);
+  const tables = schema.filter((e) => e.type === 'table' && e.sql !== null && !e.name.startsWith('sqlite_'));
+  // Virtual tables first: creating one creates its shadow tables, which are then refilled like any table.
+  const ordered = [
+    ...tables.filter((t) => kinds.get(t.name) === 'virtual'),
+    ...tables.filter((t) => kinds.get(t.name) !== 'virtual' && kinds.get(t.name) !== 'shadow'),
+  ];
+  for (const t of ordered) {
+    try {
+      target.exec(t.sql ?? '');
+    } catch (error) {
+      failedObjects.push({ type: 'table', name: t.name, reason: (error as Error).message });
+    }
+  }
+  const results: TableSalvage[] = [];
+  const copied = [
+    ...tables.filter((t) => kinds.get(t.name) !== 'virtual'),
+    ...schema.filter((e) => e.type === 'table' && e.name === 'sqlite_sequence'),
+  ];
+  for (const t of copied) {
+    if (!existsIn(target, t.name)) continue;
+    target.exec(`DELETE FROM main.${quoteIdent(t.name)}`);
+    results.push(copyTable(source, target, t.name));
+  }
+  return results;
+}
+
+/** Creates the indexes, views and triggers after the rows, so triggers never fire while rows are copied. */
+function createObjects(
+  target: Database.Database,
+  schema: readonly SchemaEntry[],
+  failedObjects: { type: string; name: string; reason: string }[],
+): void {
+  for (const e of schema) {
+    if (e.type === 'table' || e.sql === null) continue;
+    try {
+      target.exec(e.sql);
+    } catch (error) {
+      failedObjects.push({ type: e.type, name: e.name, reason: (error as Error).message });
+    }
   }
 }
 
