@@ -31,6 +31,7 @@ const OPENS_FILES = [
   'src/sqlite/file-header.ts',
   'src/integrity/sniff-file.ts',
   'src/integrity/fix-databases.ts',
+  'src/integrity/quarantine.ts',
   'src/manager/backups.ts',
   'src/hydrate/build-limits.ts',
 ];

@@ -59,13 +59,8 @@ export {
   type DatabaseStatus,
   type NotSqliteKind,
 } from './integrity/classify-database.js';
-export {
-  quarantinePathFor,
-  type FixAction,
-  type FixDetail,
-  type FixResult,
-  type FixTarget,
-} from './integrity/fix-databases.js';
+export { quarantinePathFor } from './integrity/quarantine.js';
+export { type FixAction, type FixDetail, type FixResult, type FixTarget } from './integrity/fix-databases.js';
 export type { SalvageOutcome, TableSalvage } from './integrity/salvage-rows.js';
 export {
   loadConfig,

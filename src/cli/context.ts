@@ -3,7 +3,7 @@
  * rules (--json: the result object alone on stdout; --quiet: errors only; --verbose: details and hints).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
 import {

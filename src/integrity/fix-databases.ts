@@ -7,8 +7,7 @@
  * `integrity_check`. Without an archive, the readable rows of a damaged database are salvaged into a rebuilt one and
  * the damaged file is kept the same way; a missing database is created empty. Archives are only read.
  */
-import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { checkProblems } from '../sqlite/check.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
@@ -20,12 +19,13 @@ import {
   type ErrorDetail,
   type HydrationErrorCode,
 } from '../errors.js';
-import { commitTempFile, fsyncDirectory, fsyncFile, tempPathFor } from '../files/atomic-file.js';
+import { commitTempFile, fsyncFile, tempPathFor } from '../files/atomic-file.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { assertReplaceable } from '../hydrate/replace-database.js';
 import { readArchive } from '../archive/read-archive.js';
 import type { ProgressListener } from '../progress.js';
 import { checkDatabase, isNotAFile, type DatabaseCheck } from './classify-database.js';
+import { quarantine } from './quarantine.js';
 import { salvageDatabase, type SalvageOutcome } from './salvage-rows.js';
 
 /** One database to check and, if needed, repair. */
@@ -291,54 +291,6 @@ function salvage(run: FixRun, step: FixStep, quarantined: string[]): void {
 
 function problem(code: HydrationErrorCode, message: string, context: ErrorContext): ErrorDetail {
   return toErrorDetail(new HydrationError(code, message, context));
-}
-
-/** The files SQLite keeps beside a database. */
-const SIDECARS = ['-wal', '-shm', '-journal'] as const;
-
-/**
- * The quarantine name of a damaged database: `<file>.corrupt-<timestamp>`, which ends in neither `.db`, `.sqlite` nor
- * `.sqlite3`, so no scan picks it up as a database.
- */
-export function quarantinePathFor(dbPath: string, timestamp: string): string {
-  const stamp = timestamp.replace(/[:.]/g, '-');
-  let path = `${dbPath}.corrupt-${stamp}`;
-  for (let i = 1; existsSync(path); i++) path = `${dbPath}.corrupt-${stamp}-${i}`;
-  return path;
-}
-
-/**
- * Keeps a damaged database under its quarantine name, with its -wal, -shm and -journal as `<quarantine>-wal` and so
- * on (so SQLite still pairs them). The main file is hard-linked, so the original stays in place until the new file is
- * renamed over it: a crash in between leaves the old file where it was. Returns the paths written.
- */
-function quarantine(dbPath: string, timestamp: string): string[] {
-  const main = existsSync(dbPath);
-  // Without the database, a -wal, -shm or -journal left behind is kept aside on its own.
-  if (!main && !SIDECARS.some((suffix) => existsSync(dbPath + suffix))) return [];
-  const q = quarantinePathFor(dbPath, timestamp);
-  const kept: string[] = [];
-  if (!main) {
-    // Nothing to keep but the files below.
-  } else if (!statSync(dbPath).isFile()) {
-    // Never moved: a directory or special file at a database's path is not a damaged database (see fixDatabases).
-    throw new PathError('it is not a database file; it was left where it is', { file: dbPath });
-  } else {
-    try {
-      linkSync(dbPath, q);
-    } catch {
-      copyFileSync(dbPath, q);
-      fsyncFile(q);
-    }
-    kept.push(q);
-  }
-  for (const suffix of SIDECARS) {
-    if (!existsSync(dbPath + suffix)) continue;
-    renameSync(dbPath + suffix, q + suffix);
-    kept.push(q + suffix);
-  }
-  fsyncDirectory(dirname(dbPath));
-  return kept;
 }
 
 function salvageInto(
