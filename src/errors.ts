@@ -61,7 +61,7 @@ export class HydrationError extends Error {
 export class ArchiveFormatError extends HydrationError {
   constructor(message: string, context: ErrorContext = {}) {
     super('ARCHIVE_FORMAT', message, {
-      hint: 'restore the archive from Git (git checkout -- <file>) or dehydrate the database again',
+      hint: 'restore the archive from Git (`git checkout -- <file>`); do not dehydrate over it if it holds changes from others',
       ...context,
     });
   }

@@ -3,19 +3,14 @@
  * archive, hydrates each back, and reports statistics. Work on one database never stops the others: errors are
  * collected into the result. The work itself is in src/manager/: one module per command.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArchiveNameError, ConfigError } from './errors.js';
-import {
-  MANIFEST_FILE,
-  archiveFileNameFor,
-  hasDatabaseExtension,
-  isArchiveFileName,
-  isSafeFileName,
-} from './archive/naming.js';
+import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { compareNames } from './sqlite/names.js';
+import { LocalDirectoryStore } from './stores/local-directory-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
 import { MANAGER_CHECKS, didYouMean, findOptionProblem } from './config/check-options.js';
 import type { FixResult } from './integrity/fix-databases.js';
@@ -115,17 +110,8 @@ export class DBHydrationManager {
     if (this.options.databases !== undefined) {
       return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
     }
-    let names: string[];
-    try {
-      names = readdirSync(this.archiveDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    return names
-      .filter(isArchiveFileName)
-      .sort(compareNames)
-      .map((n) => join(this.archiveDir, n));
+    const store = new LocalDirectoryStore(this.archiveDir);
+    return store.listSync().map((n) => store.pathOf(n));
   }
 
   /** The archive path for a database file name. */

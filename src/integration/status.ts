@@ -10,7 +10,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
-import { databaseNameOf } from '../archive/naming.js';
+import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
 import type { DBHydrationManager } from '../manager.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
@@ -104,7 +104,10 @@ export async function getStatus(
       headers.set(fileName, header.exported_at);
     } catch (error) {
       errorDetails.push(
-        toErrorDetail(error, { file: archivePath, database: basename(archivePath, '.json') }),
+        toErrorDetail(error, {
+          file: archivePath,
+          database: databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath),
+        }),
       );
     }
   }

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ArchiveNameError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
-import { ARCHIVE_EXTENSION } from '../archive/naming.js';
+import { databaseNameOfArchive } from '../archive/naming.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import type { ArchiveHeader } from '../archive/format.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
@@ -39,7 +39,7 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
   const databases: Record<string, HydratedDatabase> = {};
   const errorDetails: ErrorDetail[] = [];
   for (const archivePath of ctx.listArchives()) {
-    const expectedName = basename(archivePath, ARCHIVE_EXTENSION);
+    const expectedName = databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath);
     try {
       const target = locate(ctx, archivePath, expectedName);
       const hydrated =

@@ -10,7 +10,7 @@ export interface HydrationManagerOptions {
   /** Directory holding the archives and the manifest. Default `<dataDir>/json_archives`. */
   readonly archiveDir?: string;
   /**
-   * Database file names (inside dataDir) to work on, like the seed's DB_FILES. Default: every `*.db`, `*.sqlite` and
+   * Database file names (inside dataDir) to work on, like a DB_FILES list. Default: every `*.db`, `*.sqlite` and
    * `*.sqlite3` file directly in dataDir (for hydration: every archive in archiveDir).
    */
   readonly databases?: readonly string[];
@@ -25,7 +25,7 @@ export interface HydrationManagerOptions {
   readonly onProgress?: ProgressListener;
 }
 
-/** One database in a {@link DehydrationResult} (the seed's DatabaseResult). */
+/** One database in a {@link DehydrationResult}. */
 export interface DatabaseResult {
   readonly archivePath: string;
   readonly tablesExported: number;
@@ -35,7 +35,7 @@ export interface DatabaseResult {
   readonly sha256: string;
 }
 
-/** Result of {@link DBHydrationManager.dehydrateAll} (the seed's DehydrationResult). */
+/** Result of {@link DBHydrationManager.dehydrateAll}. */
 export interface DehydrationResult {
   readonly timestamp: string;
   /** Keyed by database file name: the databases this run dehydrated (one that failed is in `errors` only). */
@@ -65,7 +65,7 @@ export interface HydratedDatabase {
   readonly totalRows: number;
   /** Where the replaced database was backed up (force only). */
   readonly backupPath?: string;
-  /** Rows that violated a constraint and were skipped (seed: "Constraint violations → skip row"). */
+  /** Rows that violated a constraint and were skipped. */
   readonly rejectedRows: readonly RejectedRow[];
 }
 
