@@ -77,7 +77,8 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       facts,
       file,
       conflicts,
-      rowCounts: {},
+      // No prototype: a table may be named `__proto__`.
+      rowCounts: Object.create(null) as Record<string, number>,
       changedOurs: new Set(),
       changedTheirs: new Set(),
     };

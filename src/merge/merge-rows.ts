@@ -171,7 +171,8 @@ function sameMembers(a: readonly string[], b: readonly string[]): boolean {
 
 /** Both sides changed the row: merge it column by column. */
 function mergeCells(ctx: RowMergeContext, key: string, b: CursorRow, o: CursorRow, t: CursorRow): RowOutcome {
-  const merged: Record<string, unknown> = {};
+  // No prototype: a column may be named `__proto__`.
+  const merged = Object.create(null) as Record<string, unknown>;
   let conflict = false;
   const cell = (row: CursorRow, m: string, fallback: string | undefined): string | undefined =>
     Object.hasOwn(row.values, m) ? JSON.stringify(row.values[m]) : fallback;
