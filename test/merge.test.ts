@@ -37,7 +37,7 @@ describe('mergeArchives', () => {
       const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
       assert.deepEqual(result.conflicts, []);
       assert.equal(result.clean, true);
-      assert.deepEqual(result.rowCounts, { trades: 5, users: 3 });
+      assert.deepEqual({ ...result.rowCounts }, { trades: 5, users: 3 });
       const merged = await rehydrate(dir, out);
       assert.equal(content(merged.archive), content(out), 'a clean merge is what dehydrate writes');
       const db = new Database(merged.db, { readonly: true });
