@@ -101,3 +101,15 @@ export {
   type ArchiveComparison,
   type ArchiveDifference,
 } from './archive/content-comparison.js';
+export { mergeArchives } from './merge/merge-archives.js';
+export type {
+  MergeArchivesOptions,
+  MergeResult,
+  MergeConflict,
+  MergeConflictKind,
+} from './merge/merge-types.js';
+export { mergeManifests, type MergeManifestsOptions } from './merge/merge-manifest.js';
+export { resolveConflicts, type ResolveOptions, type ResolveOutcome } from './merge/resolve-conflicts.js';
+export { diffArchives, summarize } from './diff/diff-archives.js';
+export { diffDatabase, diffRevision, type DiffDatabaseOptions } from './diff/diff-database.js';
+export type { DiffChange, CellChange, CellText, DiffSummary } from './diff/diff-types.js';
