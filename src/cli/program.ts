@@ -16,6 +16,7 @@ import { fixCommand } from './fix.js';
 import { statsCommand } from './stats.js';
 import { statusCommand } from './status.js';
 import { verifyCommand } from './verify.js';
+import { gitCommand } from './git.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -71,6 +72,7 @@ Examples:
     statsCommand,
     statusCommand,
     verifyCommand,
+    gitCommand,
   ]) {
     program.addCommand(
       make(setExit)
