@@ -28,6 +28,7 @@ export {
   DatabaseLockedError,
   ConfigError,
   UsageError,
+  GitError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,
@@ -101,3 +102,20 @@ export {
   type ArchiveComparison,
   type ArchiveDifference,
 } from './archive/content-comparison.js';
+export {
+  installGit,
+  uninstallGit,
+  type GitSetupOptions,
+  type InstallGitOptions,
+  type GitSetupChange,
+  type GitSetupResult,
+} from './git/install.js';
+export { checkGit, type CheckGitOptions, type CheckGitResult, type GitProblem } from './git/check.js';
+export { ARCHIVE_CHECKS, type ArchiveCheck } from './git/check-archives.js';
+export {
+  checkStagedArchives,
+  type StagedCheckOptions,
+  type StagedCheckResult,
+  type StagedDatabase,
+} from './git/pre-commit.js';
+export type { HookAction } from './git/hooks.js';
