@@ -33,7 +33,10 @@ describe('docs', () => {
   });
 
   it('docs/cli.md describes every command and every option outside the generated help blocks', () => {
-    const prose = readFileSync(DOC, 'utf8').replace(/<!-- help:([a-z -]*) -->[\s\S]*?<!-- \/help:\1 -->/g, '');
+    const prose = readFileSync(DOC, 'utf8').replace(
+      /<!-- help:([a-z -]*) -->[\s\S]*?<!-- \/help:\1 -->/g,
+      '',
+    );
     const program = helpText('');
     const listed = [...program.matchAll(/^ {2}([a-z]+) \[options\]/gm)].map((m) => m[1]);
     assert.deepEqual(listed, COMMANDS);
