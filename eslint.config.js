@@ -39,7 +39,8 @@ const BOUNDARIES = {
 };
 
 // Only the byte seam opens archive files. These are the other modules that open files, none of them an archive:
-// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases.
+// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases, and the
+// repository's setup files (.gitattributes, .gitignore, hooks).
 const OPENS_FILES = [
   'src/archive/archive-file.ts',
   'src/files/atomic-file.ts',
@@ -52,6 +53,7 @@ const OPENS_FILES = [
   'src/integrity/quarantine.ts',
   'src/manager/backups.ts',
   'src/hydrate/build-limits.ts',
+  'src/git/text-file.ts',
 ];
 const FS_OPENERS = [
   'open',

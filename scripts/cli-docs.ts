@@ -14,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const DOC = join(root, 'docs', 'cli.md');
 
-/** The `--help` text of a command (`''` for the program itself), as a non-TTY of 80 columns sees it. */
+/** The `--help` text of a command (`''` for the program itself, `'git install'` for a subcommand), as a non-TTY of 80 columns sees it. */
 export function helpText(command: string): string {
   const cached = cache.get(command);
   if (cached !== undefined) return cached;
-  const args = command === '' ? ['--help'] : [command, '--help'];
+  const args = command === '' ? ['--help'] : [...command.split(' '), '--help'];
   const r = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, COLUMNS: '80' },
@@ -34,7 +34,7 @@ const cache = new Map<string, string>();
 /** docs/cli.md with every help block replaced by the current help text. */
 export function renderDoc(doc: string): string {
   return doc.replace(
-    /<!-- help:([a-z]*) -->\n[\s\S]*?<!-- \/help:\1 -->/g,
+    /<!-- help:([a-z -]*) -->\n[\s\S]*?<!-- \/help:\1 -->/g,
     (_m, command: string) =>
       `<!-- help:${command} -->\n\n\`\`\`text\n${helpText(command)}\n\`\`\`\n\n<!-- /help:${command} -->`,
   );

@@ -19,6 +19,7 @@ export type HydrationErrorCode =
   | 'PATH'
   | 'CONFIG'
   | 'USAGE'
+  | 'GIT'
   | 'IO';
 
 /** Where an error happened. All fields are optional; the message already names them. */
@@ -169,6 +170,17 @@ export class ConfigError extends HydrationError {
 export class UsageError extends HydrationError {
   constructor(message: string, hint?: string, context: Omit<ErrorContext, 'hint'> = {}) {
     super('USAGE', message, { ...context, hint });
+  }
+}
+
+/**
+ * Git could not be used for the repository setup (`db-hydration git ...`): git is not installed, the directory is not
+ * inside a work tree, a data or archive directory lies outside the repository, a git command failed, or a hook stands
+ * where ours would go in a way that cannot be chained. Nothing more was changed.
+ */
+export class GitError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('GIT', message, context);
   }
 }
 

@@ -28,6 +28,7 @@ export {
   DatabaseLockedError,
   ConfigError,
   UsageError,
+  GitError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,
@@ -113,3 +114,20 @@ export { resolveConflicts, type ResolveOptions, type ResolveOutcome } from './me
 export { diffArchives, summarize } from './diff/diff-archives.js';
 export { diffDatabase, diffRevision, type DiffDatabaseOptions } from './diff/diff-database.js';
 export type { DiffChange, CellChange, CellText, DiffSummary } from './diff/diff-types.js';
+export {
+  installGit,
+  uninstallGit,
+  type GitSetupOptions,
+  type InstallGitOptions,
+  type GitSetupChange,
+  type GitSetupResult,
+} from './git/install.js';
+export { checkGit, type CheckGitOptions, type CheckGitResult, type GitProblem } from './git/check.js';
+export { ARCHIVE_CHECKS, type ArchiveCheck } from './git/check-archives.js';
+export {
+  checkStagedArchives,
+  type StagedCheckOptions,
+  type StagedCheckResult,
+  type StagedDatabase,
+} from './git/pre-commit.js';
+export type { HookAction } from './git/hooks.js';

@@ -16,12 +16,6 @@ import { toErrorDetail } from '../errors.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { plural, toJson } from './render.js';
 
-/** Adds `merge` and `resolve` to the `git` command group. */
-export function addMergeCommands(git: CommandUnknownOpts, setExit: (code: number) => void): void {
-  git.addCommand(mergeCommand(setExit));
-  git.addCommand(resolveCommand(setExit));
-}
-
 /** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
 function gitWantsDiff3(): boolean {
   try {
@@ -50,7 +44,8 @@ export function conflictLine(c: MergeConflict): string {
   return `CONFLICT (${c.kind}): ${where}${values}`;
 }
 
-function mergeCommand(setExit: (code: number) => void): CommandUnknownOpts {
+/** `git merge`: the merge driver. */
+export function mergeCommand(setExit: (code: number) => void): CommandUnknownOpts {
   return new Command('merge')
     .summary('the merge driver: three-way merge of an archive by primary key (run by git)')
     .description(
@@ -112,7 +107,8 @@ Examples:
     });
 }
 
-function resolveCommand(setExit: (code: number) => void): CommandUnknownOpts {
+/** `git resolve`. */
+export function resolveCommand(setExit: (code: number) => void): CommandUnknownOpts {
   return withCommonOptions(
     new Command('resolve')
       .summary(

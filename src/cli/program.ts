@@ -17,6 +17,7 @@ import { statsCommand } from './stats.js';
 import { statusCommand } from './status.js';
 import { verifyCommand } from './verify.js';
 import { diffCommand } from './diff.js';
+import { gitCommand } from './git.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -73,6 +74,7 @@ Examples:
     statusCommand,
     verifyCommand,
     diffCommand,
+    gitCommand,
   ]) {
     program.addCommand(
       make(setExit)

@@ -1,0 +1,134 @@
+/**
+ * `checkStagedArchives`, the pre-commit check: a commit must not leave a database's changes behind. Each database of
+ * the data directory whose archive is in the index is dehydrated into a scratch file and compared by content
+ * (`exported_at` aside, as `dehydrate` and `status` compare) with the STAGED archive, which git writes out into the
+ * same scratch directory. Nothing in the data, archive or git directory is written.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import type { DBHydrationManager } from '../manager.js';
+import { databaseNameOf } from '../archive/naming.js';
+import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import { compareArchives } from '../archive/content-comparison.js';
+import { withScratchDir } from '../integration/scratch.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import { findRepository, git, repoRelative, shellQuote } from './git-command.js';
+
+/** Options of {@link checkStagedArchives}. */
+export interface StagedCheckOptions {
+  /** A directory inside the repository. Default: the working directory. */
+  readonly cwd?: string;
+  /** How long to wait for a locked database, in milliseconds. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** One database in a {@link StagedCheckResult}. */
+export interface StagedDatabase {
+  readonly fileName: string;
+  /** The archive, relative to the top of the work tree. */
+  readonly archive: string;
+  /**
+   * `staged`: the staged archive holds the database's content; `unstaged-changes`: the database has changes its
+   * staged archive lacks; `not-staged`: the archive is not in the index (nothing to compare; skipped).
+   */
+  readonly state: 'staged' | 'unstaged-changes' | 'not-staged';
+  /** The command that stages the database's changes, for `unstaged-changes`. */
+  readonly command?: string;
+}
+
+/** Result of {@link checkStagedArchives}. */
+export interface StagedCheckResult {
+  readonly repository: string;
+  readonly databases: readonly StagedDatabase[];
+  /** Whether the commit may go ahead: no database has unstaged changes and none could not be checked. */
+  readonly ok: boolean;
+  readonly errors: readonly string[];
+  readonly errorDetails: readonly ErrorDetail[];
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` (relative to the top) is in the index. */
+function isStaged(top: string, path: string): boolean {
+  return git(top, ['ls-files', '--cached', '-z', '--', `:(literal)${path}`]).stdout !== '';
+}
+
+/**
+ * Compares every database that has an archive in the index with that staged archive.
+ *
+ * @example
+ * ```ts
+ * const result = await checkStagedArchives(new DBHydrationManager({ dataDir: 'data' }));
+ * for (const d of result.databases) if (d.state === 'unstaged-changes') console.error(d.fileName, d.command);
+ * ```
+ * @throws {GitError} outside a git work tree
+ */
+export async function checkStagedArchives(
+  manager: DBHydrationManager,
+  options: StagedCheckOptions = {},
+): Promise<StagedCheckResult> {
+  const { top } = findRepository(resolve(options.cwd ?? '.'));
+  const databases: StagedDatabase[] = [];
+  const errorDetails: ErrorDetail[] = [];
+  for (const fileName of manager.listDatabases()) {
+    const dbPath = join(manager.dataDir, fileName);
+    if (!isFile(dbPath)) continue;
+    const archive = repoRelative(top, manager.archivePathFor(fileName), 'archive directory');
+    if (!isStaged(top, archive)) {
+      databases.push({ fileName, archive, state: 'not-staged' });
+      continue;
+    }
+    try {
+      databases.push(await compareStaged(top, manager, fileName, archive, options));
+    } catch (error) {
+      errorDetails.push(
+        toErrorDetail(error, {
+          file: dbPath,
+          database: databaseNameOf(fileName),
+          hint: 'fix it (`db-hydration status` says how), or commit with `git commit --no-verify` to skip this check',
+        }),
+      );
+    }
+  }
+  return {
+    repository: top,
+    databases,
+    ok: errorDetails.length === 0 && databases.every((d) => d.state !== 'unstaged-changes'),
+    errors: errorDetails.map((e) => e.message),
+    errorDetails,
+  };
+}
+
+function compareStaged(
+  top: string,
+  manager: DBHydrationManager,
+  fileName: string,
+  archive: string,
+  options: StagedCheckOptions,
+): Promise<StagedDatabase> {
+  return withScratchDir((dir) => {
+    // checkout-index writes the staged blob (through the repository's filters) to <dir>/<archive>.
+    git(top, ['checkout-index', `--prefix=${dir}/`, '--', archive]);
+    const staged = join(dir, archive);
+    if (!existsSync(staged)) throw new Error(`git did not write out the staged ${archive}`);
+    const live = join(dir, 'live-database.json');
+    dehydrateDatabase({
+      dbPath: join(manager.dataDir, fileName),
+      archivePath: live,
+      database: databaseNameOf(fileName),
+      fileName,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      onProgress: undefined,
+    });
+    if (compareArchives(live, staged).same) return { fileName, archive, state: 'staged' };
+    const command = `db-hydration dehydrate --db ${shellQuote(databaseNameOf(fileName))} && git add ${shellQuote(archive)}`;
+    return { fileName, archive, state: 'unstaged-changes', command };
+  });
+}
