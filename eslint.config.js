@@ -39,7 +39,7 @@ const BOUNDARIES = {
 };
 
 // Only the byte seam opens archive files. These are the other modules that open files, none of them an archive:
-// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases.
+// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases, sync state records.
 const OPENS_FILES = [
   'src/archive/archive-file.ts',
   'src/files/atomic-file.ts',
@@ -52,6 +52,7 @@ const OPENS_FILES = [
   'src/integrity/quarantine.ts',
   'src/manager/backups.ts',
   'src/hydrate/build-limits.ts',
+  'src/sync/sync-state.ts',
 ];
 const FS_OPENERS = [
   'open',

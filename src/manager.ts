@@ -22,6 +22,7 @@ import { fixAll } from './manager/fix-all.js';
 import { archiveStats } from './manager/archive-stats.js';
 import type {
   ArchiveStats,
+  DehydrateAllOptions,
   DehydrationResult,
   HydrateAllOptions,
   HydrationManagerOptions,
@@ -33,6 +34,7 @@ export type {
   ArchiveStat,
   ArchiveStats,
   DatabaseResult,
+  DehydrateAllOptions,
   DehydrationResult,
   HydrateAllOptions,
   HydratedDatabase,
@@ -119,18 +121,22 @@ export class DBHydrationManager {
     return join(this.archiveDir, archiveFileNameFor(fileName));
   }
 
-  /** Dehydrates every database into its archive, then updates the manifest. */
+  /**
+   * Dehydrates every database into its archive, then updates the manifest. An archive that changed since its database
+   * last matched it (a pull brought someone else's changes) is not overwritten unless `force` is given: the result's
+   * errors hold an {@link ArchiveChangedError} that points at `db-hydration sync`.
+   */
   // eslint-disable-next-line @typescript-eslint/require-await
-  async dehydrateAll(): Promise<DehydrationResult> {
-    return this.dehydrateAllSync();
+  async dehydrateAll(options: DehydrateAllOptions = {}): Promise<DehydrationResult> {
+    return this.dehydrateAllSync(options);
   }
 
   /**
    * {@link dehydrateAll}, synchronously: for a `process.on('exit')` handler, which cannot wait for a promise. (All the
    * work is synchronous anyway; a parallel export's helper thread is waited for without the event loop.)
    */
-  dehydrateAllSync(): DehydrationResult {
-    return dehydrateAll(this.context);
+  dehydrateAllSync(options: DehydrateAllOptions = {}): DehydrationResult {
+    return dehydrateAll(this.context, options);
   }
 
   /**
