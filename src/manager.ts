@@ -19,6 +19,7 @@ import { backupDatabase, DEFAULT_BACKUPS_KEPT } from './manager/backups.js';
 import { dehydrateAll } from './manager/dehydrate-all.js';
 import { hydrateAll } from './manager/hydrate-all.js';
 import { fixAll } from './manager/fix-all.js';
+import { syncAll, type SyncAllOptions, type SyncResult } from './manager/sync-all.js';
 import { archiveStats } from './manager/archive-stats.js';
 import type {
   ArchiveStats,
@@ -42,6 +43,7 @@ export type {
   HydrationResult,
 } from './manager/types.js';
 export { peekHeader, targetFileName } from './archive/archive-header.js';
+export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
 
 /**
  * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
@@ -159,6 +161,24 @@ export class DBHydrationManager {
    */
   async fixCorruptedDbs(): Promise<FixResult> {
     return fixAll(this.context);
+  }
+
+  /**
+   * Brings each database and its archive together, whichever side changed since they last matched (their sync state):
+   * dehydrates a database with local changes, rebuilds (after a backup) one whose archive was updated, and merges a
+   * diverged one with `options.merge` (three-way: the last-matched archive, the database, the archive). A clean merge
+   * is written over the archive and the database rebuilt from it; a merge with conflicts leaves them between markers
+   * in the archive, as git's merge driver does, and the database as it is.
+   *
+   * @example
+   * ```ts
+   * import { mergeArchives } from 'db-hydration';
+   * const result = await manager.syncAll({ merge: mergeArchives });
+   * for (const c of result.conflicts) console.log(c.message);
+   * ```
+   */
+  async syncAll(options: SyncAllOptions): Promise<SyncResult> {
+    return syncAll(this.context, options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

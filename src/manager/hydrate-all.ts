@@ -64,6 +64,19 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
   };
 }
 
+/**
+ * Hydrates one archive into its database file, replacing (after a backup) the database there: for `sync`, which has
+ * decided that nothing local is lost. Rows the archive's constraints rejected are added to `errorDetails`.
+ */
+export async function hydrateArchive(
+  ctx: ManagerContext,
+  archivePath: string,
+  errorDetails: ErrorDetail[],
+): Promise<HydratedDatabase> {
+  const expectedName = databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath);
+  return hydrateOne(ctx, locate(ctx, archivePath, expectedName), errorDetails);
+}
+
 /** The archive's header and the database file it hydrates into; throws when there is nothing to hydrate there. */
 function locate(ctx: ManagerContext, archivePath: string, expectedName: string): Target {
   if (!existsSync(archivePath)) {

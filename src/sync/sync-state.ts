@@ -148,7 +148,7 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
   const archiveSha256 = options.archiveSha256 ?? hashArchiveFile(archivePath).sha256;
   // The base copy is written only when the archive changed: an unchanged database costs no copy.
   const copyIsCurrent = previous?.archiveSha256 === archiveSha256 && existsSync(paths.base);
-  if (!copyIsCurrent) copyAtomically(archivePath, paths.base);
+  if (!copyIsCurrent) copyArchiveAtomically(archivePath, paths.base);
   const record: SyncRecord = {
     version: SYNC_STATE_VERSION,
     fileName,
@@ -187,7 +187,11 @@ function writeRecord(dataDir: string, record: SyncRecord): void {
   writeFileAtomic(syncStatePaths(dataDir, record.fileName).state, `${JSON.stringify(record, null, 2)}\n`);
 }
 
-function copyAtomically(from: string, to: string): void {
+/**
+ * Copies an archive file over another (or to a new path) atomically: a temp file beside the target, fsynced, renamed.
+ * A reader sees the old file or the complete copy.
+ */
+export function copyArchiveAtomically(from: string, to: string): void {
   const temp = tempPathFor(to);
   try {
     copyArchiveFile(from, temp);
