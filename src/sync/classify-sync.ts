@@ -79,7 +79,7 @@ export interface SyncTarget {
  * @throws {HydrationError} when the archive cannot be read
  */
 export function classifySync(target: SyncTarget, snapshotPath: string): SyncClassification {
-  const record = readSyncRecord(target.dataDir, target.fileName);
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   const databaseContentHash = archiveContentHash(snapshotPath);
   const archiveHash = archiveContentHash(target.archivePath);
   return {

@@ -19,7 +19,7 @@ import { readSyncRecord, syncStatePaths } from './sync-state.js';
  * @throws {ArchiveChangedError} when the archive changed since the database last matched it and `force` is not given
  */
 export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string | undefined {
-  const record = readSyncRecord(target.dataDir, target.fileName);
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
   if (archiveHash === record.contentHash) return undefined;

@@ -12,7 +12,7 @@
  * the database is then "untracked" and every command behaves as it did before sync state existed.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { copyArchiveFile, hashArchiveFile } from '../archive/archive-file.js';
 import { archiveContentHash } from '../archive/content-comparison.js';
 import { ARCHIVE_EXTENSION, databaseNameOf } from '../archive/naming.js';
@@ -52,8 +52,11 @@ export interface SyncRecord {
   readonly version: typeof SYNC_STATE_VERSION;
   /** The database file name, e.g. `shop.db`. */
   readonly fileName: string;
-  /** The archive's file name, e.g. `shop.json`. */
-  readonly archiveFile: string;
+  /**
+   * The archive's path relative to the data directory, e.g. `json_archives/shop.json`: a record made with another
+   * archive (another `--archive-dir`) is not this archive's, and is ignored.
+   */
+  readonly archive: string;
   /** SHA-256 of the archive file as stored. */
   readonly archiveSha256: string;
   /** SHA-256 of the archive's content (all but `exported_at`; see `archiveContentHash`). */
@@ -88,9 +91,14 @@ export function syncStatePaths(dataDir: string, fileName: string, archiveFile?: 
 
 /**
  * Reads a database's sync record.
- * @returns the record, or undefined when there is none or it cannot be used (not JSON, another layout)
+ * @param archivePath the archive it must have been made with (omit to take the record whatever its archive)
+ * @returns the record, or undefined when there is none or it cannot be used (not JSON, another layout, another archive)
  */
-export function readSyncRecord(dataDir: string, fileName: string): SyncRecord | undefined {
+export function readSyncRecord(
+  dataDir: string,
+  fileName: string,
+  archivePath?: string,
+): SyncRecord | undefined {
   let text: string;
   try {
     text = readFileSync(syncStatePaths(dataDir, fileName).state, 'utf8');
@@ -102,7 +110,8 @@ export function readSyncRecord(dataDir: string, fileName: string): SyncRecord | 
     if (
       record?.version !== SYNC_STATE_VERSION ||
       record.fileName !== fileName ||
-      typeof record.archiveFile !== 'string' ||
+      typeof record.archive !== 'string' ||
+      (archivePath !== undefined && record.archive !== archiveKey(dataDir, archivePath)) ||
       typeof record.contentHash !== 'string' ||
       typeof record.archiveSha256 !== 'string' ||
       typeof record.matchedAt !== 'string'
@@ -144,7 +153,7 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
   const dir = ensureSyncStateDir(dataDir);
   removeStaleTempFiles(dir);
   const paths = syncStatePaths(dataDir, fileName, archivePath);
-  const previous = readSyncRecord(dataDir, fileName);
+  const previous = readSyncRecord(dataDir, fileName, archivePath);
   const archiveSha256 = options.archiveSha256 ?? hashArchiveFile(archivePath).sha256;
   // The base copy is written only when the archive changed: an unchanged database costs no copy.
   const copyIsCurrent = previous?.archiveSha256 === archiveSha256 && existsSync(paths.base);
@@ -152,7 +161,7 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
   const record: SyncRecord = {
     version: SYNC_STATE_VERSION,
     fileName,
-    archiveFile: basename(archivePath),
+    archive: archiveKey(dataDir, archivePath),
     archiveSha256,
     contentHash: copyIsCurrent ? previous.contentHash : archiveContentHash(paths.base),
     matchedAt: new Date().toISOString(),
@@ -180,6 +189,11 @@ export function forgetSyncState(dataDir: string, fileName: string): void {
   if (!existsSync(dir)) return;
   const prefix = `${fileName}.base.`;
   for (const name of readdirSync(dir)) if (name.startsWith(prefix)) rmSync(join(dir, name), { force: true });
+}
+
+/** An archive's path as a record holds it: relative to the data directory, with forward slashes. */
+function archiveKey(dataDir: string, archivePath: string): string {
+  return relative(resolve(dataDir), resolve(archivePath)).split(sep).join('/');
 }
 
 function writeRecord(dataDir: string, record: SyncRecord): void {
