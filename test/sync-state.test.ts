@@ -195,6 +195,43 @@ describe('sync state', () => {
     assert.equal(cli(['dehydrate', '-q'], a).code, 0);
   });
 
+  it('sync on a conflict writes the markers, leaves the database, exits 1; once resolved, sync rebuilds it', () => {
+    const world = gitWorld();
+    const a = world.clone('a');
+    const b = world.clone('b');
+    setName(join(b, DB), 3, 'three by B');
+    ok(cli(['dehydrate', '-q'], b), 'B dehydrate');
+    world.git(b, 'commit', '-q', '-am', 'B: row 3');
+    world.git(b, 'push', '-q', 'origin', 'HEAD');
+    setName(join(a, DB), 3, 'three by A');
+    world.git(a, 'pull', '-q', '--no-rebase');
+    const before = readFileSync(join(a, DB));
+
+    // the three-way merge (src/merge/merge-archives.ts) finds the same cell changed on both sides
+    const synced = cli(['sync'], a);
+    assert.equal(synced.code, 1, synced.stdout + synced.stderr);
+    assert.match(synced.stderr, /conflict \(cell\): shop, table "items", key id=3, column "name"/);
+    assert.match(synced.stderr, /ours: .*three by A/);
+    assert.match(synced.stderr, /theirs: .*three by B/);
+    const marked = readFileSync(join(a, ARCHIVE), 'utf8');
+    assert.match(marked, /^<{7}/m);
+    assert.match(marked, /^>{7}/m);
+    assert.deepEqual(readFileSync(join(a, DB)), before, 'the database is left as it was');
+    assert.equal(statusOf(a).state, 'conflict');
+    assert.ok(readSyncRecord(join(a, 'data'), 'shop.db')?.pendingMerge);
+
+    // resolved by hand in an editor: one row between the markers, the marker lines deleted
+    const resolved = marked
+      .replace(/^<{7}[^\n]*\n[\s\S]*?^={7}\n([\s\S]*?)^>{7}[^\n]*\n/m, '$1')
+      .replace('three by B', 'three by A and B');
+    writeFileSync(join(a, ARCHIVE), resolved);
+    assert.equal(statusOf(a).state, 'archive-updated');
+    const again = ok(cli(['sync'], a), 'sync after resolving');
+    assert.match(again.stdout, /shop\.db: hydrated/);
+    assert.deepEqual(rows(join(a, DB))[2], [3, 'three by A and B']);
+    assert.equal(statusOf(a).state, 'in-sync');
+  });
+
   it('sync where only one side changed dehydrates or hydrates, without a merge', () => {
     const world = gitWorld();
     const a = world.clone('a');

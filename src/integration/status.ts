@@ -293,7 +293,9 @@ function compareWithArchive(
       case 'diverged':
         return entry(
           'diverged',
-          `both the database and its archive changed ${since}; \`sync\` merges them (three-way, by primary key)`,
+          sync.record?.pendingMerge?.theirsContentHash === sync.archiveContentHash
+            ? "a merge by `sync` stopped on conflicts, and the archive is the other side's version again (the merge was undone, or every conflict was resolved to the other side): `sync` merges again; `hydrate --force` takes the archive as it is (after a backup)"
+            : `both the database and its archive changed ${since}; \`sync\` merges them (three-way, by primary key)`,
           'run `db-hydration sync`',
           extra,
         );
