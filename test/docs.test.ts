@@ -10,7 +10,7 @@ import { DOC, helpText, renderDoc } from '../scripts/cli-docs.js';
 import { ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
-const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'verify'];
+const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'sync', 'verify'];
 
 function section(markdown: string, name: string): string {
   const m = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(markdown);
