@@ -67,12 +67,11 @@ export class ArchiveWriter {
   /** The members before `tables`. */
   writeHeader(database: string, fileName: string, pragmas: ArchivePragmas): void {
     const w = this.writer;
-    w.write(`{\n"database": ${JSON.stringify(database)},\n`);
-    w.write(`${EXPORTED_AT_PREFIX}${JSON.stringify(this.exportedAt)},\n`, false);
-    w.write(`"format": ${JSON.stringify(ARCHIVE_FORMAT)},\n"format_version": ${ARCHIVE_FORMAT_VERSION},\n`);
-    w.write(
-      `"file_name": ${JSON.stringify(fileName)},\n"pragmas": ${JSON.stringify(sortedKeys(pragmas))},\n`,
-    );
+    const opening = headerOpening(database, this.exportedAt, fileName);
+    w.write(opening.beforeExportedAt);
+    w.write(opening.exportedAt, false);
+    w.write(opening.afterExportedAt);
+    w.write(`${pragmasMember(pragmas)}\n`);
     w.write('"tables": {');
   }
 
@@ -81,11 +80,7 @@ export class ArchiveWriter {
    * with {@link writeRow}, then {@link endTable}.
    */
   beginTable(table: ArchiveTableMeta): void {
-    const kind = table.type === 'table' ? '' : `, "type": ${JSON.stringify(table.type)}`;
-    const rowid = table.rowid_key === undefined ? '' : `, "rowid_key": ${JSON.stringify(table.rowid_key)}`;
-    this.writer.write(
-      `${this.firstTable ? '\n' : ',\n'}${JSON.stringify(table.name)}: {"schema": ${JSON.stringify(table.schema)}${kind}${rowid}, "row_count": ${table.row_count}, "rows": [`,
-    );
+    this.writer.write(`${this.firstTable ? '\n' : ',\n'}${tableOpening(table)}`);
     this.firstTable = false;
     this.firstRow = true;
   }
@@ -125,23 +120,9 @@ export class ArchiveWriter {
   ): void {
     const w = this.writer;
     w.write(this.firstTable ? '},\n' : '\n},\n');
-    w.write(
-      `"sequences": {${sequences.map(([name, value]) => `${JSON.stringify(name)}: ${value}`).join(', ')}},\n`,
-    );
-    const array = (member: string, items: readonly string[], last: boolean): void => {
-      const end = last ? '\n' : ',\n';
-      w.write(items.length === 0 ? `"${member}": []${end}` : `"${member}": [\n${items.join(',\n')}\n]${end}`);
-    };
-    array(
-      'objects',
-      objects.map((o) => JSON.stringify({ type: o.type, name: o.name, tbl_name: o.tbl_name, sql: o.sql })),
-      false,
-    );
-    array(
-      'schema_order',
-      schemaOrder.map((e) => JSON.stringify({ type: e.type, name: e.name })),
-      true,
-    );
+    w.write(`${sequencesMember(sequences)}\n`);
+    w.write(arrayMember('objects', objects.map(objectLine), false));
+    w.write(arrayMember('schema_order', schemaOrder.map(schemaEntryLine), true));
     w.write('}\n');
   }
 
@@ -171,6 +152,52 @@ export class ArchiveWriter {
     this.comparison?.close();
     this.writer.abort();
   }
+}
+
+/** The header's lines before `pragmas`, in three parts around the `exported_at` line (which is not content). */
+export function headerOpening(
+  database: string,
+  exportedAt: string,
+  fileName: string,
+): { beforeExportedAt: string; exportedAt: string; afterExportedAt: string } {
+  return {
+    beforeExportedAt: `{\n"database": ${JSON.stringify(database)},\n`,
+    exportedAt: `${EXPORTED_AT_PREFIX}${JSON.stringify(exportedAt)},\n`,
+    afterExportedAt: `"format": ${JSON.stringify(ARCHIVE_FORMAT)},\n"format_version": ${ARCHIVE_FORMAT_VERSION},\n"file_name": ${JSON.stringify(fileName)},\n`,
+  };
+}
+
+/** The `pragmas` member's line, comma included. */
+export function pragmasMember(pragmas: ArchivePragmas): string {
+  return `"pragmas": ${JSON.stringify(sortedKeys(pragmas))},`;
+}
+
+/** A table's header line, up to the opening `[` of its rows. */
+export function tableOpening(table: ArchiveTableMeta): string {
+  const kind = table.type === 'table' ? '' : `, "type": ${JSON.stringify(table.type)}`;
+  const rowid = table.rowid_key === undefined ? '' : `, "rowid_key": ${JSON.stringify(table.rowid_key)}`;
+  return `${JSON.stringify(table.name)}: {"schema": ${JSON.stringify(table.schema)}${kind}${rowid}, "row_count": ${table.row_count}, "rows": [`;
+}
+
+/** The `sequences` member's line, comma included; values are encoded JSON text. */
+export function sequencesMember(sequences: readonly (readonly [string, string])[]): string {
+  return `"sequences": {${sequences.map(([name, value]) => `${JSON.stringify(name)}: ${value}`).join(', ')}},`;
+}
+
+/** One item line of `objects`. */
+export function objectLine(o: ArchiveObject): string {
+  return JSON.stringify({ type: o.type, name: o.name, tbl_name: o.tbl_name, sql: o.sql });
+}
+
+/** One item line of `schema_order`. */
+export function schemaEntryLine(e: ArchiveSchemaEntry): string {
+  return JSON.stringify({ type: e.type, name: e.name });
+}
+
+/** An array member whose items are one per line; `last` when no member follows (no comma after it). */
+export function arrayMember(member: string, items: readonly string[], last: boolean): string {
+  const end = last ? '\n' : ',\n';
+  return items.length === 0 ? `"${member}": []${end}` : `"${member}": [\n${items.join(',\n')}\n]${end}`;
 }
 
 function sortedKeys<T extends object>(obj: T): T {

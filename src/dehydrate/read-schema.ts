@@ -20,10 +20,10 @@ import {
   readSchemaRows,
   readTableList,
   STAT_TABLES,
-  type ColumnRow,
   type SchemaRow,
 } from '../sqlite/catalog.js';
 import { compareNames } from '../sqlite/names.js';
+import { rowidAliasColumn } from '../sqlite/table-key.js';
 import type { ArchiveObject, ArchivePragmas, ArchiveSchemaEntry, TableKind } from '../archive/format.js';
 
 /** A column whose values the archive carries. */
@@ -221,18 +221,6 @@ function rawTextOf(column: string): string {
  */
 function sameValueAs(column: string): string {
   return `${column} IS CASE WHEN ? IS NULL THEN ? ELSE CAST(? AS TEXT) END`;
-}
-
-/**
- * The column that is an alias for the rowid, if any: the only PRIMARY KEY column, declared exactly `INTEGER`, with no
- * separate index behind it (`INTEGER PRIMARY KEY DESC` gets such an index and is not an alias;
- * https://sqlite.org/lang_createtable.html#rowids_and_the_integer_primary_key).
- */
-function rowidAliasColumn(db: Database, table: string, columns: readonly ColumnRow[]): string | undefined {
-  const pk = columns.filter((c) => c.pk > 0);
-  if (pk.length !== 1 || pk[0]?.type.toUpperCase() !== 'INTEGER') return undefined;
-  if (readIndexList(db, table).some((i) => i.origin === 'pk')) return undefined;
-  return pk[0].name;
 }
 
 function readPragmas(db: Database): ArchivePragmas {

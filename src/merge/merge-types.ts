@@ -24,14 +24,14 @@ export type MergeConflictKind =
 export interface MergeConflict {
   readonly kind: MergeConflictKind;
   readonly database: string;
-  readonly table?: string;
+  readonly table?: string | undefined;
   /** The row's primary key as `column=value` pairs, e.g. `id=3` or `(a=1, b='x')`. */
-  readonly key?: string;
-  readonly column?: string;
+  readonly key?: string | undefined;
+  readonly column?: string | undefined;
   /** The value (JSON text of the encoded value, or a row's JSON text) in each version; absent where it does not exist. */
-  readonly base?: string;
-  readonly ours?: string;
-  readonly theirs?: string;
+  readonly base?: string | undefined;
+  readonly ours?: string | undefined;
+  readonly theirs?: string | undefined;
   /** One sentence for a person. */
   readonly message: string;
 }

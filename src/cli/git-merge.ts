@@ -1,0 +1,173 @@
+/**
+ * `db-hydration git merge` (the merge driver git runs for archives and the manifest) and `db-hydration git resolve`.
+ * Each is one library call (mergeArchives / mergeManifests, resolveConflicts) plus the report.
+ */
+import { execFileSync } from 'node:child_process';
+import { basename, dirname, resolve } from 'node:path';
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { MANIFEST_FILE, databaseNameOfArchive } from '../archive/naming.js';
+import { readLines } from '../archive/read-lines.js';
+import { isConflictMarker } from '../archive/conflict-markers.js';
+import { mergeArchives } from '../merge/merge-archives.js';
+import { mergeManifests } from '../merge/merge-manifest.js';
+import { resolveConflicts, type ResolveOutcome } from '../merge/resolve-conflicts.js';
+import type { MergeConflict } from '../merge/merge-types.js';
+import { toErrorDetail } from '../errors.js';
+import { CommandContext, output, withCommonOptions } from './context.js';
+import { plural, toJson } from './render.js';
+
+/** Adds `merge` and `resolve` to the `git` command group. */
+export function addMergeCommands(git: CommandUnknownOpts, setExit: (code: number) => void): void {
+  git.addCommand(mergeCommand(setExit));
+  git.addCommand(resolveCommand(setExit));
+}
+
+/** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
+function gitWantsDiff3(): boolean {
+  try {
+    const style = execFileSync('git', ['config', '--get', 'merge.conflictStyle'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return style === 'diff3' || style === 'zdiff3';
+  } catch {
+    return false;
+  }
+}
+
+/** One conflict as a line of the report. */
+export function conflictLine(c: MergeConflict): string {
+  const where = [
+    `database "${c.database}"`,
+    ...(c.table === undefined ? [] : [`table "${c.table}"`]),
+    ...(c.key === undefined ? [] : [`key ${c.key}`]),
+    ...(c.column === undefined ? [] : [`column "${c.column}"`]),
+  ].join(', ');
+  const values =
+    c.kind === 'cell' || c.kind === 'setting'
+      ? `: ours ${c.ours ?? '(none)'}, theirs ${c.theirs ?? '(none)'}, base ${c.base ?? '(none)'}`
+      : `: ${c.message}`;
+  return `CONFLICT (${c.kind}): ${where}${values}`;
+}
+
+function mergeCommand(setExit: (code: number) => void): CommandUnknownOpts {
+  return new Command('merge')
+    .summary('the merge driver: three-way merge of an archive by primary key (run by git)')
+    .description(
+      'Merges THEIRS into OURS with BASE as the common ancestor, row by row and cell by cell by primary key, and writes the result into OURS. Git runs it for files marked `merge=db-hydration` (see `db-hydration git install`) with `%O %A %B --path %P`. Exit 0: merged cleanly; 1: conflicts, marked in OURS between <<<<<<< and >>>>>>> and reported on stderr; 2: an input is not a valid archive (OURS is left as it was). manifest.json is derived from the merged archives and never conflicts. Library: mergeArchives(), mergeManifests().',
+    )
+    .argument('<base>', 'the common ancestor (git: %O)')
+    .argument('<ours>', 'our version, where the result goes (git: %A)')
+    .argument('<theirs>', 'their version (git: %B)')
+    .option(
+      '--path <name>',
+      'the path of the file in the repository (git: %P), for messages and the manifest',
+    )
+    .option('--diff3', 'show the base row in conflicts (default: as git config merge.conflictStyle says)')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ git config merge.db-hydration.driver 'db-hydration git merge %O %A %B --path %P'   # what git install sets up
+  $ db-hydration git merge base.json ours.json theirs.json --path data/json_archives/shop.json`,
+    )
+    .action((base, ours, theirs, opts) => {
+      const path = opts.path ?? ours;
+      try {
+        if (basename(path) === MANIFEST_FILE) {
+          const manifest = mergeManifests({
+            base,
+            ours,
+            theirs,
+            output: ours,
+            archiveDir: resolve(dirname(path)),
+          });
+          if (opts.json === true) process.stdout.write(`${toJson({ clean: true, manifest })}\n`);
+          setExit(0);
+          return;
+        }
+        const result = mergeArchives({
+          base,
+          ours,
+          theirs,
+          output: ours,
+          diff3: opts.diff3 === true || gitWantsDiff3(),
+        });
+        if (opts.json === true) process.stdout.write(`${toJson(result)}\n`);
+        for (const c of result.conflicts) process.stderr.write(`${conflictLine(c)}\n`);
+        if (!result.clean) {
+          const db = databaseNameOfArchive(basename(path)) ?? result.database;
+          process.stderr.write(
+            `${plural(result.conflicts.length, 'conflict')} in ${path}: resolve with \`db-hydration git resolve --ours\` or \`--theirs\` (\`--db ${db}\`, \`--table T\`), or edit the marked rows; then \`git add ${path}\`\n`,
+          );
+        }
+        setExit(result.clean ? 0 : 1);
+      } catch (error) {
+        const detail = toErrorDetail(error, { file: path });
+        process.stderr.write(`error: ${path}: ${detail.message}\n`);
+        if (detail.hint !== undefined) process.stderr.write(`  hint: ${detail.hint}\n`);
+        setExit(2);
+      }
+    });
+}
+
+function resolveCommand(setExit: (code: number) => void): CommandUnknownOpts {
+  return withCommonOptions(
+    new Command('resolve')
+      .summary(
+        'resolve conflict blocks in archives: keep --ours or --theirs, or finish a resolution made by hand',
+      )
+      .description(
+        'For every archive (or each --db) holding conflict blocks from a merge, keeps one side of each block (--ours or --theirs; --table T: only that table), then recounts row_count and fixes the commas, leaving a valid archive. Without --ours/--theirs it only finishes a resolution made by hand in an editor, and fails if markers are left. Then `git add` the archive and `db-hydration hydrate`. Library: resolveConflicts().',
+      ),
+  )
+    .option('--ours', 'keep our side of each conflict')
+    .option('--theirs', 'keep their side of each conflict')
+    .option('--table <name>', 'resolve only the conflicts in this table')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ db-hydration git resolve --theirs --db shop            # take their rows where both changed
+  $ db-hydration git resolve --ours --db shop --table trades
+  $ db-hydration git resolve --db shop                      # after editing the markers away by hand`,
+    )
+    .action((opts) => {
+      const ctx = new CommandContext(opts);
+      if (opts.ours === true && opts.theirs === true) throw new Error('give --ours or --theirs, not both');
+      const side = opts.ours === true ? 'ours' : opts.theirs === true ? 'theirs' : undefined;
+      const archives: { archivePath: string; outcome: ResolveOutcome }[] = [];
+      const errors = [];
+      for (const archivePath of ctx.manager.listArchives()) {
+        if (!hasMarkers(archivePath) && side !== undefined) continue;
+        try {
+          archives.push({ archivePath, outcome: resolveConflicts(archivePath, { side, table: opts.table }) });
+        } catch (error) {
+          errors.push(toErrorDetail(error, { file: archivePath }));
+        }
+      }
+      output(ctx, { archives, errorDetails: errors }, () => {
+        for (const a of archives) {
+          ctx.say(
+            `resolved  ${ctx.path(a.archivePath)}  ${plural(a.outcome.blocks, 'conflict')}${a.outcome.remaining > 0 ? `, ${a.outcome.remaining} left in other tables` : ''}`,
+          );
+        }
+        if (archives.length === 0 && errors.length === 0) ctx.say('No archive holds conflict markers.');
+        else if (errors.length === 0) ctx.say('Next: `git add` the archives, then `db-hydration hydrate`.');
+      });
+      ctx.printErrors(errors);
+      setExit(errors.length === 0 ? 0 : 1);
+    });
+}
+
+/** Whether an archive has conflict markers anywhere (streamed through the byte seam). */
+function hasMarkers(path: string): boolean {
+  try {
+    for (const [, line] of readLines(path))
+      if (line.startsWith('<<<<<<<') && isConflictMarker(line)) return true;
+    return false;
+  } catch {
+    return false;
+  }
+}

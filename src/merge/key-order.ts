@@ -1,0 +1,153 @@
+/**
+ * Row keys and their order, as SQLite sorts them, computed from archive rows alone: the merge and the diff walk
+ * key-ordered rows of two or three archives side by side (a merge-join), so they must compare keys exactly as the
+ * archive writer ordered them. SQLite's order: NULL, then numbers (INTEGER and REAL compared by value), then TEXT (by
+ * the key column's collation), then BLOB (bytes).
+ *
+ * Collations known here: BINARY (bytes in the database encoding), NOCASE (ASCII letters folded) and RTRIM (trailing
+ * spaces ignored). A key with any other collation has no known order: the table is then merged as a whole.
+ */
+import { decodeValue, TextBytes, type DecodedValue } from '../codec/value-codec.js';
+import type { ArchivePragmas } from '../archive/format.js';
+import type { TableFacts } from './table-facts.js';
+
+/** The database encoding, which decides the byte order of BINARY TEXT. */
+export type TextEncoding = ArchivePragmas['encoding'];
+
+/** Compares two archive rows by key; negative, zero or positive. */
+export type RowComparator = (
+  a: Readonly<Record<string, unknown>>,
+  b: Readonly<Record<string, unknown>>,
+) => number;
+
+const KNOWN_COLLATIONS = new Set(['BINARY', 'NOCASE', 'RTRIM']);
+
+/** The comparator for a table's rows, or `undefined` when the table has no key whose order is known here. */
+export function rowComparator(facts: TableFacts, encoding: TextEncoding): RowComparator | undefined {
+  const key = facts.key;
+  if (key === undefined) return undefined;
+  if (key.rowid) {
+    const column = key.columns[0]?.name ?? '';
+    return (a, b) => compareIntegers(a[column], b[column]);
+  }
+  if (key.columns.some((c) => !KNOWN_COLLATIONS.has(c.collation.toUpperCase()))) return undefined;
+  const parts = key.columns.map((c) => {
+    const compare = valueComparator(c.collation.toUpperCase(), encoding);
+    const sign = c.descending ? -1 : 1;
+    return { name: c.name, compare, sign };
+  });
+  return (a, b) => {
+    for (const p of parts) {
+      const d = p.compare(decodeKey(a[p.name]), decodeKey(b[p.name]));
+      if (d !== 0) return d * p.sign;
+    }
+    return 0;
+  };
+}
+
+/** A row's key for messages: `id=3`, or `(a=1, b='x')` for a composite key. */
+export function keyText(facts: TableFacts, row: Readonly<Record<string, unknown>>): string {
+  const columns = facts.key?.columns ?? [];
+  const parts = columns.map((c) => `${c.name}=${JSON.stringify(row[c.name] ?? null)}`);
+  return parts.length === 1 ? (parts[0] ?? '') : `(${parts.join(', ')})`;
+}
+
+function decodeKey(json: unknown): DecodedValue {
+  return decodeValue(json === undefined ? null : json);
+}
+
+/** Rowids: JSON integers or `{"$int": …}`. */
+function compareIntegers(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return compareValues(decodeKey(a), decodeKey(b), compareCodePoints);
+}
+
+function valueComparator(
+  collation: string,
+  encoding: TextEncoding,
+): (a: DecodedValue, b: DecodedValue) => number {
+  const binary =
+    encoding === 'UTF-8' ? compareCodePoints : encoding === 'UTF-16be' ? compareCodeUnits : compareUtf16le;
+  const text =
+    collation === 'NOCASE'
+      ? (x: string, y: string) => binary(foldAscii(x), foldAscii(y))
+      : collation === 'RTRIM'
+        ? (x: string, y: string) => binary(x.replace(/ +$/, ''), y.replace(/ +$/, ''))
+        : binary;
+  return (a, b) => compareValues(a, b, text);
+}
+
+/** SQLite's storage-class order, then the value order within the class. */
+export function compareValues(
+  a: DecodedValue,
+  b: DecodedValue,
+  compareText: (x: string, y: string) => number,
+): number {
+  const ca = classOf(a);
+  const cb = classOf(b);
+  if (ca !== cb) return ca - cb;
+  if (ca === 0) return 0;
+  if (ca === 1) return compareNumbers(a as number | bigint, b as number | bigint);
+  if (ca === 2) {
+    if (a instanceof TextBytes || b instanceof TextBytes) return Buffer.compare(textBytes(a), textBytes(b));
+    return compareText(a as string, b as string);
+  }
+  return Buffer.compare(a as Buffer, b as Buffer);
+}
+
+function classOf(v: DecodedValue): number {
+  if (v === null) return 0;
+  if (typeof v === 'number' || typeof v === 'bigint') return 1;
+  if (typeof v === 'string' || v instanceof TextBytes) return 2;
+  return 3;
+}
+
+function textBytes(v: DecodedValue): Buffer {
+  return v instanceof TextBytes ? Buffer.from(v.bytes) : Buffer.from(v as string, 'utf8');
+}
+
+/** INTEGER and REAL by value, exactly (a bigint beyond 2^53 against a double is not rounded). */
+export function compareNumbers(a: number | bigint, b: number | bigint): number {
+  if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'number') return -compareNumbers(b, a);
+  // a is a bigint, b a double.
+  const n = b as number;
+  if (!Number.isFinite(n)) return n > 0 ? -1 : 1;
+  const floor = BigInt(Math.floor(n));
+  if (a < floor) return -1;
+  if (a > floor) return 1;
+  return n > Math.floor(n) ? -1 : 0;
+}
+
+/** Code point order, which is the byte order of UTF-8. */
+function compareCodePoints(x: string, y: string): number {
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const a = x.charCodeAt(i);
+    const b = y.charCodeAt(i);
+    if (a !== b) return shiftSurrogates(a) - shiftSurrogates(b);
+  }
+  return x.length - y.length;
+}
+
+/** Maps UTF-16 code units so that surrogates (code points above U+FFFF) sort after U+E000–U+FFFF. */
+function shiftSurrogates(u: number): number {
+  if (u >= 0xd800 && u <= 0xdfff) return u + 0x2000;
+  if (u >= 0xe000) return u - 0x800;
+  return u;
+}
+
+/** Code unit order, the byte order of UTF-16BE. */
+function compareCodeUnits(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function compareUtf16le(x: string, y: string): number {
+  return Buffer.compare(Buffer.from(x, 'utf16le'), Buffer.from(y, 'utf16le'));
+}
+
+/** SQLite's NOCASE: only the 26 ASCII letters are folded. */
+function foldAscii(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}

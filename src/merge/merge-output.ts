@@ -1,0 +1,173 @@
+/**
+ * Writing a merged archive: the same bytes the archive writer produces (the line formats come from
+ * src/archive/write-archive.ts), plus git's conflict markers around what could not be merged.
+ *
+ * A conflict block stands where one item (a row, a table, an object, the pragmas line) would be:
+ *
+ *     <<<<<<< ours
+ *     {"id":3,"name":"a"},
+ *     ||||||| base            (diff3 only)
+ *     {"id":3,"name":"x"},
+ *     =======
+ *     {"id":3,"name":"b"},
+ *     >>>>>>> theirs
+ *
+ * Each side's lines carry the comma the item would carry in its place, so keeping one side and deleting the marker
+ * lines leaves valid JSON (`db-hydration git resolve` does exactly that and recounts rows).
+ */
+import { rmSync } from 'node:fs';
+import { BufferedWriter } from '../archive/buffered-writer.js';
+import { readWholeArchive } from '../archive/archive-file.js';
+import { PLAIN_ARCHIVE_MAX_BYTES } from '../archive/read-archive.js';
+import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
+import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
+
+/** The labels and style of conflict blocks. */
+export interface BlockStyle {
+  readonly ours: string;
+  readonly base: string;
+  readonly theirs: string;
+  readonly diff3: boolean;
+}
+
+/** One side of a conflict block: its item text (one or more lines, no trailing comma), or absent (deleted). */
+export interface ConflictBlock {
+  readonly ours: string | undefined;
+  readonly base: string | undefined;
+  readonly theirs: string | undefined;
+}
+
+/**
+ * A JSON list whose items are written one after another, separated by `,\n`, where an item may be a conflict block.
+ * A block is held until the next item (or the end) shows whether its sides need a trailing comma.
+ */
+export class ItemList {
+  private count = 0;
+  private pending: ConflictBlock | undefined;
+  /** Whether a block that another item follows was just written: it ends with its own comma and newline. */
+  private afterBlock = false;
+
+  constructor(
+    private readonly write: (text: string) => void,
+    private readonly style: BlockStyle,
+  ) {}
+
+  /** Items written so far, blocks included. */
+  get size(): number {
+    return this.count;
+  }
+
+  add(text: string): void {
+    this.flushPending(true);
+    this.write(this.count === 0 || this.afterBlock ? text : `,\n${text}`);
+    this.afterBlock = false;
+    this.count++;
+  }
+
+  /** Adds an item that `writeItem` writes itself (a table with its rows appended from a part file). */
+  addWith(writeItem: () => void): void {
+    this.flushPending(true);
+    if (this.count > 0 && !this.afterBlock) this.write(',\n');
+    this.afterBlock = false;
+    writeItem();
+    this.count++;
+  }
+
+  addBlock(block: ConflictBlock): void {
+    this.flushPending(true);
+    if (this.count > 0 && !this.afterBlock) this.write(',\n');
+    this.afterBlock = false;
+    this.pending = block;
+    this.count++;
+  }
+
+  /** Ends the list (writes a held block). */
+  end(): void {
+    this.flushPending(false);
+  }
+
+  private flushPending(more: boolean): void {
+    const block = this.pending;
+    if (block === undefined) return;
+    this.pending = undefined;
+    const side = (text: string | undefined): string =>
+      text === undefined ? '' : `${text}${more ? ',' : ''}\n`;
+    const m = CONFLICT_MARKERS;
+    let out = `${m.ours} ${this.style.ours}\n${side(block.ours)}`;
+    if (this.style.diff3) out += `${m.base} ${this.style.base}\n${side(block.base)}`;
+    out += `${m.separator}\n${side(block.theirs)}${m.theirs} ${this.style.theirs}`;
+    this.write(more ? `${out}\n` : out);
+    this.afterBlock = more;
+  }
+}
+
+/** A temp file written through the byte seam, committed over its target at the end. */
+export class MergedFile {
+  private readonly writer: BufferedWriter;
+  private parts = 0;
+
+  constructor(readonly target: string) {
+    this.writer = new BufferedWriter(tempPathFor(target));
+  }
+
+  write(text: string): void {
+    this.writer.write(text);
+  }
+
+  /** A part file for a table's rows, written now and appended later (its row count goes before it). */
+  newPart(): PartFile {
+    this.parts++;
+    return new PartFile(`${this.writer.path}.part${this.parts}`);
+  }
+
+  appendPart(part: PartFile): void {
+    part.finish();
+    this.writer.appendFile(part.path);
+    part.remove();
+  }
+
+  commit(): { sha256: string; bytes: number } {
+    const outcome = this.writer.finish();
+    commitTempFile(this.writer.path, this.target);
+    return outcome;
+  }
+
+  abort(): void {
+    this.writer.abort();
+  }
+}
+
+/** One table's rows, in a file of their own until the table's header (with its row count) can be written. */
+export class PartFile {
+  private readonly writer: BufferedWriter;
+  private finished = false;
+
+  constructor(readonly path: string) {
+    this.writer = new BufferedWriter(path, { hashed: false, buffer: Buffer.allocUnsafe(1 << 16) });
+  }
+
+  /** Whether anything was written. */
+  written = false;
+
+  write = (text: string): void => {
+    if (text.length > 0) this.written = true;
+    this.writer.write(text);
+  };
+
+  /** The part's text (for a conflict block, which holds a whole table). */
+  readBack(): string {
+    this.finish();
+    return (readWholeArchive(this.path, PLAIN_ARCHIVE_MAX_BYTES) ?? Buffer.alloc(0)).toString('utf8');
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.writer.finish(false);
+  }
+
+  remove(): void {
+    if (!this.finished) this.writer.abort();
+    rmSync(this.path, { force: true });
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The three-way merge of one table's rows by key: a merge-join over the key-ordered rows of base, ours and theirs,
+ * one row of each in memory at a time. Per key: a row changed on one side only takes that side; the same change on
+ * both sides is no conflict; rows changed on both sides merge cell by cell, and a cell changed differently on the two
+ * sides, a delete against a change, or the same new key with different content is a conflict.
+ */
+import { ArchiveFormatError } from '../errors.js';
+import type { ArchiveCursor, CursorRow } from '../archive/archive-cursor.js';
+import type { RowComparator } from './key-order.js';
+import { keyText } from './key-order.js';
+import type { TableFacts } from './table-facts.js';
+import type { ItemList } from './merge-output.js';
+import type { MergeConflict } from './merge-types.js';
+
+/** One input's rows of the current table, checked to ascend strictly by key as they are read. */
+export class OrderedRows {
+  private head: CursorRow | undefined;
+
+  constructor(
+    private readonly cursor: ArchiveCursor | undefined,
+    private readonly compare: RowComparator,
+    private readonly table: string,
+  ) {
+    this.head = cursor?.nextRow();
+  }
+
+  peek(): CursorRow | undefined {
+    return this.head;
+  }
+
+  take(): CursorRow | undefined {
+    const row = this.head;
+    if (row === undefined || this.cursor === undefined) return row;
+    const next = this.cursor.nextRow();
+    if (next !== undefined && this.compare(row.values, next.values) >= 0) {
+      throw new ArchiveFormatError(
+        `line ${next.line}: the rows of table "${this.table}" are not in key order (a text merge may have moved them)`,
+        {
+          file: this.cursor.path,
+          table: this.table,
+          hint: 'take the archive from before the merge and merge again with the db-hydration driver (`db-hydration git install`), or dehydrate the database it was made from',
+        },
+      );
+    }
+    this.head = next;
+    return row;
+  }
+}
+
+/** What the row merge needs to know about the table and where to report. */
+export interface RowMergeContext {
+  readonly database: string;
+  readonly table: string;
+  /** The merged table's facts: its row members (in order) and key. */
+  readonly facts: TableFacts;
+  /** Whether the three sides' schemas of the table differ (rows may then have different members). */
+  readonly schemasDiffer: boolean;
+  readonly conflicts: MergeConflict[];
+}
+
+/** How a table's rows merged: rows written (a conflict block counts if its ours side has a row) and whether any
+ * conflicted. */
+export interface RowMergeOutcome {
+  readonly rows: number;
+  readonly conflicted: boolean;
+  /** Whether each side changed rows of this table (the merged rows are then checked against constraints). */
+  readonly oursChanged: boolean;
+  readonly theirsChanged: boolean;
+}
+
+/** Merges the rows of one table into `out`. */
+export function mergeRows(
+  ctx: RowMergeContext,
+  sides: { base: OrderedRows; ours: OrderedRows; theirs: OrderedRows },
+  compare: RowComparator,
+  out: ItemList,
+): RowMergeOutcome {
+  let rows = 0;
+  let conflicted = false;
+  let oursChanged = false;
+  let theirsChanged = false;
+  const inputs = [sides.base, sides.ours, sides.theirs];
+  for (;;) {
+    let min: CursorRow | undefined;
+    for (const s of inputs) {
+      const head = s.peek();
+      if (head !== undefined && (min === undefined || compare(head.values, min.values) < 0)) min = head;
+    }
+    if (min === undefined) break;
+    const at = min;
+    const [b, o, t] = inputs.map((s) => {
+      const head = s.peek();
+      return head !== undefined && compare(head.values, at.values) === 0 ? s.take() : undefined;
+    });
+    if (!same(b, o)) oursChanged = true;
+    if (!same(b, t)) theirsChanged = true;
+    const merged = mergeRow(ctx, b, o, t);
+    if (merged.kind === 'row') {
+      out.add(merged.text);
+      rows++;
+    } else if (merged.kind === 'conflict') {
+      out.addBlock({ ours: o?.text, base: b?.text, theirs: t?.text });
+      if (o !== undefined) rows++;
+      conflicted = true;
+    }
+  }
+  out.end();
+  return { rows, conflicted, oursChanged, theirsChanged };
+}
+
+function same(a: CursorRow | undefined, b: CursorRow | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.text === b.text;
+}
+
+type RowOutcome = { kind: 'row'; text: string } | { kind: 'none' } | { kind: 'conflict' };
+
+function mergeRow(
+  ctx: RowMergeContext,
+  b: CursorRow | undefined,
+  o: CursorRow | undefined,
+  t: CursorRow | undefined,
+): RowOutcome {
+  const take = (row: CursorRow | undefined): RowOutcome =>
+    row === undefined ? { kind: 'none' } : fitting(ctx, row, b, o, t);
+  if (same(o, t)) return take(o);
+  if (same(b, o)) return take(t);
+  if (same(b, t)) return take(o);
+  const key = keyText(ctx.facts, (o ?? t ?? b)?.values ?? {});
+  if (b === undefined || o === undefined || t === undefined) {
+    const kind = b === undefined ? 'insert-insert' : 'delete-change';
+    const message =
+      b === undefined
+        ? `table "${ctx.table}", key ${key}: both sides inserted this key with different content`
+        : `table "${ctx.table}", key ${key}: ${o === undefined ? 'ours deleted' : 'theirs deleted'} a row the other side changed`;
+    report(ctx, { kind, key, base: b?.text, ours: o?.text, theirs: t?.text, message });
+    return { kind: 'conflict' };
+  }
+  return mergeCells(ctx, key, b, o, t);
+}
+
+/**
+ * A row taken whole from one side must have the merged table's members; where the sides' schemas differ and it has
+ * not (a row inserted before a column was added on the other side), it is a conflict, never a silent loss.
+ */
+function fitting(
+  ctx: RowMergeContext,
+  row: CursorRow,
+  b: CursorRow | undefined,
+  o: CursorRow | undefined,
+  t: CursorRow | undefined,
+): RowOutcome {
+  if (!ctx.schemasDiffer || sameMembers(Object.keys(row.values), ctx.facts.members))
+    return { kind: 'row', text: row.text };
+  if (b !== undefined && o !== undefined && t !== undefined)
+    return mergeCells(ctx, keyText(ctx.facts, row.values), b, o, t);
+  const key = keyText(ctx.facts, row.values);
+  report(ctx, {
+    kind: 'schema',
+    key,
+    base: b?.text,
+    ours: o?.text,
+    theirs: t?.text,
+    message: `table "${ctx.table}", key ${key}: the row does not have the columns of the merged schema (${ctx.facts.members.join(', ')}); fill them in by hand`,
+  });
+  return { kind: 'conflict' };
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((m, i) => m === b[i]);
+}
+
+/** Both sides changed the row: merge it column by column. */
+function mergeCells(ctx: RowMergeContext, key: string, b: CursorRow, o: CursorRow, t: CursorRow): RowOutcome {
+  // No prototype: a column may be named `__proto__`.
+  const merged = Object.create(null) as Record<string, unknown>;
+  let conflict = false;
+  const cell = (row: CursorRow, m: string, fallback: string | undefined): string | undefined =>
+    Object.hasOwn(row.values, m) ? JSON.stringify(row.values[m]) : fallback;
+  for (const m of ctx.facts.members) {
+    const bv = cell(b, m, undefined);
+    // A member a side's schema lacks is a column the other side added: unchanged on this side.
+    const ov = cell(o, m, bv);
+    const tv = cell(t, m, bv);
+    if (ov !== tv && tv !== bv && ov !== bv) {
+      conflict = true;
+      report(ctx, {
+        kind: 'cell',
+        key,
+        column: m,
+        base: bv,
+        ours: ov,
+        theirs: tv,
+        message: `table "${ctx.table}", key ${key}, column "${m}": ours ${ov ?? '(none)'}, theirs ${tv ?? '(none)'}, base ${bv ?? '(none)'}`,
+      });
+      continue;
+    }
+    const chosen = ov === tv || tv === bv ? ov : tv;
+    if (chosen !== undefined) merged[m] = JSON.parse(chosen) as unknown;
+  }
+  for (const [side, row] of [
+    ['ours', o],
+    ['theirs', t],
+  ] as const) {
+    for (const m of Object.keys(row.values)) {
+      if (ctx.facts.members.includes(m) || cell(row, m, undefined) === cell(b, m, undefined)) continue;
+      conflict = true;
+      report(ctx, {
+        kind: 'schema',
+        key,
+        column: m,
+        message: `table "${ctx.table}", key ${key}: ${side} changed column "${m}", which the merged schema no longer has`,
+      });
+    }
+  }
+  if (conflict) return { kind: 'conflict' };
+  return { kind: 'row', text: JSON.stringify(merged) };
+}
+
+function report(ctx: RowMergeContext, conflict: Omit<MergeConflict, 'database' | 'table'>): void {
+  ctx.conflicts.push({ database: ctx.database, table: ctx.table, ...conflict });
+}

@@ -1,0 +1,221 @@
+/**
+ * The three-way merge of archives (src/merge/): real databases dehydrated by the library, merged, hydrated back
+ * and dehydrated again. Clean merges must equal what dehydrate writes for the merged database, byte for byte apart
+ * from `exported_at`; conflicts must be marked and reported.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { mergeArchives } from '../src/merge/merge-archives.js';
+import { resolveConflicts } from '../src/merge/resolve-conflicts.js';
+import { readArchive } from '../src/archive/read-archive.js';
+import { tempDir } from './helpers/fixtures.js';
+import { snapshot } from './helpers/snapshot.js';
+import { content, rehydrate, threeWay } from './helpers/merge.js';
+
+const SETUP = `
+  CREATE TABLE trades (id INTEGER PRIMARY KEY AUTOINCREMENT, symbol TEXT NOT NULL, qty INTEGER, note TEXT);
+  CREATE TABLE users (name TEXT PRIMARY KEY, email TEXT UNIQUE) WITHOUT ROWID;
+  INSERT INTO trades (symbol, qty, note) VALUES ('BTC', 1, 'a'), ('ETH', 2, 'b'), ('SOL', 3, 'c'), ('ADA', 4, 'd');
+  INSERT INTO users VALUES ('ann', 'ann@x'), ('bob', 'bob@x');
+`;
+
+describe('mergeArchives', () => {
+  it('merges edits to different rows and columns, inserts on both sides, and recomputes row_count', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `UPDATE trades SET qty = 10 WHERE id = 1; INSERT INTO trades (symbol, qty) VALUES ('XRP', 5);
+         UPDATE trades SET note = 'ours' WHERE id = 3;`,
+        `UPDATE trades SET qty = 30 WHERE id = 3; INSERT INTO users VALUES ('cat', 'cat@x');`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(result.conflicts, []);
+      assert.equal(result.clean, true);
+      assert.deepEqual({ ...result.rowCounts }, { trades: 5, users: 3 });
+      const merged = await rehydrate(dir, out);
+      assert.equal(content(merged.archive), content(out), 'a clean merge is what dehydrate writes');
+      const db = new Database(merged.db, { readonly: true });
+      assert.deepEqual(
+        db.prepare('SELECT id, qty, note FROM trades WHERE id IN (1, 3, 5) ORDER BY id').raw().all(),
+        [
+          [1, 10, 'a'],
+          [3, 30, 'ours'],
+          [5, 5, null],
+        ],
+      );
+      assert.deepEqual(db.prepare('SELECT name FROM users ORDER BY name').pluck().all(), [
+        'ann',
+        'bob',
+        'cat',
+      ]);
+      db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('merge(O, A, O) = A and merge(O, A, A) = A', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `UPDATE trades SET qty = 99 WHERE id = 2; DELETE FROM users WHERE name = 'bob';`,
+        '',
+      );
+      const out = join(dir, 'out.json');
+      assert.equal(mergeArchives({ base: p.base, ours: p.ours, theirs: p.base, output: out }).clean, true);
+      assert.equal(content(out), content(p.ours));
+      assert.equal(mergeArchives({ base: p.base, ours: p.ours, theirs: p.ours, output: out }).clean, true);
+      assert.equal(content(out), content(p.ours));
+      assert.equal(mergeArchives({ base: p.base, ours: p.base, theirs: p.ours, output: out }).clean, true);
+      assert.equal(content(out), content(p.ours));
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('marks the same cell changed differently, reports it, and resolve --theirs leaves a valid archive', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `UPDATE trades SET qty = 11 WHERE id = 2;`,
+        `UPDATE trades SET qty = 22 WHERE id = 2;`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({
+        base: p.base,
+        ours: p.ours,
+        theirs: p.theirs,
+        output: out,
+        diff3: true,
+      });
+      assert.equal(result.clean, false);
+      assert.deepEqual(
+        result.conflicts.map((c) => [c.kind, c.table, c.key, c.column, c.base, c.ours, c.theirs]),
+        [['cell', 'trades', 'id=2', 'qty', '2', '11', '22']],
+      );
+      const text = readFileSync(out, 'utf8');
+      assert.match(
+        text,
+        /^<<<<<<< ours\n\{"id":2,"symbol":"ETH","qty":11,"note":"b"\},\n\|\|\|\|\|\|\| base\n\{"id":2,"symbol":"ETH","qty":2,"note":"b"\},\n=======\n\{"id":2,"symbol":"ETH","qty":22,"note":"b"\},\n>>>>>>> theirs\n/m,
+      );
+      assert.throws(() => [...readArchive(out)], /unresolved merge conflict marker/);
+      const resolved = resolveConflicts(out, { side: 'theirs' });
+      assert.equal(resolved.blocks, 1);
+      const merged = await rehydrate(dir, out);
+      assert.equal(content(merged.archive), content(out));
+      const db = new Database(merged.db, { readonly: true });
+      assert.equal(db.prepare('SELECT qty FROM trades WHERE id = 2').pluck().get(), 22);
+      db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports delete against change, and the same new key with different content', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `DELETE FROM trades WHERE id = 4; INSERT INTO users VALUES ('dan', 'd1@x');`,
+        `UPDATE trades SET note = 'z' WHERE id = 4; INSERT INTO users VALUES ('dan', 'd2@x');`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        result.conflicts.map((c) => [c.kind, c.table, c.key]),
+        [
+          ['delete-change', 'trades', 'id=4'],
+          ['insert-insert', 'users', 'name="dan"'],
+        ],
+      );
+      resolveConflicts(out, { side: 'ours' });
+      assert.doesNotThrow(() => [...readArchive(out)]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports two rows that each side added with the same unique value, naming both', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `INSERT INTO users VALUES ('eve', 'same@x');`,
+        `INSERT INTO users VALUES ('fay', 'same@x');`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.equal(result.clean, false);
+      assert.equal(result.conflicts.length, 1);
+      const [c] = result.conflicts;
+      assert.ok(c !== undefined);
+      assert.equal(c.kind, 'constraint');
+      assert.match(c.message, /UNIQUE constraint failed: users\.email/);
+      assert.match(c.message, /eve/);
+      assert.match(c.message, /fay/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('merges a column added on one side with row edits on the other', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `UPDATE trades SET qty = 7 WHERE id = 1;`,
+        `ALTER TABLE trades ADD COLUMN fee REAL DEFAULT 0.5; UPDATE trades SET fee = 1.25 WHERE id = 2;`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(result.conflicts, []);
+      const merged = await rehydrate(dir, out);
+      assert.equal(content(merged.archive), content(out));
+      const db = new Database(merged.db, { readonly: true });
+      assert.deepEqual(db.prepare('SELECT id, qty, fee FROM trades WHERE id <= 2 ORDER BY id').raw().all(), [
+        [1, 7, 0.5],
+        [2, 2, 1.25],
+      ]);
+      db.close();
+      assert.deepEqual(snapshot(merged.db).schema, snapshot(p.theirsDb).schema);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports a schema changed on both sides differently as one conflict holding both tables', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `ALTER TABLE trades ADD COLUMN a INTEGER;`,
+        `ALTER TABLE trades ADD COLUMN b TEXT;`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        result.conflicts.map((c) => [c.kind, c.table]),
+        [['schema', 'trades']],
+      );
+      resolveConflicts(out, { side: 'theirs' });
+      const schemas = [...readArchive(out)].flatMap((e) => (e.kind === 'table' ? [e.table.schema] : []));
+      assert.match(String(schemas[0]), /, b TEXT\)$/);
+    } finally {
+      cleanup();
+    }
+  });
+});
