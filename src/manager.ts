@@ -172,7 +172,7 @@ export class DBHydrationManager {
    *
    * @example
    * ```ts
-   * import { mergeArchives } from 'db-hydration';
+   * // mergeArchives: the three-way merge of src/merge/merge-archives.ts (what `db-hydration sync` passes)
    * const result = await manager.syncAll({ merge: mergeArchives });
    * for (const c of result.conflicts) console.log(c.message);
    * ```

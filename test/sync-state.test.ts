@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { DBHydrationManager, getStatus } from '../src/index.js';
 import { archiveContentHash } from '../src/archive/content-comparison.js';
+import { mergeArchives } from '../src/merge/merge-archives.js';
 import { readSyncRecord, recordPendingMerge, SYNC_STATE_DIR } from '../src/sync/sync-state.js';
 import { cli, type CliRun } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
@@ -364,6 +365,44 @@ describe('sync state', () => {
       [3, 'three by B'],
     ]);
     assert.equal(readSyncRecord(data, 'shop.db')?.pendingMerge, undefined);
+    assert.equal((await getStatus(manager)).databases[0]?.state, 'in-sync');
+  });
+
+  it('manager.syncAll merges a diverged database with the injected merge (mergeArchives)', async () => {
+    const p = join(root.dir, `p${++n}`);
+    const data = join(p, 'data');
+    mkdirSync(data, { recursive: true });
+    makeShop(join(p, DB));
+    const manager = new DBHydrationManager({ dataDir: data });
+    await manager.dehydrateAll();
+    const other = join(p, 'other');
+    mkdirSync(other);
+    cpSync(join(p, DB), join(other, 'shop.db'));
+    setName(join(other, 'shop.db'), 3, 'three by B');
+    await new DBHydrationManager({ dataDir: other, archiveDir: join(data, 'json_archives') }).dehydrateAll({
+      force: true,
+    });
+    setName(join(p, DB), 1, 'one by A');
+    const calls: string[] = [];
+    const result = await manager.syncAll({
+      merge: (options) => {
+        calls.push(options.theirs);
+        return mergeArchives(options);
+      },
+    });
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.clean, true);
+    assert.deepEqual(calls, [join(p, ARCHIVE)]);
+    const synced = result.databases['shop.db'];
+    assert.equal(synced?.before, 'diverged');
+    assert.equal(synced.action, 'merged');
+    assert.ok(synced.backupPath !== undefined && existsSync(synced.backupPath));
+    assert.deepEqual(rows(join(p, DB)), [
+      [1, 'one by A'],
+      [2, 'two'],
+      [3, 'three by B'],
+    ]);
+    assert.equal(readSyncRecord(data, 'shop.db')?.matchedBy, 'sync');
     assert.equal((await getStatus(manager)).databases[0]?.state, 'in-sync');
   });
 

@@ -1,9 +1,9 @@
 /** `db-hydration sync`: each database with its archive, whichever side changed. One call of `manager.syncAll()`. */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { mergeArchives } from '../merge/merge-archives.js';
 import type { MergeConflict } from '../merge/merge-types.js';
 import type { SyncAction } from '../manager/sync-all.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
-import { lazyMerge } from './merge-loader.js';
 import { formatDuration, plural } from './render.js';
 
 const DONE: Readonly<Record<SyncAction, string>> = {
@@ -34,7 +34,7 @@ Examples:
     )
     .action(async (opts) => {
       const ctx = new CommandContext(opts);
-      const result = await ctx.manager.syncAll({ merge: lazyMerge });
+      const result = await ctx.manager.syncAll({ merge: mergeArchives });
       output(ctx, result, () => {
         const entries = Object.values(result.databases);
         for (const d of entries) {

@@ -13,16 +13,20 @@ import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
 import { checkBeforeDehydrate } from '../sync/dehydrate-guard.js';
-import { recordMatch } from '../sync/sync-state.js';
+import { recordMatch, type MatchedBy } from '../sync/sync-state.js';
 import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
 
 /**
  * Dehydrates every database of `ctx` into its archive, then updates the manifest. Synchronous throughout. An archive
  * that changed since its database last matched it is not overwritten (an {@link ArchiveChangedError} in the result)
  * unless `force` is given; each archive written, or found already holding its database's content, becomes the
- * database's sync state.
+ * database's sync state (made by `matchedBy`: `sync` when sync dehydrates).
  */
-export function dehydrateAll(ctx: ManagerContext, options: DehydrateAllOptions = {}): DehydrationResult {
+export function dehydrateAll(
+  ctx: ManagerContext,
+  options: DehydrateAllOptions = {},
+  matchedBy: MatchedBy = 'dehydrate',
+): DehydrationResult {
   const timestamp = new Date().toISOString();
   assertDataDir(ctx.dataDir);
   assertArchiveDir(ctx.archiveDir);
@@ -75,7 +79,7 @@ export function dehydrateAll(ctx: ManagerContext, options: DehydrateAllOptions =
         exported_at: outcome.exportedAt,
       };
       // Last: the archive is written and listed whether or not the sync state can be.
-      recordMatch({ ...target, matchedBy: 'dehydrate', archiveSha256: outcome.sha256 });
+      recordMatch({ ...target, matchedBy, archiveSha256: outcome.sha256 });
     } catch (error) {
       // The archive was kept: so is its manifest entry (kept above), if it has one.
       errorDetails.push(toErrorDetail(error, { file: dbPath, database }));

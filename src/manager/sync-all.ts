@@ -116,7 +116,7 @@ export async function syncAll(ctx: ManagerContext, options: SyncAllOptions): Pro
     // Writes the archives (those of merged databases are left as they are when the merge wrote what dehydrate writes),
     // the manifest and the sync state, as `dehydrate` does.
     const only = { ...ctx, databases: toDehydrate, listDatabases: () => [...toDehydrate] };
-    errorDetails.push(...dehydrateAll(only).errorDetails);
+    errorDetails.push(...dehydrateAll(only, {}, 'sync').errorDetails);
   }
   const conflicts = Object.values(databases).flatMap((d) => d.conflicts ?? []);
   return {
