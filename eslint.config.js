@@ -39,8 +39,8 @@ const BOUNDARIES = {
 };
 
 // Only the byte seam opens archive files. These are the other modules that open files, none of them an archive:
-// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases, and the
-// repository's setup files (.gitattributes, .gitignore, hooks).
+// databases' headers, the manifest, the config, package.json, backups and quarantine copies of databases, the
+// repository's setup files (.gitattributes, .gitignore, hooks) and the sync state records.
 const OPENS_FILES = [
   'src/archive/archive-file.ts',
   'src/files/atomic-file.ts',
@@ -54,6 +54,7 @@ const OPENS_FILES = [
   'src/manager/backups.ts',
   'src/hydrate/build-limits.ts',
   'src/git/text-file.ts',
+  'src/sync/sync-state.ts',
 ];
 const FS_OPENERS = [
   'open',

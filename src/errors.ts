@@ -12,6 +12,7 @@ export type HydrationErrorCode =
   | 'ARCHIVE_VALUE'
   | 'ARCHIVE_SCHEMA'
   | 'ARCHIVE_NAME'
+  | 'ARCHIVE_CHANGED'
   | 'DATABASE_READ'
   | 'DATABASE_WRITE'
   | 'DATABASE_LOCKED'
@@ -63,6 +64,20 @@ export class ArchiveFormatError extends HydrationError {
   constructor(message: string, context: ErrorContext = {}) {
     super('ARCHIVE_FORMAT', message, {
       hint: 'restore the archive from Git (`git checkout -- <file>`); do not dehydrate over it if it holds changes from others',
+      ...context,
+    });
+  }
+}
+
+/**
+ * An archive changed since its database last matched it (a pull, checkout or merge brought someone else's changes),
+ * and the database has changes of its own: writing either over the other would lose changes, so nothing was written.
+ * The way out is `db-hydration sync`, the three-way merge.
+ */
+export class ArchiveChangedError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_CHANGED', message, {
+      hint: "run `db-hydration sync` to merge the archive's changes with the database's (`db-hydration status` shows both)",
       ...context,
     });
   }

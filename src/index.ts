@@ -9,16 +9,22 @@ export {
   type ArchiveStat,
   type ArchiveStats,
   type DatabaseResult,
+  type DehydrateAllOptions,
   type DehydrationResult,
   type HydrateAllOptions,
   type HydratedDatabase,
   type HydrationManagerOptions,
   type HydrationResult,
+  type SyncAction,
+  type SyncAllOptions,
+  type SyncedDatabase,
+  type SyncResult,
 } from './manager.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
   HydrationError,
   ArchiveFormatError,
+  ArchiveChangedError,
   ArchiveNameError,
   ArchiveSchemaError,
   ArchiveValueError,
@@ -98,6 +104,19 @@ export {
   type VerifiedDatabase,
 } from './integration/verify.js';
 export {
+  SYNC_STATE_DIR,
+  readSyncRecord,
+  syncStatePaths,
+  type DatabaseFingerprint,
+  type MatchedBy,
+  type PendingMerge,
+  type SyncRecord,
+  type SyncStatePaths,
+} from './sync/sync-state.js';
+export { classifyHashes, type SyncKind } from './sync/classify-sync.js';
+export type { MergeFn } from './sync/merge-function.js';
+export {
+  archiveContentHash,
   compareArchives,
   type ArchiveComparison,
   type ArchiveDifference,

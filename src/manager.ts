@@ -19,9 +19,11 @@ import { backupDatabase, DEFAULT_BACKUPS_KEPT } from './manager/backups.js';
 import { dehydrateAll } from './manager/dehydrate-all.js';
 import { hydrateAll } from './manager/hydrate-all.js';
 import { fixAll } from './manager/fix-all.js';
+import { syncAll, type SyncAllOptions, type SyncResult } from './manager/sync-all.js';
 import { archiveStats } from './manager/archive-stats.js';
 import type {
   ArchiveStats,
+  DehydrateAllOptions,
   DehydrationResult,
   HydrateAllOptions,
   HydrationManagerOptions,
@@ -33,6 +35,7 @@ export type {
   ArchiveStat,
   ArchiveStats,
   DatabaseResult,
+  DehydrateAllOptions,
   DehydrationResult,
   HydrateAllOptions,
   HydratedDatabase,
@@ -40,6 +43,7 @@ export type {
   HydrationResult,
 } from './manager/types.js';
 export { peekHeader, targetFileName } from './archive/archive-header.js';
+export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
 
 /**
  * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
@@ -119,18 +123,22 @@ export class DBHydrationManager {
     return join(this.archiveDir, archiveFileNameFor(fileName));
   }
 
-  /** Dehydrates every database into its archive, then updates the manifest. */
+  /**
+   * Dehydrates every database into its archive, then updates the manifest. An archive that changed since its database
+   * last matched it (a pull brought someone else's changes) is not overwritten unless `force` is given: the result's
+   * errors hold an {@link ArchiveChangedError} that points at `db-hydration sync`.
+   */
   // eslint-disable-next-line @typescript-eslint/require-await
-  async dehydrateAll(): Promise<DehydrationResult> {
-    return this.dehydrateAllSync();
+  async dehydrateAll(options: DehydrateAllOptions = {}): Promise<DehydrationResult> {
+    return this.dehydrateAllSync(options);
   }
 
   /**
    * {@link dehydrateAll}, synchronously: for a `process.on('exit')` handler, which cannot wait for a promise. (All the
    * work is synchronous anyway; a parallel export's helper thread is waited for without the event loop.)
    */
-  dehydrateAllSync(): DehydrationResult {
-    return dehydrateAll(this.context);
+  dehydrateAllSync(options: DehydrateAllOptions = {}): DehydrationResult {
+    return dehydrateAll(this.context, options);
   }
 
   /**
@@ -153,6 +161,24 @@ export class DBHydrationManager {
    */
   async fixCorruptedDbs(): Promise<FixResult> {
     return fixAll(this.context);
+  }
+
+  /**
+   * Brings each database and its archive together, whichever side changed since they last matched (their sync state):
+   * dehydrates a database with local changes, rebuilds (after a backup) one whose archive was updated, and merges a
+   * diverged one with `options.merge` (three-way: the last-matched archive, the database, the archive). A clean merge
+   * is written over the archive and the database rebuilt from it; a merge with conflicts leaves them between markers
+   * in the archive, as git's merge driver does, and the database as it is.
+   *
+   * @example
+   * ```ts
+   * // mergeArchives: the three-way merge of src/merge/merge-archives.ts (what `db-hydration sync` passes)
+   * const result = await manager.syncAll({ merge: mergeArchives });
+   * for (const c of result.conflicts) console.log(c.message);
+   * ```
+   */
+  async syncAll(options: SyncAllOptions): Promise<SyncResult> {
+    return syncAll(this.context, options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

@@ -3,6 +3,7 @@
  * web merge, which never runs custom drivers) leaves them. Readers report them with the way out instead of as
  * invalid JSON.
  */
+import { readLines } from './read-lines.js';
 
 /** The marker strings, seven characters each (git's default `conflict-marker-size`). */
 export const CONFLICT_MARKERS = {
@@ -21,3 +22,16 @@ export function isConflictMarker(line: string): boolean {
 export const UNRESOLVED_CONFLICT_HINT =
   'the archive has unresolved merge conflicts: run `db-hydration git resolve --ours` (or `--theirs`) to pick a side, ' +
   'or edit the file (keep one row between each pair of markers, delete the marker lines); then `db-hydration git check`';
+
+/**
+ * The first line of an archive file that is a conflict marker, or undefined when it has none (or cannot be read as
+ * lines: then the readers report what is wrong with it). Reads the file once, line by line.
+ */
+export function findConflictMarker(path: string): number | undefined {
+  try {
+    for (const [number, text] of readLines(path)) if (isConflictMarker(text)) return number;
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}

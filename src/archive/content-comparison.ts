@@ -6,6 +6,7 @@
  * ({@link compareArchives}, used by `status` and `verify`).
  */
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { ArchiveFormatError } from '../errors.js';
 import { openArchiveSource } from './archive-file.js';
 import type { ByteSource } from './codec.js';
@@ -166,6 +167,21 @@ export class ContentComparison {
     if (old.removedLine === undefined) this.differs = true;
     return next;
   }
+}
+
+/**
+ * The SHA-256 of an archive's content (its plain bytes without the `exported_at` line), streaming: two archives have
+ * the same content hash exactly when {@link compareArchives} finds them the same. Sync state records it.
+ */
+export function archiveContentHash(path: string): string {
+  const source = new ContentSource(path);
+  const hash = createHash('sha256');
+  try {
+    for (let bytes = source.next(); bytes.length > 0; bytes = source.next()) hash.update(bytes);
+  } finally {
+    source.close();
+  }
+  return hash.digest('hex');
 }
 
 /**

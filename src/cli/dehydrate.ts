@@ -9,9 +9,13 @@ export function dehydrateCommand(setExit: (code: number) => void): CommandUnknow
     new Command('dehydrate')
       .summary('export every database into its JSON archive')
       .description(
-        'Export every database of the data directory into <archive-dir>/<name>.json and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. Library: manager.dehydrateAll().',
+        "Export every database of the data directory into <archive-dir>/<name>.json and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. An archive that changed since its database last matched it (a pull, checkout or merge brought someone else's changes; see `status`) is not overwritten: the error says to run `db-hydration sync`, which merges both. --force overwrites it anyway, and says what it overwrote. Library: manager.dehydrateAll({ force }).",
       ),
   )
+    .option(
+      '-f, --force',
+      'overwrite archives that changed since their database last matched them (their changes are lost; prefer `sync`)',
+    )
     .addHelpText(
       'after',
       `
@@ -22,13 +26,14 @@ Examples:
     )
     .action(async (opts) => {
       const ctx = new CommandContext(opts);
-      const result = await ctx.manager.dehydrateAll();
+      const result = await ctx.manager.dehydrateAll({ force: opts.force === true });
       output(ctx, result, () => {
         const entries = Object.entries(result.databases);
         for (const [fileName, d] of entries) {
           ctx.say(
             `${d.changed ? 'updated  ' : 'unchanged'}  ${fileName} -> ${ctx.path(d.archivePath)}  (${plural(d.tablesExported, 'table')}, ${plural(d.totalRows, 'row')})`,
           );
+          if (d.overwrote !== undefined) ctx.say(`  warning: ${d.overwrote}`);
         }
         const changed = entries.filter(([, d]) => d.changed).length;
         ctx.say(

@@ -9,7 +9,7 @@ export function hydrateCommand(setExit: (code: number) => void): CommandUnknownO
     new Command('hydrate')
       .summary('recreate databases from their archives')
       .description(
-        'Build each database of <archive-dir>/*.json into the data directory. Missing databases are created; existing ones are skipped unless --force is given, in which case each is backed up first (<file>.<time>.bak) and replaced atomically. Library: manager.hydrateAll({ force }).',
+        'Build each database of <archive-dir>/*.json into the data directory. Missing databases are created. An existing database whose archive was updated since they last matched (a pull, checkout or merge) and that has no changes of its own is backed up (<file>.<time>.bak) and rebuilt from the archive, since nothing local can be lost; one with changes the archive lacks is kept (`dehydrate` saves them; when the archive changed too, `sync` merges both), as is one without sync state (which side changed cannot be told). --force replaces every existing database, each backed up first, atomically. Library: manager.hydrateAll({ force }).',
       ),
   )
     .option('-f, --force', 'replace existing databases (each is backed up first)')
@@ -17,7 +17,7 @@ export function hydrateCommand(setExit: (code: number) => void): CommandUnknownO
       'after',
       `
 Examples:
-  $ git pull && db-hydration hydrate   # create the databases you do not have yet
+  $ git pull && db-hydration hydrate   # create missing databases, bring pulled archive updates in
   $ db-hydration hydrate --force       # replace local databases with the archives' content
   $ db-hydration hydrate --db arbiter --force`,
     )
@@ -29,9 +29,12 @@ Examples:
         for (const [fileName, d] of entries) {
           if (d.status === 'skipped') {
             const unusable = result.errorDetails.some((e) => e.file === d.dbPath);
-            ctx.say(
-              `skipped   ${fileName}  (${unusable ? 'exists but is not usable; see the error below' : 'exists; use --force to replace it'})`,
-            );
+            const why = unusable
+              ? 'exists but is not usable; see the error below'
+              : d.sync === undefined || d.sync === 'in-sync'
+                ? 'exists; use --force to replace it'
+                : (d.note ?? 'exists');
+            ctx.say(`skipped   ${fileName}  (${why})`);
             continue;
           }
           const backup =
@@ -39,6 +42,7 @@ Examples:
           ctx.say(
             `hydrated  ${fileName} <- ${ctx.path(d.archivePath)}  (${plural(d.tablesImported, 'table')}, ${plural(d.totalRows, 'row')}${backup})`,
           );
+          if (d.note !== undefined) ctx.detail(`  ${fileName}: ${d.note}`);
         }
         const hydrated = entries.filter(([, d]) => d.status === 'hydrated').length;
         ctx.say(

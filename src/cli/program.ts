@@ -15,6 +15,7 @@ import { hydrateCommand } from './hydrate.js';
 import { fixCommand } from './fix.js';
 import { statsCommand } from './stats.js';
 import { statusCommand } from './status.js';
+import { syncCommand } from './sync.js';
 import { verifyCommand } from './verify.js';
 import { diffCommand } from './diff.js';
 import { gitCommand } from './git.js';
@@ -62,8 +63,9 @@ Exit codes: 0 success, 1 finished with errors in the result (or verify found a d
 
 Examples:
   $ db-hydration dehydrate && git add data/json_archives     # before committing
-  $ git pull && db-hydration hydrate                         # after pulling
-  $ db-hydration status                                      # what changed since the archives
+  $ git pull && db-hydration hydrate                         # after pulling: brings archive updates in
+  $ db-hydration status                                      # what changed, on which side
+  $ db-hydration sync                                        # merge a database and its archive that both changed
   $ db-hydration fix                                         # repair damaged databases from their archives`,
     );
   for (const make of [
@@ -72,6 +74,7 @@ Examples:
     fixCommand,
     statsCommand,
     statusCommand,
+    syncCommand,
     verifyCommand,
     diffCommand,
     gitCommand,

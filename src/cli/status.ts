@@ -12,6 +12,9 @@ const LABEL: Readonly<Record<SyncState, string>> = {
   'not-a-file': 'not a database file',
   locked: 'locked',
   'no-archive': 'no archive yet',
+  'archive-updated': 'archive updated',
+  diverged: 'diverged',
+  conflict: 'unresolved conflicts',
 };
 
 /** The `status` command. */
@@ -20,7 +23,7 @@ export function statusCommand(setExit: (code: number) => void): CommandUnknownOp
     new Command('status')
       .summary('show which databases differ from their archives')
       .description(
-        'Per database: in sync, changed since its archive, missing, damaged, not a database file (a directory at its path), locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
+        'Per database: in sync, changed since its archive (next step: dehydrate), archive updated by a pull, checkout or merge (next step: hydrate), diverged (both changed; next step: sync), unresolved conflicts in the archive, missing, damaged, not a database file (a directory at its path), locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do; which side changed is decided by the sync state in <data-dir>/.db-hydration/ (the archive content each database last matched). Without sync state a difference shows as "changed", and the status says it cannot tell which side changed. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
       ),
   )
     .addHelpText(
@@ -48,7 +51,10 @@ Examples:
             ['database', 'state', 'archive exported', 'next step'],
             result.databases.map((d) => [
               d.fileName,
-              LABEL[d.state] + (d.changedTable === undefined ? '' : ` (table "${d.changedTable}")`),
+              LABEL[d.state] +
+                (d.changedTable === undefined ? '' : ` (table "${d.changedTable}")`) +
+                (d.tracked === false && d.state === 'changed' ? ', cannot tell which side' : '') +
+                (d.conflictLine === undefined ? '' : ` (line ${d.conflictLine})`),
               d.exportedAt === undefined ? '-' : formatTime(d.exportedAt),
               d.hint ?? '',
             ]),

@@ -8,18 +8,18 @@
  * or archive directory is written.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
 import type { DBHydrationManager } from '../manager.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
-import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { readArchive } from '../archive/read-archive.js';
 import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/classify-database.js';
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from '../archive/content-comparison.js';
-import { withScratchDir } from './scratch.js';
+import { findConflictMarker } from '../archive/conflict-markers.js';
+import { classifySync, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
@@ -31,7 +31,13 @@ export type SyncState =
   /** A directory (or socket, pipe, device) stands at the database's path: not a database, and not damaged. */
   | 'not-a-file'
   | 'locked'
-  | 'no-archive';
+  | 'no-archive'
+  /** The archive changed since the database last matched it (a pull, checkout or merge); the database did not. */
+  | 'archive-updated'
+  /** Both the database and its archive changed since they last matched. */
+  | 'diverged'
+  /** The archive holds unresolved merge conflict markers. */
+  | 'conflict';
 
 /** One database in a {@link StatusResult}. */
 export interface DatabaseStatusEntry {
@@ -48,8 +54,18 @@ export interface DatabaseStatusEntry {
   readonly check: DatabaseStatus;
   /** `exported_at` of the archive, when there is one. */
   readonly exportedAt?: string;
-  /** For `changed`: the first table that differs (absent when the schema or file settings differ). */
+  /**
+   * For `changed`, `archive-updated` and `diverged`: the first table that differs between the database and its
+   * archive (absent when the schema or file settings differ).
+   */
   readonly changedTable?: string;
+  /**
+   * For a database compared with its archive: whether it has sync state (the archive content it last matched). Without
+   * it, `changed` means only that the two differ, not which of them changed.
+   */
+  readonly tracked?: boolean;
+  /** For `conflict`: the line of the archive's first conflict marker. */
+  readonly conflictLine?: number;
 }
 
 /** Result of {@link getStatus}. */
@@ -84,6 +100,7 @@ export interface StatusOptions {
  * for (const d of databases) console.log(d.fileName, d.state, d.hint ?? '');
  * ```
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- kept async: the API returns a promise
 export async function getStatus(
   manager: DBHydrationManager,
   options: StatusOptions = {},
@@ -94,23 +111,7 @@ export async function getStatus(
   const errorDetails: ErrorDetail[] = [];
   manager.assertDataDir();
   const names = new Set(manager.listDatabases());
-  const headers = new Map<string, string>();
-  for (const archivePath of manager.listArchives()) {
-    if (!existsSync(archivePath)) continue;
-    try {
-      const header = peekHeader(archivePath);
-      const fileName = targetFileName(header, archivePath);
-      names.add(fileName);
-      headers.set(fileName, header.exported_at);
-    } catch (error) {
-      errorDetails.push(
-        toErrorDetail(error, {
-          file: archivePath,
-          database: databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath),
-        }),
-      );
-    }
-  }
+  const { headers, withConflicts } = readHeaders(manager, names, errorDetails);
   const databases: DatabaseStatusEntry[] = [];
   for (const fileName of [...names].sort(compareNames)) {
     const dbPath = join(manager.dataDir, fileName);
@@ -118,7 +119,8 @@ export async function getStatus(
     const exportedAt = headers.get(fileName);
     const base = { fileName, dbPath, archivePath, ...(exportedAt === undefined ? {} : { exportedAt }) };
     try {
-      databases.push(await statusOf(base, exportedAt !== undefined, busyTimeoutMs, options.onProgress));
+      const hasArchive = exportedAt !== undefined || withConflicts.has(fileName);
+      databases.push(statusOf(base, hasArchive, busyTimeoutMs, options.onProgress));
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
@@ -145,6 +147,9 @@ export async function getStatus(
     'not-a-file': 0,
     locked: 0,
     'no-archive': 0,
+    'archive-updated': 0,
+    diverged: 0,
+    conflict: 0,
   };
   for (const d of databases) counts[d.state]++;
   return {
@@ -159,12 +164,50 @@ export async function getStatus(
   };
 }
 
-async function statusOf(
+/**
+ * The archives' headers (`exported_at` by database file name), adding each archive's database to `names`; archives
+ * with conflict markers where their header belongs are listed in `withConflicts`, other bad archives in the errors.
+ */
+function readHeaders(
+  manager: DBHydrationManager,
+  names: Set<string>,
+  errorDetails: ErrorDetail[],
+): { headers: Map<string, string>; withConflicts: Set<string> } {
+  const headers = new Map<string, string>();
+  const withConflicts = new Set<string>();
+  for (const archivePath of manager.listArchives()) {
+    if (!existsSync(archivePath)) continue;
+    try {
+      const header = peekHeader(archivePath);
+      const fileName = targetFileName(header, archivePath);
+      names.add(fileName);
+      headers.set(fileName, header.exported_at);
+    } catch (error) {
+      // An archive whose header a text merge left conflict markers in is its database's `conflict` state, not an error
+      // that leaves the database looking as if it had no archive.
+      const conflicted = conflictedFileName(manager, archivePath, names);
+      if (conflicted !== undefined) {
+        names.add(conflicted);
+        withConflicts.add(conflicted);
+        continue;
+      }
+      errorDetails.push(
+        toErrorDetail(error, {
+          file: archivePath,
+          database: databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath),
+        }),
+      );
+    }
+  }
+  return { headers, withConflicts };
+}
+
+function statusOf(
   base: { fileName: string; dbPath: string; archivePath: string; exportedAt?: string },
   hasArchive: boolean,
   busyTimeoutMs: number,
   onProgress: ProgressListener | undefined,
-): Promise<DatabaseStatusEntry> {
+): DatabaseStatusEntry {
   const expectTables = hasArchive && isEmptyFile(base.dbPath) && archiveHasTables(base.archivePath);
   const check = checkDatabase(base.dbPath, { busyTimeoutMs, expectTables });
   const entry = (
@@ -180,6 +223,8 @@ async function statusOf(
     check: check.status,
     ...extra,
   });
+  const conflictLine = hasArchive ? findConflictMarker(base.archivePath) : undefined;
+  if (conflictLine !== undefined) return conflictEntry(entry, conflictLine);
   if (check.status === 'missing') {
     return hasArchive
       ? entry('missing', 'the database file does not exist', 'run `db-hydration hydrate`')
@@ -206,28 +251,88 @@ async function statusOf(
   if (check.status === 'empty') {
     return entry('in-sync', 'the database and its archive are both empty');
   }
-  return withScratchDir((dir) => {
-    const scratch = join(dir, 'live.json');
-    dehydrateDatabase({
-      dbPath: base.dbPath,
-      archivePath: scratch,
-      database: databaseNameOf(base.fileName),
-      fileName: base.fileName,
-      busyTimeoutMs,
-      onProgress,
-    });
-    const comparison = compareArchives(scratch, base.archivePath);
-    if (comparison.same) return entry('in-sync', 'the archive holds exactly this content');
-    const table = comparison.firstDifference?.table;
-    return entry(
-      'changed',
-      table === undefined
-        ? 'the schema or file settings changed since the archive was written; `dehydrate` updates the archive, `hydrate --force` goes back to it'
-        : `table "${table}" changed since the archive was written; \`dehydrate\` updates the archive, \`hydrate --force\` goes back to it`,
-      'run `db-hydration dehydrate`',
-      table === undefined ? {} : { changedTable: table },
-    );
+  return compareWithArchive(base, entry, busyTimeoutMs, onProgress);
+}
+
+type MakeEntry = (state: SyncState, reason: string, hint?: string, extra?: object) => DatabaseStatusEntry;
+
+/** A usable database against its archive: which side changed since they last matched, by the sync state. */
+function compareWithArchive(
+  base: { fileName: string; dbPath: string; archivePath: string },
+  entry: MakeEntry,
+  busyTimeoutMs: number,
+  onProgress: ProgressListener | undefined,
+): DatabaseStatusEntry {
+  const target = { ...base, dataDir: dirname(base.dbPath), busyTimeoutMs, onProgress };
+  return withSnapshot(target, (snapshot) => {
+    const sync = classifySync(target, snapshot);
+    const tracked = { tracked: sync.record !== undefined };
+    if (sync.kind === 'in-sync')
+      return entry('in-sync', 'the archive holds exactly this content', undefined, tracked);
+    const table = compareArchives(snapshot, base.archivePath).firstDifference?.table;
+    const extra = { ...tracked, ...(table === undefined ? {} : { changedTable: table }) };
+    const what = table === undefined ? 'the schema or file settings' : `table "${table}"`;
+    const since = `since ${base.fileName} last matched its archive (${sync.record?.matchedBy ?? ''} at ${sync.record?.matchedAt ?? ''})`;
+    switch (sync.kind) {
+      case 'local-changes':
+        return entry(
+          'changed',
+          `${what} changed since the archive was written; \`dehydrate\` updates the archive, \`hydrate --force\` goes back to it`,
+          'run `db-hydration dehydrate`',
+          extra,
+        );
+      case 'archive-updated':
+        return entry(
+          'archive-updated',
+          sync.resolvesPendingMerge
+            ? `the archive holds the resolved merge, and the database is unchanged since that merge began; \`hydrate\` (or \`sync\`) rebuilds it from the archive`
+            : `the archive was updated ${since} (a pull, checkout or merge), and the database has no changes of its own; \`hydrate\` brings the update in`,
+          'run `db-hydration hydrate`',
+          extra,
+        );
+      case 'diverged':
+        return entry(
+          'diverged',
+          sync.record?.pendingMerge?.theirsContentHash === sync.archiveContentHash
+            ? "a merge by `sync` stopped on conflicts, and the archive is the other side's version again (the merge was undone, or every conflict was resolved to the other side): `sync` merges again; `hydrate --force` takes the archive as it is (after a backup)"
+            : `both the database and its archive changed ${since}; \`sync\` merges them (three-way, by primary key)`,
+          'run `db-hydration sync`',
+          extra,
+        );
+      default:
+        return entry(
+          'changed',
+          `${what} differs between the database and its archive, and without sync state (written by hydrate, dehydrate, fix and sync) db-hydration cannot tell whether the database or the archive changed`,
+          'if only the database changed, run `db-hydration dehydrate`; if the archive came from a pull, `db-hydration hydrate --force` (the database is backed up first)',
+          extra,
+        );
+    }
   });
+}
+
+/**
+ * The database file name of an archive with conflict markers whose header cannot be read: a database of the data
+ * directory whose archive it is, else `<name>.db`. Undefined when the archive has no conflict markers.
+ */
+function conflictedFileName(
+  manager: DBHydrationManager,
+  archivePath: string,
+  names: ReadonlySet<string>,
+): string | undefined {
+  if (findConflictMarker(archivePath) === undefined) return undefined;
+  const name = databaseNameOfArchive(basename(archivePath));
+  if (name === undefined) return undefined;
+  return [...names].find((n) => manager.archivePathFor(n) === archivePath) ?? `${name}.db`;
+}
+
+/** The entry for an archive with unresolved conflict markers (a merge stopped on conflicts, or a text merge). */
+function conflictEntry(entry: MakeEntry, line: number): DatabaseStatusEntry {
+  return entry(
+    'conflict',
+    `the archive has unresolved merge conflicts (the first marker is on line ${line}); nothing can be hydrated from it or dehydrated over it until they are resolved`,
+    'resolve the conflicts: `db-hydration git resolve --ours` (or `--theirs`), or edit the file (keep one row between each pair of markers, delete the marker lines); then run `db-hydration sync`',
+    { conflictLine: line },
+  );
 }
 
 function isEmptyFile(path: string): boolean {

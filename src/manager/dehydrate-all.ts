@@ -12,10 +12,21 @@ import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
-import type { DatabaseResult, DehydrationResult, ManagerContext } from './types.js';
+import { checkBeforeDehydrate } from '../sync/dehydrate-guard.js';
+import { recordMatch, type MatchedBy } from '../sync/sync-state.js';
+import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
 
-/** Dehydrates every database of `ctx` into its archive, then updates the manifest. Synchronous throughout. */
-export function dehydrateAll(ctx: ManagerContext): DehydrationResult {
+/**
+ * Dehydrates every database of `ctx` into its archive, then updates the manifest. Synchronous throughout. An archive
+ * that changed since its database last matched it is not overwritten (an {@link ArchiveChangedError} in the result)
+ * unless `force` is given; each archive written, or found already holding its database's content, becomes the
+ * database's sync state (made by `matchedBy`: `sync` when sync dehydrates).
+ */
+export function dehydrateAll(
+  ctx: ManagerContext,
+  options: DehydrateAllOptions = {},
+  matchedBy: MatchedBy = 'dehydrate',
+): DehydrationResult {
   const timestamp = new Date().toISOString();
   assertDataDir(ctx.dataDir);
   assertArchiveDir(ctx.archiveDir);
@@ -42,20 +53,22 @@ export function dehydrateAll(ctx: ManagerContext): DehydrationResult {
           hint: 'rename one of the databases',
         });
       }
-      const outcome = dehydrateDatabase({
+      const target = {
+        dataDir: ctx.dataDir,
+        fileName,
         dbPath,
         archivePath,
-        database,
-        fileName,
         busyTimeoutMs: ctx.busyTimeoutMs,
-        onProgress: ctx.onProgress,
-      });
+      };
+      const overwrote = checkBeforeDehydrate(target, options.force === true);
+      const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress });
       databases[fileName] = {
         archivePath,
         tablesExported: outcome.tablesExported,
         totalRows: outcome.totalRows,
         changed: outcome.changed,
         sha256: outcome.sha256,
+        ...(overwrote === undefined ? {} : { overwrote }),
       };
       entries[fileName] = {
         archive_path: archiveFileNameFor(fileName),
@@ -65,6 +78,8 @@ export function dehydrateAll(ctx: ManagerContext): DehydrationResult {
         bytes: outcome.bytes,
         exported_at: outcome.exportedAt,
       };
+      // Last: the archive is written and listed whether or not the sync state can be.
+      recordMatch({ ...target, matchedBy, archiveSha256: outcome.sha256 });
     } catch (error) {
       // The archive was kept: so is its manifest entry (kept above), if it has one.
       errorDetails.push(toErrorDetail(error, { file: dbPath, database }));

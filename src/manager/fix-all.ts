@@ -8,6 +8,7 @@ import { compareNames } from '../sqlite/names.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { fixDatabases, type FixResult, type FixTarget } from '../integrity/fix-databases.js';
+import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
 import type { ManagerContext } from './types.js';
 
@@ -52,10 +53,32 @@ export async function fixAll(ctx: ManagerContext): Promise<FixResult> {
     [...targets.values()].sort((a, b) => compareNames(a.fileName, b.fileName)),
     { busyTimeoutMs: ctx.busyTimeoutMs, onProgress: ctx.onProgress },
   );
-  const problems = distinct(archiveProblems);
+  const stateProblems = recordRepairs(ctx, result);
+  const problems = distinct([...archiveProblems, ...stateProblems]);
   if (problems.length === 0) return result;
   const errorDetails = [...problems, ...result.errorDetails];
   return { ...result, errorDetails, errors: errorDetails.map((e) => e.message) };
+}
+
+/**
+ * Sync state after repairs: a database restored from its archive now matches it; one salvaged or created empty
+ * matches no archive, so its old state is forgotten. Returns the problems writing the state met.
+ */
+function recordRepairs(ctx: ManagerContext, result: FixResult): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  for (const detail of Object.values(result.details)) {
+    try {
+      if (detail.action === 'restored' && detail.archivePath !== undefined) {
+        const { fileName, dbPath, archivePath } = detail;
+        recordMatch({ dataDir: ctx.dataDir, fileName, dbPath, archivePath, matchedBy: 'fix' });
+      } else if (detail.action === 'salvaged' || detail.action === 'created') {
+        forgetSyncState(ctx.dataDir, detail.fileName);
+      }
+    } catch (error) {
+      problems.push(toErrorDetail(error, { file: detail.dbPath, database: databaseNameOf(detail.fileName) }));
+    }
+  }
+  return problems;
 }
 
 /** The errors with their first occurrence only (one archive can be looked at twice). */

@@ -11,6 +11,8 @@ import type { ArchiveHeader } from '../archive/format.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { checkDatabase } from '../integrity/classify-database.js';
+import { classifySync, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
+import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
 
@@ -44,7 +46,7 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
       const target = locate(ctx, archivePath, expectedName);
       const hydrated =
         existsSync(target.dbPath) && options.force !== true
-          ? skipExisting(ctx, target, errorDetails)
+          ? await hydrateExisting(ctx, target, errorDetails)
           : await hydrateOne(ctx, target, errorDetails);
       databases[target.fileName] = hydrated;
     } catch (error) {
@@ -60,6 +62,19 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
     errors: errorDetails.map((e) => e.message),
     errorDetails,
   };
+}
+
+/**
+ * Hydrates one archive into its database file, replacing (after a backup) the database there: for `sync`, which has
+ * decided that nothing local is lost. Rows the archive's constraints rejected are added to `errorDetails`.
+ */
+export async function hydrateArchive(
+  ctx: ManagerContext,
+  archivePath: string,
+  errorDetails: ErrorDetail[],
+): Promise<HydratedDatabase> {
+  const expectedName = databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath);
+  return hydrateOne(ctx, locate(ctx, archivePath, expectedName), errorDetails);
 }
 
 /** The archive's header and the database file it hydrates into; throws when there is nothing to hydrate there. */
@@ -87,12 +102,64 @@ function locate(ctx: ManagerContext, archivePath: string, expectedName: string):
 }
 
 /**
- * An existing database without `force`: skipped, but not silently when the file is not a usable database: say so and
- * point at `fix`. Pages are checked (quick_check, one read of the file) when that is cheap; a large file only gets the
- * open check.
+ * An existing database without `force`. One that is not usable is skipped, but not silently: say so and point at
+ * `fix`. A usable one is compared with its archive through its sync state: when only the archive changed since they
+ * last matched (a pull, checkout or merge), nothing local can be lost, and it is backed up and rebuilt from the
+ * archive; otherwise it is skipped, with the reason (in sync, local changes, diverged, or no sync state).
  */
-function skipExisting(ctx: ManagerContext, target: Target, errorDetails: ErrorDetail[]): HydratedDatabase {
-  const { archivePath, dbPath, header } = target;
+async function hydrateExisting(
+  ctx: ManagerContext,
+  target: Target,
+  errorDetails: ErrorDetail[],
+): Promise<HydratedDatabase> {
+  const { archivePath, dbPath, fileName } = target;
+  const skipped = (extra: Partial<HydratedDatabase> = {}): HydratedDatabase => ({
+    archivePath,
+    dbPath,
+    status: 'skipped',
+    tablesImported: 0,
+    totalRows: 0,
+    rejectedRows: [],
+    ...extra,
+  });
+  if (!usableToSkip(ctx, target, errorDetails)) return skipped();
+  const syncTarget = {
+    dataDir: ctx.dataDir,
+    fileName,
+    dbPath,
+    archivePath,
+    busyTimeoutMs: ctx.busyTimeoutMs,
+  };
+  const sync = withSnapshot(syncTarget, (snapshot) => classifySync(syncTarget, snapshot));
+  if (sync.kind !== 'archive-updated') return skipped({ sync: sync.kind, note: SKIP_NOTES[sync.kind] });
+  const hydrated = await hydrateOne(ctx, target, errorDetails);
+  return {
+    ...hydrated,
+    sync: sync.kind,
+    note: sync.resolvesPendingMerge
+      ? 'rebuilt from the resolved merge in its archive (it had no changes since the merge began)'
+      : "brought the archive's update in (the database had no changes of its own)",
+  };
+}
+
+/** Why an existing database was kept, by how it stood against its archive. */
+const SKIP_NOTES: Readonly<Record<Exclude<SyncKind, 'archive-updated'>, string>> = {
+  'in-sync': 'in sync with its archive',
+  'local-changes':
+    'it has changes its archive lacks, so it was kept; `db-hydration dehydrate` saves them to the archive',
+  diverged:
+    'it has changes its archive lacks, and the archive changed too, so it was kept: run `db-hydration sync` to merge them (`hydrate --force` would replace it, after a backup, and drop its changes)',
+  untracked:
+    'it differs from its archive, and without sync state db-hydration cannot tell whether it has changes the archive lacks, so it was kept (`hydrate --force` replaces it after a backup)',
+};
+
+/**
+ * Whether an existing database is usable (so it can be compared and kept or updated). One that is not is reported and
+ * pointed at `fix`. Pages are checked (quick_check, one read of the file) when that is cheap; a large file only gets
+ * the open check. A locked one is not usable, and not reported either (hydrating it would wait for the lock anyway).
+ */
+function usableToSkip(ctx: ManagerContext, target: Target, errorDetails: ErrorDetail[]): boolean {
+  const { dbPath, header } = target;
   const check = checkDatabase(dbPath, {
     check: statSync(dbPath).size <= SKIP_CHECK_MAX_BYTES ? 'quick' : 'open',
     busyTimeoutMs: ctx.busyTimeoutMs,
@@ -107,7 +174,7 @@ function skipExisting(ctx: ManagerContext, target: Target, errorDetails: ErrorDe
       hint: 'run `db-hydration fix` to restore it from its archive (the damaged file is kept aside)',
     });
   }
-  return { archivePath, dbPath, status: 'skipped', tablesImported: 0, totalRows: 0, rejectedRows: [] };
+  return check.usable;
 }
 
 /** Builds the database from its archive (backing up a database it replaces), reporting the rows it rejected. */
@@ -131,6 +198,10 @@ async function hydrateOne(
       if (existsSync(dbPath)) backupPath = await ctx.backup(dbPath);
     },
   });
+  // The database now matches the archive, unless rows were rejected: then it matches nothing, and old state must go.
+  if (outcome.rejectedRows.length === 0)
+    recordMatch({ dataDir: ctx.dataDir, fileName, dbPath, archivePath, matchedBy: 'hydrate' });
+  else forgetSyncState(ctx.dataDir, fileName);
   for (const r of outcome.rejectedRows) {
     errorDetails.push({
       code: 'ROW_REJECTED',

@@ -2,6 +2,7 @@
 import type { ErrorDetail } from '../errors.js';
 import type { RejectedRow } from '../hydrate/import-rows.js';
 import type { ProgressListener } from '../progress.js';
+import type { SyncKind } from '../sync/classify-sync.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -33,6 +34,20 @@ export interface DatabaseResult {
   /** Whether the archive file was rewritten (false: the database had not changed since). */
   readonly changed: boolean;
   readonly sha256: string;
+  /**
+   * With `force`: what was overwritten, when the archive had changed since the database last matched it (someone
+   * else's changes, which the archive no longer holds).
+   */
+  readonly overwrote?: string;
+}
+
+/** Options of {@link DBHydrationManager.dehydrateAll}. */
+export interface DehydrateAllOptions {
+  /**
+   * Overwrite archives that changed since their database last matched them (a pull brought someone else's changes),
+   * which are otherwise refused with an {@link ArchiveChangedError} pointing at `db-hydration sync`. Default false.
+   */
+  readonly force?: boolean;
 }
 
 /** Result of {@link DBHydrationManager.dehydrateAll}. */
@@ -67,6 +82,13 @@ export interface HydratedDatabase {
   readonly backupPath?: string;
   /** Rows that violated a constraint and were skipped. */
   readonly rejectedRows: readonly RejectedRow[];
+  /**
+   * For an existing database hydrated without `force`: how it stood against its archive, by its sync state. Only
+   * `archive-updated` (the archive changed since they last matched, the database did not) is hydrated.
+   */
+  readonly sync?: SyncKind;
+  /** For {@link sync}: one sentence saying why the database was kept, or what hydrating it brought in. */
+  readonly note?: string;
 }
 
 /** Result of {@link DBHydrationManager.hydrateAll}. */

@@ -1,0 +1,51 @@
+/**
+ * The check `dehydrate` makes before writing over an archive: an archive whose content changed since its database
+ * last matched it holds someone else's changes (a pull, checkout or merge brought them), and dehydrating over it
+ * would write the database's old rows back over them. It is refused, unless `force` is given; then the caller is told
+ * what is overwritten.
+ */
+import { existsSync } from 'node:fs';
+import { ArchiveChangedError } from '../errors.js';
+import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
+import { findConflictMarker } from '../archive/conflict-markers.js';
+import { databaseNameOf } from '../archive/naming.js';
+import { withSnapshot, type SyncTarget } from './classify-sync.js';
+import { readSyncRecord, syncStatePaths } from './sync-state.js';
+
+/**
+ * Checks that dehydrating a database over its archive loses nothing the archive holds.
+ * @returns undefined when it loses nothing (no sync state, no archive, an archive unchanged since the database last
+ *   matched it, or one that already holds the database's content); with `force`, a sentence saying what is overwritten
+ * @throws {ArchiveChangedError} when the archive changed since the database last matched it and `force` is not given
+ */
+export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string | undefined {
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
+  if (record === undefined || !existsSync(target.archivePath)) return undefined;
+  const archiveHash = archiveContentHash(target.archivePath);
+  if (archiveHash === record.contentHash) return undefined;
+  const same = withSnapshot(target, (snapshot) => archiveContentHash(snapshot) === archiveHash);
+  if (same) return undefined;
+  const marker = findConflictMarker(target.archivePath);
+  const what =
+    marker === undefined
+      ? `changed since ${target.fileName} last matched it (${record.matchedBy} at ${record.matchedAt}${changedTable(target)})`
+      : `has unresolved merge conflicts (line ${marker}) from a merge that also holds the other side's changes`;
+  if (force) {
+    return `overwrote ${target.archivePath}, which ${what}: those changes are no longer in the archive (its committed versions are in Git's history)`;
+  }
+  throw new ArchiveChangedError(
+    `the archive ${target.archivePath} ${what}, and the database has changes of its own, so it was not overwritten`,
+    { file: target.dbPath, database: databaseNameOf(target.fileName) },
+  );
+}
+
+/** `; table "t" first differs`, comparing the archive with the base copy, or nothing when that cannot be told. */
+function changedTable(target: SyncTarget): string {
+  const base = syncStatePaths(target.dataDir, target.fileName, target.archivePath).base;
+  try {
+    const table = compareArchives(target.archivePath, base).firstDifference?.table;
+    return table === undefined ? '' : `; table "${table}" changed there`;
+  } catch {
+    return '';
+  }
+}
