@@ -214,7 +214,8 @@ describe('example app: trading-journal', () => {
     );
     for (const f of ['arbiter.json', 'market_data.json', 'trading_journal.json'])
       assert.deepEqual(readFileSync(join(data, 'json_archives', f)), readFileSync(join(SAMPLE_ARCHIVES, f)));
-    for (const f of readdirSync(data)) if (f.endsWith('.db') || f.includes('.db-')) rmSync(join(data, f));
+    for (const f of readdirSync(data))
+      if (f.endsWith('.db') || f.includes('.db-')) rmSync(join(data, f), { recursive: true });
     const h = cli(['hydrate', '--data-dir', data], root);
     assert.equal(h.code, 0, h.stderr);
     assert.match(h.stdout, /Hydrated 3 databases, skipped 0/);

@@ -19,8 +19,9 @@ const withoutExportedAt = (text: string): string => text.replace(/^"exported_at"
 async function dehydrate(
   dataDir: string,
   archiveDir: string,
+  force = false,
 ): Promise<Awaited<ReturnType<DBHydrationManager['dehydrateAll']>>> {
-  const result = await new DBHydrationManager({ dataDir, archiveDir }).dehydrateAll();
+  const result = await new DBHydrationManager({ dataDir, archiveDir }).dehydrateAll({ force });
   assert.deepEqual(result.errors, []);
   return result;
 }
@@ -267,7 +268,19 @@ describe('git-friendly archives', () => {
       ];
       for (const [what, edit] of edits) {
         writeFileSync(archive, edit(good));
-        const result = await dehydrate(dir, archiveDir);
+        // The archive changed since the database last matched it: plain dehydrate refuses (it could be a
+        // teammate's change); `force` writes the database over it.
+        const refused = await new DBHydrationManager({ dataDir: dir, archiveDir }).dehydrateAll();
+        // (Without its exported_at line the archive's content is the same: nothing to protect, it is rewritten.)
+        const content = what === 'exported_at line removed';
+        assert.deepEqual(
+          refused.errorDetails.map((e) => e.code),
+          content ? [] : ['ARCHIVE_CHANGED'],
+          what,
+        );
+        if (!content) assert.ok(readFileSync(archive).equals(edit(good)), `${what}: left as it was`);
+        else writeFileSync(archive, edit(good));
+        const result = await dehydrate(dir, archiveDir, true);
         assert.equal(result.databases['shop.db']?.changed, true, what);
         assert.equal(
           withoutExportedAt(readFileSync(archive, 'utf8')),

@@ -23,8 +23,9 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
   if (archiveHash === record.contentHash) return undefined;
-  const same = withSnapshot(target, (snapshot) => archiveContentHash(snapshot) === archiveHash);
-  if (same) return undefined;
+  const liveHash = withSnapshot(target, (snapshot) => archiveContentHash(snapshot));
+  if (liveHash === archiveHash) return undefined;
+  const localChanges = liveHash !== record.contentHash;
   const marker = findConflictMarker(target.archivePath);
   const what =
     marker === undefined
@@ -32,6 +33,17 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
       : `has unresolved merge conflicts (line ${marker}) from a merge that also holds the other side's changes`;
   if (force) {
     return `overwrote ${target.archivePath}, which ${what}: those changes are no longer in the archive (its committed versions are in Git's history)`;
+  }
+  if (!localChanges) {
+    // Only the archive changed: dehydrating would put the database's older content back over it.
+    throw new ArchiveChangedError(
+      `the archive ${target.archivePath} ${what}, and the database has not changed since, so it was not overwritten`,
+      {
+        file: target.dbPath,
+        database: databaseNameOf(target.fileName),
+        hint: "run `db-hydration hydrate` to bring the archive's content into the database (or `dehydrate --force` to write the database over the archive)",
+      },
+    );
   }
   throw new ArchiveChangedError(
     `the archive ${target.archivePath} ${what}, and the database has changes of its own, so it was not overwritten`,
