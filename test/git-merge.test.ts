@@ -161,6 +161,24 @@ describe('git merge driver in real clones', () => {
     db.close();
   });
 
+  it('git check reports rows a text merge left out of key order, naming the file, table and line', () => {
+    const { a } = team(SETUP);
+    const path = join(a, ARCHIVE);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    const first = lines.findIndex((l) => l.startsWith('{"id":1,'));
+    const second = lines.findIndex((l) => l.startsWith('{"id":2,'));
+    assert.ok(first > 0 && second === first + 1);
+    // Swap the rows, keeping each line's comma where it was.
+    [lines[first], lines[second]] = [lines[second] ?? '', lines[first] ?? ''];
+    writeFileSync(path, lines.join('\n'));
+    const check = dh(a, 'git', 'check');
+    assert.equal(check.code, 1);
+    assert.match(
+      `${check.stdout}${check.stderr}`,
+      new RegExp(`line ${second + 1}: table "items": row id=1 is out of key order`),
+    );
+  });
+
   const conflicts: {
     readonly name: string;
     readonly a: string;

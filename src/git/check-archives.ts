@@ -7,6 +7,7 @@ import { ArchiveFormatError } from '../errors.js';
 import { readArchive } from '../archive/read-archive.js';
 import { isConflictMarker } from '../archive/conflict-markers.js';
 import { readText } from './text-file.js';
+import { checkKeyOrder } from '../merge/check-key-order.js';
 
 /** One check of one archive file. */
 export interface ArchiveCheck {
@@ -28,6 +29,8 @@ export const ARCHIVE_CHECKS: readonly ArchiveCheck[] = [
       }
     },
   },
+  // Rows out of key order (or a key twice): what a text merge of two branches' inserts can leave.
+  { name: 'rows in key order', check: checkKeyOrder },
 ];
 
 /**
