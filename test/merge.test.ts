@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergeArchives } from '../src/merge/merge-archives.js';
@@ -165,6 +165,44 @@ describe('mergeArchives', () => {
       assert.match(c.message, /UNIQUE constraint failed: users\.email/);
       assert.match(c.message, /eve/);
       assert.match(c.message, /fay/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports a child row one side added whose parent the other side deleted (foreign key), and nothing for valid merges', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const setup = `
+        CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners(id), name TEXT);
+        INSERT INTO owners VALUES (1, 'ann'), (2, 'bob');
+        INSERT INTO pets VALUES (1, 1, 'rex');`;
+      const p = threeWay(
+        dir,
+        setup,
+        `DELETE FROM owners WHERE id = 2;`,
+        `INSERT INTO pets VALUES (2, 2, 'tom');`,
+      );
+      const out = join(dir, 'out.json');
+      const result = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        result.conflicts.map((c) => [c.kind, c.table, c.key]),
+        [['constraint', 'pets', 'rowid=2']],
+      );
+      assert.match(result.conflicts[0]?.message ?? '', /parent row in "owners" is gone/);
+      // A parent deleted on one side and an unrelated pet added on the other merge cleanly.
+      mkdirSync(join(dir, 'q'));
+      const q = threeWay(
+        join(dir, 'q'),
+        setup,
+        `DELETE FROM owners WHERE id = 2;`,
+        `INSERT INTO pets VALUES (3, 1, 'kit');`,
+      );
+      assert.deepEqual(
+        mergeArchives({ base: q.base, ours: q.ours, theirs: q.theirs, output: out }).conflicts,
+        [],
+      );
     } finally {
       cleanup();
     }

@@ -1,9 +1,11 @@
 /**
  * After a merge, the merged rows are checked against the schema's constraints: two branches that each add a row
- * with the same unique name merge textually but not logically. The merged archive is built into a private temp
- * database by the hydration loader (which records rows refused by UNIQUE, PRIMARY KEY and NOT NULL constraints), and
- * SQLite's own checks then find CHECK and foreign key violations. Each violation becomes a `constraint` conflict
- * naming the rows involved.
+ * with the same unique name merge textually but not logically. Only what the merge can have broken is checked: a
+ * table only one side changed is that side's table, valid on its own, so UNIQUE, NOT NULL and CHECK can only break in
+ * tables both sides changed, and a foreign key only between a child and a parent that came from different sides
+ * (or one that both changed). Those tables are built from the merged archive into a private temp database by the
+ * hydration loader (which records rows refused by UNIQUE, PRIMARY KEY and NOT NULL constraints), and SQLite's own
+ * checks then find CHECK and foreign key violations. Each violation becomes a `constraint` conflict naming the rows.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,9 @@ import Database from 'better-sqlite3';
 import { readArchive } from '../archive/read-archive.js';
 import { decodeValue, TextBytes } from '../codec/value-codec.js';
 import { loadArchive } from '../hydrate/load-archive.js';
+import { applyCreate } from '../hydrate/apply-schema.js';
+import { ArchiveWriter } from '../archive/write-archive.js';
+import type { ArchivePragmas } from '../archive/format.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import type { MergeConflict } from './merge-types.js';
 
@@ -22,15 +27,18 @@ export function checkMergedConstraints(
   changedOurs: ReadonlySet<string>,
   changedTheirs: ReadonlySet<string>,
 ): MergeConflict[] {
-  const changed = new Set([...changedOurs, ...changedTheirs]);
+  const scope = checkScope(archivePath, changedOurs, changedTheirs);
+  if (scope.load.size === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
   const db = new Database(join(dir, 'merged.db'));
   try {
-    const outcome = loadArchive(db, { archivePath });
+    const filtered = join(dir, 'checked.json');
+    writeTables(archivePath, filtered, scope.load);
+    const outcome = loadArchive(db, { archivePath: filtered });
     db.defaultSafeIntegers(true);
     const conflicts: MergeConflict[] = [];
     const rejectedLines = new Map(outcome.rejectedRows.map((r) => [r.line, r]));
-    for (const [row, line] of rowsAt(archivePath, new Set(rejectedLines.keys()))) {
+    for (const [row, line] of rowsAt(filtered, new Set(rejectedLines.keys()))) {
       const rejected = rejectedLines.get(line);
       if (rejected === undefined) continue;
       const other = collidingRow(db, rejected.table, rejected.reason, row);
@@ -43,10 +51,8 @@ export function checkMergedConstraints(
         message: `table "${rejected.table}": the merged rows break a constraint (${rejected.reason}): ${JSON.stringify(row)}${other === undefined ? '' : ` and ${other}`}`,
       });
     }
-    for (const table of changedOurs) {
-      if (changedTheirs.has(table)) conflicts.push(...checkViolations(db, database, table));
-    }
-    conflicts.push(...foreignKeyViolations(db, database, changed));
+    for (const table of scope.both) conflicts.push(...checkViolations(db, database, table));
+    conflicts.push(...foreignKeyViolations(db, database, scope.edges));
     return conflicts;
   } finally {
     db.close();
@@ -109,16 +115,18 @@ function checkViolations(db: Database.Database, database: string, table: string)
 function foreignKeyViolations(
   db: Database.Database,
   database: string,
-  changed: ReadonlySet<string>,
+  edges: readonly ForeignKeyEdge[],
 ): MergeConflict[] {
-  const rows = db.prepare('PRAGMA main.foreign_key_check').all() as {
-    table: string;
-    rowid: bigint | null;
-    parent: string;
-  }[];
-  // Violations between tables neither side changed were in the base already: not the merge's doing.
+  const rows = [...new Set(edges.map((e) => e.child))].flatMap(
+    (child) =>
+      db.prepare(`PRAGMA main.foreign_key_check(${quoteIdent(child)})`).all() as {
+        table: string;
+        rowid: bigint | null;
+        parent: string;
+      }[],
+  );
   return rows
-    .filter((r) => changed.has(r.table) || changed.has(r.parent))
+    .filter((r) => edges.some((e) => e.child === r.table && e.parent === r.parent))
     .map((r) => ({
       kind: 'constraint' as const,
       database,
@@ -126,4 +134,92 @@ function foreignKeyViolations(
       key: r.rowid === null ? undefined : `rowid=${String(r.rowid)}`,
       message: `table "${r.table}"${r.rowid === null ? '' : `, rowid ${String(r.rowid)}`}: its parent row in "${r.parent}" is gone in the merged rows (foreign key)`,
     }));
+}
+
+/** A foreign key from a child table to a parent table. */
+interface ForeignKeyEdge {
+  readonly child: string;
+  readonly parent: string;
+}
+
+/** What to check: the tables to build, those both sides changed, and the foreign keys the merge may have broken. */
+interface CheckScope {
+  readonly load: ReadonlySet<string>;
+  readonly both: ReadonlySet<string>;
+  readonly edges: readonly ForeignKeyEdge[];
+}
+
+function checkScope(
+  archivePath: string,
+  changedOurs: ReadonlySet<string>,
+  changedTheirs: ReadonlySet<string>,
+): CheckScope {
+  const both = new Set([...changedOurs].filter((t) => changedTheirs.has(t)));
+  const origin = (t: string): string =>
+    both.has(t) ? 'both' : changedOurs.has(t) ? 'ours' : changedTheirs.has(t) ? 'theirs' : 'none';
+  // A child and a parent from the same side (or unchanged) are as valid as that side was.
+  const edges = foreignKeys(archivePath).filter(({ child, parent }) => {
+    const [c, p] = [origin(child), origin(parent)];
+    return c === 'both' || p === 'both' || (c !== 'none' && p !== 'none' && c !== p);
+  });
+  return { load: new Set([...both, ...edges.flatMap((e) => [e.child, e.parent])]), both, edges };
+}
+
+/** The foreign keys of the archive's tables, learned by creating the tables in a private in-memory database. */
+function foreignKeys(archivePath: string): ForeignKeyEdge[] {
+  const db = new Database(':memory:');
+  try {
+    const tables: string[] = [];
+    for (const event of readArchive(archivePath, { skipRows: true })) {
+      if (event.kind !== 'table' || event.table.type !== 'table' || event.table.name.startsWith('sqlite_'))
+        continue;
+      try {
+        applyCreate(db, 'table', event.table.name, event.table.schema, archivePath);
+        tables.push(event.table.name);
+      } catch {
+        // A table this SQLite cannot create has no foreign keys to check here.
+      }
+    }
+    return tables.flatMap((child) =>
+      (
+        db.prepare('SELECT DISTINCT "table" AS parent FROM pragma_foreign_key_list(?)').all(child) as {
+          parent: string;
+        }[]
+      ).map((r) => ({ child, parent: r.parent })),
+    );
+  } finally {
+    db.close();
+  }
+}
+
+/** Copies the archive with only the rows of `tables` (the others keep their schema, with no rows). */
+function writeTables(archivePath: string, target: string, tables: ReadonlySet<string>): void {
+  const writer = new ArchiveWriter(target);
+  let keep = false;
+  try {
+    for (const event of readArchive(archivePath)) {
+      if (event.kind === 'header') {
+        const h = event.header;
+        writer.writeHeader(h.database, h.file_name ?? `${h.database}.db`, h.pragmas as ArchivePragmas);
+      } else if (event.kind === 'table') {
+        keep = tables.has(event.table.name);
+        writer.beginTable(keep ? event.table : { ...event.table, row_count: 0 });
+      } else if (event.kind === 'row') {
+        if (keep) writer.writeRow(event.text ?? JSON.stringify(event.row));
+      } else if (event.kind === 'tableEnd') {
+        writer.endTable();
+      } else {
+        const f = event.footer;
+        writer.writeFooter(
+          Object.entries(f.sequences).map(([name, value]) => [name, JSON.stringify(value)] as const),
+          f.objects,
+          f.schema_order ?? [],
+        );
+      }
+    }
+    writer.commit();
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
 }
