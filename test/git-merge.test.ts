@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CLI, cli, type CliRun } from './helpers/cli.js';
@@ -263,6 +263,13 @@ describe('git merge driver in real clones', () => {
         assert.match(`${hydrate.stdout}${hydrate.stderr}`, /unresolved merge conflict marker/);
         const check = dh(b, 'git', 'check');
         assert.equal(check.code, 1);
+        // Dehydrating over the marked archive would drop the other side's changes: refused, sync state or not.
+        rmSync(join(b, 'data', '.db-hydration'), { recursive: true, force: true });
+        const dehydrate = dh(b, 'dehydrate');
+        assert.equal(dehydrate.code, 1);
+        assert.match(dehydrate.stderr, /has unresolved merge conflicts, so it was not overwritten/);
+        assert.match(dehydrate.stderr, /git resolve --ours/);
+        assert.equal(readFileSync(join(b, ARCHIVE), 'utf8'), text, 'the marked archive is left as it was');
         ok(b, 'git', 'resolve', '--theirs');
         assert.doesNotMatch(readFileSync(join(b, ARCHIVE), 'utf8'), /^(<<<<<<<|=======|>>>>>>>)/m);
         ok(b, 'git', 'check');

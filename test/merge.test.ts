@@ -5,12 +5,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergeArchives } from '../src/merge/merge-archives.js';
 import { resolveConflicts } from '../src/merge/resolve-conflicts.js';
 import { readArchive } from '../src/archive/read-archive.js';
+import { hasConflictMarkers } from '../src/archive/conflict-markers.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 import { content, rehydrate, threeWay } from './helpers/merge.js';
@@ -252,6 +253,29 @@ describe('mergeArchives', () => {
       resolveConflicts(out, { side: 'theirs' });
       const schemas = [...readArchive(out)].flatMap((e) => (e.kind === 'table' ? [e.table.schema] : []));
       assert.match(String(schemas[0]), /, b TEXT\)$/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('hasConflictMarkers', () => {
+  it('finds a marker line anywhere, across chunk boundaries, and nothing in a clean file', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'a.json');
+      const filler = 'x'.repeat(1 << 20);
+      for (const offset of [-8, -7, -3, -1, 0, 1, 5]) {
+        // The marker's line starts `offset` bytes from the first 1 MiB chunk's end.
+        const before = filler.slice(0, (1 << 20) + offset - 1);
+        writeFileSync(path, `${before}\n<<<<<<< ours\n{}\n=======\n>>>>>>> theirs\n`);
+        assert.equal(hasConflictMarkers(path), true, `offset ${offset}`);
+      }
+      writeFileSync(path, '<<<<<<< ours\n');
+      assert.equal(hasConflictMarkers(path), true, 'on the first line');
+      writeFileSync(path, `${filler}\n"<<<<<<< in a string"\n x<<<<<<< \n`);
+      assert.equal(hasConflictMarkers(path), false, 'not at the start of a line');
+      assert.equal(hasConflictMarkers(join(dir, 'missing.json')), false);
     } finally {
       cleanup();
     }

@@ -4,6 +4,7 @@
  * invalid JSON.
  */
 import { readLines } from './read-lines.js';
+import { openArchiveSource } from './archive-file.js';
 
 /** The marker strings, seven characters each (git's default `conflict-marker-size`). */
 export const CONFLICT_MARKERS = {
@@ -34,4 +35,40 @@ export function findConflictMarker(path: string): number | undefined {
     return undefined;
   }
   return undefined;
+}
+
+const OURS_MARKER = Buffer.from(`\n${CONFLICT_MARKERS.ours}`);
+
+/**
+ * Whether the archive has a line starting with `<<<<<<<`, scanned as bytes (fast enough to run before every
+ * dehydrate: no line is decoded). A missing or unreadable file has none.
+ */
+export function hasConflictMarkers(path: string): boolean {
+  let source;
+  try {
+    source = openArchiveSource(path);
+  } catch {
+    return false;
+  }
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    // The buffer starts with a newline, so a marker on the first line is found like any other; the last bytes of
+    // each chunk are kept in front of the next, so a marker cut by a chunk boundary is found too.
+    const keep = OURS_MARKER.length - 1;
+    chunk[0] = 10;
+    let used = 1;
+    for (;;) {
+      const n = source.read(chunk, used, chunk.length - used);
+      if (n === 0) return false;
+      const end = used + n;
+      if (chunk.subarray(0, end).includes(OURS_MARKER)) return true;
+      const from = Math.max(0, end - keep);
+      chunk.copy(chunk, 0, from, end);
+      used = end - from;
+    }
+  } catch {
+    return false;
+  } finally {
+    source.close();
+  }
 }

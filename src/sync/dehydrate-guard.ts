@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { ArchiveChangedError } from '../errors.js';
 import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
-import { findConflictMarker } from '../archive/conflict-markers.js';
+import { findConflictMarker, hasConflictMarkers } from '../archive/conflict-markers.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { withSnapshot, type SyncTarget } from './classify-sync.js';
 import { readSyncRecord, syncStatePaths } from './sync-state.js';
@@ -19,6 +19,21 @@ import { readSyncRecord, syncStatePaths } from './sync-state.js';
  * @throws {ArchiveChangedError} when the archive changed since the database last matched it and `force` is not given
  */
 export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string | undefined {
+  // An archive with conflict markers holds a merge's result, both sides' changes included: never written over
+  // unasked, sync state or not.
+  if (hasConflictMarkers(target.archivePath)) {
+    if (force) {
+      return `overwrote ${target.archivePath}, which had unresolved merge conflicts: the merge's result is no longer in the archive`;
+    }
+    throw new ArchiveChangedError(
+      `the archive ${target.archivePath} has unresolved merge conflicts, so it was not overwritten (dehydrating would drop the other side's changes)`,
+      {
+        file: target.dbPath,
+        database: databaseNameOf(target.fileName),
+        hint: 'resolve the conflicts first: `db-hydration git resolve --ours` (or `--theirs`), then `git add` the archive and `db-hydration hydrate`',
+      },
+    );
+  }
   const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
