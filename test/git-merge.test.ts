@@ -126,6 +126,10 @@ describe('git merge driver in real clones', () => {
     commitEdit(a, editA, 'a: row 1, new row 5');
     git(a, 'push', '-q');
     commitEdit(b, editB, 'b: row 3');
+    // git diff goes through the diff driver: the change by key and column.
+    const shown = git(b, 'diff', 'HEAD~1', 'HEAD', '--', ARCHIVE);
+    assert.match(shown, /^diff --db-hydration a\/data\/json_archives\/app\.json/m);
+    assert.match(shown, /^~ items id=3: qty: 3 → 30$/m);
     const pull = run('git', ['pull', '-q', '--no-rebase', '--no-edit'], b);
     assert.equal(pull.code, 0, `pull: ${pull.stdout}${pull.stderr}`);
     assert.doesNotMatch(readFileSync(join(b, ARCHIVE), 'utf8'), /^<<<<<<< /m);

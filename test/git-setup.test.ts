@@ -119,7 +119,7 @@ describe('db-hydration git install / uninstall', () => {
     const first = dh(dir, 'git', 'install', '--hooks');
     assert.equal(first.code, 0, first.stderr);
     const attributes = readFileSync(join(dir, '.gitattributes'), 'utf8');
-    assert.match(attributes, /^data\/json_archives\/\*\.json merge=db-hydration$/m);
+    assert.match(attributes, /^data\/json_archives\/\*\.json merge=db-hydration diff=db-hydration$/m);
     assert.match(attributes, /^data\/json_archives\/manifest\.json merge=db-hydration$/m);
     const ignore = readFileSync(join(dir, '.gitignore'), 'utf8');
     for (const line of ['data/*.db', 'data/*-wal', 'data/*.bak', 'data/*.corrupt-*', 'data/.db-hydration/'])

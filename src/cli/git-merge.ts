@@ -15,6 +15,8 @@ import type { MergeConflict } from '../merge/merge-types.js';
 import { toErrorDetail } from '../errors.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { plural, toJson } from './render.js';
+import { diffArchives } from '../diff/diff-archives.js';
+import { changeLine } from './diff.js';
 
 /** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
 function gitWantsDiff3(): boolean {
@@ -166,4 +168,44 @@ function hasMarkers(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `git diff-driver`: git's external diff command for archives (`diff.db-hydration.command`), so `git diff` and
+ * `git show --ext-diff` print row changes by key instead of lines.
+ */
+export function diffDriverCommand(setExit: (code: number) => void): CommandUnknownOpts {
+  return new Command('diff-driver')
+    .summary('the diff driver: row-level diff of an archive (run by git diff)')
+    .description(
+      'What git runs for archives marked `diff=db-hydration` (see `db-hydration git install`), with `path old-file old-hex old-mode new-file new-hex new-mode`: prints the changes by key (table, key, column, old → new). A side that does not parse (conflict markers, another layout) is said so, and `git diff --no-ext-diff` shows the lines. Library: diffArchives().',
+    )
+    .argument('<path>', 'the path of the archive in the repository')
+    .argument('<old>', 'the old version (/dev/null for an added file)')
+    .argument('[rest...]', "git's old-hex old-mode new-file new-hex new-mode")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ git diff data/json_archives/shop.json          # runs it through diff.db-hydration.command
+  $ git diff --no-ext-diff data/json_archives/     # the plain line diff instead`,
+    )
+    .action((path, old, rest) => {
+      const newFile = rest[2];
+      process.stdout.write(`diff --db-hydration a/${path} b/${path}\n`);
+      if (old === '/dev/null' || newFile === undefined || newFile === '/dev/null') {
+        process.stdout.write(old === '/dev/null' ? 'new archive\n' : 'archive deleted\n');
+        setExit(0);
+        return;
+      }
+      try {
+        for (const change of diffArchives(old, newFile)) process.stdout.write(`${changeLine(change)}\n`);
+      } catch (error) {
+        const detail = toErrorDetail(error, { file: path });
+        process.stdout.write(
+          `(no row diff: ${detail.message}; \`git diff --no-ext-diff\` shows the lines)\n`,
+        );
+      }
+      setExit(0);
+    });
 }

@@ -7,7 +7,7 @@ import { relative } from 'node:path';
 import { installGit, uninstallGit, type GitSetupResult } from '../git/install.js';
 import { checkGit } from '../git/check.js';
 import { checkStagedArchives } from '../git/pre-commit.js';
-import { mergeCommand, resolveCommand } from './git-merge.js';
+import { diffDriverCommand, mergeCommand, resolveCommand } from './git-merge.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { plural } from './render.js';
 
@@ -169,6 +169,7 @@ Examples:
     preCommitCommand,
     mergeCommand,
     resolveCommand,
+    diffDriverCommand,
   ])
     git.addCommand(
       make(setExit)

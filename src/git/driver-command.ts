@@ -32,10 +32,17 @@ export const DRIVER_COMMAND = launcherCommand('git merge %O %A %B --path %P');
 /** The driver's description, `merge.db-hydration.name`. */
 export const DRIVER_DESCRIPTION = 'db-hydration: three-way merge of archives by primary key';
 
+/**
+ * The diff driver's command, as `diff.db-hydration.command` holds it: git appends `path old-file old-hex old-mode
+ * new-file new-hex new-mode`, and `git diff` then shows the archive's changes row by row, by key.
+ */
+export const DIFF_COMMAND = launcherCommand('git diff-driver');
+
 /** The config keys install sets, with their values. */
 export const DRIVER_CONFIG: readonly (readonly [string, string])[] = [
   [`merge.${DRIVER_NAME}.name`, DRIVER_DESCRIPTION],
   [`merge.${DRIVER_NAME}.driver`, DRIVER_COMMAND],
+  [`diff.${DRIVER_NAME}.command`, DIFF_COMMAND],
 ];
 
 /** A config value in the repository's own config (`--local`), or `undefined` when it is not set. */
@@ -61,11 +68,16 @@ export function registerDriver(top: string): boolean {
   return changed;
 }
 
-/** Removes the driver's section from the repository's config; returns whether there was one. */
+/** Removes the drivers' sections from the repository's config; returns whether there was one. */
 export function unregisterDriver(top: string): boolean {
-  if (DRIVER_CONFIG.every(([key]) => localConfig(top, key) === undefined)) return false;
-  git(top, ['config', '--local', '--remove-section', `merge.${DRIVER_NAME}`]);
-  return true;
+  let removed = false;
+  for (const section of [`merge.${DRIVER_NAME}`, `diff.${DRIVER_NAME}`]) {
+    const keys = DRIVER_CONFIG.filter(([key]) => key.startsWith(`${section}.`));
+    if (keys.every(([key]) => localConfig(top, key) === undefined)) continue;
+    git(top, ['config', '--local', '--remove-section', section]);
+    removed = true;
+  }
+  return removed;
 }
 
 /** A db-hydration command line for a hook: the launcher function and the arguments as shell words. */

@@ -18,11 +18,14 @@ function attributePattern(pattern: string): string {
   return /[\s"]/.test(pattern) ? `"${pattern.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : pattern;
 }
 
-/** The `.gitattributes` lines for the archive directory: its archives and its manifest use our merge driver. */
+/**
+ * The `.gitattributes` lines for the archive directory: its archives and its manifest use our merge driver, and the
+ * archives our diff driver (`git diff` shows row changes by key).
+ */
 export function attributeLines(archiveDir: string): string[] {
   const dir = anchored(archiveDir);
   return [
-    `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}`)} merge=${DRIVER_NAME}`,
+    `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME}`,
     `${attributePattern(`${dir}${MANIFEST_FILE}`)} merge=${DRIVER_NAME}`,
   ];
 }
