@@ -583,7 +583,7 @@ export function renderTargets(results: readonly SizeResult[]): string {
     const over = results.flatMap((r) =>
       commandRss(r)
         .filter(([, kib]) => kib > 100 * 1024)
-        .map(([command, kib]) => `${command} ${mib(kib)} MiB at ${r.label}`),
+        .map(([command, kib]) => `${command} ${(kib / 1024).toFixed(1)} MiB at ${r.label}`),
     );
     const peaks = results.map((r) => `${r.label} ${mib(peakRss(r).kib)} (${peakRss(r).command})`).join(', ');
     lines.push(
