@@ -12,7 +12,7 @@ import type { BenchReport } from '../bench/run.js';
 const ROOT = resolve(import.meta.dirname, '..');
 
 describe('benchmark (tiny run)', () => {
-  it('measures db-hydration and sqlite3 on a 3k-row fixture and finds the hydrated database equal to its source', () => {
+  it('measures db-hydration and sqlite3 on a 3k-row fixture and finds the hydrated database equal to its source, and the merge clean and exact', () => {
     if (!existsSync(join(ROOT, 'dist', 'index.js'))) {
       execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     }
@@ -25,6 +25,30 @@ describe('benchmark (tiny run)', () => {
       );
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /^\| 3k \| .* \| yes \|$/m);
+      // The second table: gzip'd sizes, merge, verify, the CLI in fresh processes, peak RSS; merge clean and exact.
+      assert.match(
+        run.stdout,
+        /^\| rows \| archive gzip MB \| dump gzip MB \| gzip ratio \| merge s \| merge \/ dehydrate \|/m,
+      );
+      assert.match(
+        run.stdout,
+        /^\| 3k( \| [\d.]+){3}x \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \/ [\d.]+x \/ \d+ \| \d+ \/ \d+ \| [\d.]+ \/ \d+ \| \d+ \/ \d+ \| \d+ \([\w -]+\) \| yes \|$/m,
+      );
+      // The targets, at the largest size measured when neither 1M nor 5M was.
+      for (const target of [
+        /^- 3k rows: dehydrate [\d.]+x `\.dump` \(target <= 0\.8x\): /m,
+        /^- 3k rows: hydrate [\d.]+x dump replay \(target <= 0\.45x\): /m,
+        /^- 3k rows: gzip'd archive [\d.]+x the gzip'd dump \(target <= 0\.9x\): /m,
+        /^- 3k rows: raw archive [\d.]+x the dump \(target <= 1\.0x\): /m,
+        /^- 3k rows: merge \(\d+ \/ \d+ rows changed\) [\d.]+x one dehydrate \(target <= 1\.0x\): /m,
+        /^- 3k rows: merge peak RSS \d+ MiB \(target <= 100 MiB\): /m,
+        /^- peak RSS of every command at every size, MiB: 3k \d+ \(.+\) \(target <= 100 MiB\): /m,
+        /^- peak RSS of `verify`: 3k \d+ MiB \(target <= 100 MiB\): /m,
+        /^- 3k rows: `dehydrate` in a fresh process \d+ ms, median of 5 \(target <= 150 ms\): /m,
+        /^- 3k rows: `hydrate` in a fresh process \d+ ms, median of 5 \(target <= 150 ms\): /m,
+      ]) {
+        assert.match(run.stdout, target);
+      }
 
       const report = JSON.parse(readFileSync(join(dir, 'results', 'latest.json'), 'utf8')) as BenchReport;
       assert.equal(report.sizes.length, 1);
@@ -43,6 +67,42 @@ describe('benchmark (tiny run)', () => {
         assert.ok(m.maxRssKiB > 1000, `peak RSS ${m.maxRssKiB} KiB`);
       }
       assert.ok(size.archiveBytes > 100_000 && size.dumpBytes > 100_000, JSON.stringify(size));
+
+      // gzip -6: smaller than the raw files.
+      assert.ok(size.gzip !== undefined);
+      assert.ok(
+        size.gzip.archiveBytes > 10_000 && size.gzip.archiveBytes < size.archiveBytes,
+        JSON.stringify(size),
+      );
+      assert.ok(size.gzip.dumpBytes > 10_000 && size.gzip.dumpBytes < size.dumpBytes, JSON.stringify(size));
+      // The merge: both branches changed rows, the merge was clean and hydrates into both branches' edits.
+      const merge = size.merge;
+      assert.ok(merge !== undefined);
+      assert.ok(merge.changedOurs > 0 && merge.changedTheirs > 0, JSON.stringify(merge));
+      assert.equal(merge.clean, true);
+      assert.equal(merge.conflicts, 0);
+      assert.equal(merge.exact, true);
+      assert.deepEqual(merge.mismatches, []);
+      assert.equal(merge.ratio, merge.merge.wallMs / size.dehydrate.wallMs);
+      assert.equal(merge.uncheckedRatio, merge.unchecked.wallMs / size.dehydrate.wallMs);
+      // verify and the CLI in fresh processes (at least 5 runs each, at small sizes).
+      assert.ok(size.verify !== undefined && size.cli !== undefined);
+      for (const m of [merge.merge, merge.unchecked, size.verify, size.cli.dehydrate, size.cli.hydrate]) {
+        assert.ok(m.wallMs > 0 && m.maxRssKiB > 1000, JSON.stringify(m));
+      }
+      assert.equal(size.cli.dehydrate.runs, 5);
+      assert.equal(size.cli.hydrate.runs, 5);
+      const merged = join(dir, 'work', 'bench-3k', 'merged-hydrated', 'bench-3k.db');
+      const m = new Database(merged, { readonly: true });
+      assert.ok(
+        Number(m.prepare("SELECT count(*) FROM trades WHERE note = 'inserted on ours'").pluck().get()) > 0,
+        "ours' inserts are in the merged database",
+      );
+      m.close();
+      assert.notDeepEqual(
+        contentHashes(merged)['table candles'],
+        contentHashes(join(dir, 'fixtures', 'bench-3k.db'))['table candles'],
+      );
 
       // The fixture holds what bench/fixtures.ts promises: 3 tables split 40/40/20, a view, a trigger, indexes.
       const fixture = join(dir, 'fixtures', 'bench-3k.db');
