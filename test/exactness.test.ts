@@ -1022,8 +1022,11 @@ describe('exactness: pragmas and file settings', () => {
 
   for (const encoding of ['UTF-16le', 'UTF-16be'] as const) {
     it(`keeps ${encoding} databases, with their text byte for byte`, async () => {
+      // The last two: U+FFFE and U+FFFF, valid UTF-16 that SQLite's UTF-8 to UTF-16 conversion would make U+FFFD.
       const units =
-        encoding === 'UTF-16le' ? ['00d8', '00d84100', '00dc4100'] : ['d800', 'd8000041', 'dc000041'];
+        encoding === 'UTF-16le'
+          ? ['00d8', '00d84100', '00dc4100', 'feff', '4100ffff']
+          : ['d800', 'd8000041', 'dc000041', 'fffe', '0041ffff'];
       await assertRoundTrip(
         (db) => {
           db.pragma(`encoding = '${encoding}'`);
@@ -1045,7 +1048,7 @@ describe('exactness: pragmas and file settings', () => {
             );
           assert.deepEqual(hex(r.hydratedPath), hex(r.sourcePath));
           assert.deepEqual(
-            hex(r.hydratedPath).slice(-3),
+            hex(r.hydratedPath).slice(-units.length),
             units.map((u) => `${u.toUpperCase()} ${u.toUpperCase()}`),
           );
         },

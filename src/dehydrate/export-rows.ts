@@ -18,9 +18,12 @@ export const PROGRESS_EVERY = 8192;
 
 /**
  * In a UTF-16 database SQLite converts TEXT to UTF-8 for us, and joins a lone surrogate with the unit after it into
- * one astral character instead of marking it U+FFFD: there, any surrogate in the string may hide invalid bytes.
+ * one astral character instead of marking it U+FFFD: there, any surrogate in the string may hide invalid bytes. And
+ * U+FFFE and U+FFFF, valid in UTF-16, turn into U+FFFD when SQLite converts UTF-8 back to UTF-16 on insert: such TEXT
+ * must be carried as its raw bytes.
  */
-const SURROGATE = /[\uD800-\uDFFF]/;
+const SURROGATE = /[\uD800-\uDFFF\uFFFE\uFFFF]/;
+const NONCHARACTER = /[\uFFFE\uFFFF]/;
 
 /** Rows fetched per `all()` call when a table is read in rowid batches. */
 const BATCH_ROWS = 512;
@@ -222,6 +225,8 @@ class TextLookup {
     const raw = Buffer.from(found[0]);
     let own = Buffer.from(value, this.nodeEncoding);
     if (this.encoding === 'UTF-16be') own = own.swap16();
+    // U+FFFE and U+FFFF do not survive SQLite's UTF-8 to UTF-16 conversion: kept as bytes even when they match.
+    if (this.encoding !== 'UTF-8' && NONCHARACTER.test(value)) return raw;
     return raw.equals(own) ? undefined : raw;
   }
 }
