@@ -14,7 +14,7 @@ import { readArchive } from '../src/archive/read-archive.js';
 import { hasConflictMarkers } from '../src/archive/conflict-markers.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
-import { content, rehydrate, threeWay } from './helpers/merge.js';
+import { content, dehydrate, rehydrate, threeWay } from './helpers/merge.js';
 
 const SETUP = `
   CREATE TABLE trades (id INTEGER PRIMARY KEY AUTOINCREMENT, symbol TEXT NOT NULL, qty INTEGER, note TEXT);
@@ -278,6 +278,30 @@ describe('hasConflictMarkers', () => {
       assert.equal(hasConflictMarkers(join(dir, 'missing.json')), false);
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('key order in UTF-16 databases', () => {
+  it('orders TEXT kept as raw bytes against ordinary TEXT as SQLite does (bytes in the database encoding)', () => {
+    for (const encoding of ['UTF-16le', 'UTF-16be'] as const) {
+      const { dir, cleanup } = tempDir();
+      try {
+        const o = join(dir, 'o.db');
+        const db = new Database(o);
+        db.pragma(`encoding = '${encoding}'`);
+        db.exec(`CREATE TABLE k (a NUMERIC, b BLOB, PRIMARY KEY (a, b)) WITHOUT ROWID;
+                 INSERT INTO k VALUES ('\u0a00', CAST(x'00' AS TEXT)), (CAST(x'00d800' AS TEXT), 0), ('z', 1);`);
+        db.close();
+        const oj = join(dir, 'o.json');
+        dehydrate(o, oj);
+        const out = join(dir, 'out.json');
+        const r = mergeArchives({ base: oj, ours: oj, theirs: oj, output: out });
+        assert.deepEqual(r.conflicts, [], encoding);
+        assert.equal(content(out), content(oj), encoding);
+      } finally {
+        cleanup();
+      }
     }
   });
 });

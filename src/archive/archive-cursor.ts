@@ -24,8 +24,12 @@ export class ArchiveCursor {
   private inTable = false;
   private footerSeen: ArchiveFooter | undefined;
 
-  constructor(readonly path: string) {
-    this.events = readArchive(path);
+  /** `lazyRows`: rows are parsed only when their `values` are read (see {@link ReadArchiveOptions.lazyRows}). */
+  constructor(
+    readonly path: string,
+    options: { readonly lazyRows?: boolean } = {},
+  ) {
+    this.events = readArchive(path, options);
     const first = this.events.next();
     if (first.done === true || first.value.kind !== 'header')
       throw new ArchiveFormatError('the archive has no header', { file: path });
@@ -57,8 +61,16 @@ export class ArchiveCursor {
     const r = this.events.next();
     if (r.done === true) throw new ArchiveFormatError('the archive ends inside a table', { file: this.path });
     if (r.value.kind === 'row') {
-      const { row, line, text } = r.value;
-      return { values: row, line, text: text ?? JSON.stringify(row) };
+      const event = r.value;
+      if (event.text === undefined)
+        return { values: event.row, line: event.line, text: JSON.stringify(event.row) };
+      return {
+        get values() {
+          return event.row;
+        },
+        line: event.line,
+        text: event.text,
+      };
     }
     this.inTable = false;
     return undefined;

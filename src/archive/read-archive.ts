@@ -32,6 +32,11 @@ export type ArchiveEvent =
 export interface ReadArchiveOptions {
   /** Count rows without parsing them (for statistics). Row events are then not emitted. */
   readonly skipRows?: boolean;
+  /**
+   * Parse each row only when its `row` is first read (streaming layout): a merge or a diff that finds a row's text the
+   * same on every side never parses it. A row that is not valid JSON then throws when it is read, naming its line.
+   */
+  readonly lazyRows?: boolean;
 }
 
 /** The largest plain (basic-shaped) archive parsed whole; db-hydration's own archives have no limit. */

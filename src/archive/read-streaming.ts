@@ -182,7 +182,12 @@ function* readRows(
       );
     }
     const more = rowLine.endsWith(',');
-    if (options.skipRows !== true) {
+    if (options.lazyRows === true && options.skipRows !== true) {
+      const text = more ? rowLine.slice(0, -1) : rowLine;
+      if (!text.startsWith('{') || !text.endsWith('}'))
+        cursor.fail(`a row of table "${name}" is not a JSON object`);
+      yield lazyRow(cursor.path, name, cursor.lineNumber, text);
+    } else if (options.skipRows !== true) {
       const text = more ? rowLine.slice(0, -1) : rowLine;
       const row = cursor.parse(text, `a row of table "${name}"`);
       if (typeof row !== 'object' || row === null || Array.isArray(row))
@@ -199,4 +204,37 @@ function* readRows(
       return { rows, more: close.endsWith(',') };
     }
   }
+}
+
+/** A row event whose `row` is parsed when first read. */
+function lazyRow(path: string, table: string, line: number, text: string): ArchiveEvent {
+  let parsed: Readonly<Record<string, unknown>> | undefined;
+  return {
+    kind: 'row',
+    line,
+    text,
+    get row(): Readonly<Record<string, unknown>> {
+      if (parsed !== undefined) return parsed;
+      let value: unknown;
+      try {
+        value = JSON.parse(text) as unknown;
+      } catch (error) {
+        throw new ArchiveFormatError(
+          `line ${line}: a row of table "${table}" is not valid JSON (${(error as Error).message})`,
+          {
+            file: path,
+            table,
+          },
+        );
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new ArchiveFormatError(`line ${line}: a row of table "${table}" is not a JSON object`, {
+          file: path,
+          table,
+        });
+      }
+      parsed = value as Record<string, unknown>;
+      return parsed;
+    },
+  };
 }

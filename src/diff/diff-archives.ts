@@ -16,11 +16,11 @@ import type { CellChange, CellText, DiffChange, DiffSummary } from './diff-types
  * @throws {ArchiveFormatError} when either archive is malformed, naming the file and line
  */
 export function* diffArchives(oldPath: string, newPath: string): Generator<DiffChange, void, undefined> {
-  const a = new ArchiveCursor(oldPath);
+  const a = new ArchiveCursor(oldPath, { lazyRows: true });
   let b: ArchiveCursor | undefined;
   const facts = new TableFactsCache(newPath);
   try {
-    b = new ArchiveCursor(newPath);
+    b = new ArchiveCursor(newPath, { lazyRows: true });
     for (const cursor of [a, b]) {
       if (cursor.plain) {
         throw new ArchiveFormatError(
@@ -142,7 +142,7 @@ function* diffRows(
     let order: number;
     if (ra === undefined) order = 1;
     else if (rb === undefined) order = -1;
-    else order = compare === undefined ? 0 : compare(ra.values, rb.values);
+    else order = compare === undefined ? 0 : compare(ra, rb);
     if (order < 0 && ra !== undefined) {
       yield rowOnly('row-removed', ta.name, f, ra, position);
       ra = a.nextRow();
@@ -150,7 +150,7 @@ function* diffRows(
       yield rowOnly('row-added', tb.name, f, rb, position);
       rb = b.nextRow();
     } else if (ra !== undefined && rb !== undefined) {
-      const cells = changedCells(ra.values, rb.values);
+      const cells = ra.text === rb.text ? [] : changedCells(ra.values, rb.values);
       if (cells.length > 0)
         yield { kind: 'row-changed', table: ta.name, key: keyText(f, ra, position), cells };
       ra = a.nextRow();

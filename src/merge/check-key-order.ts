@@ -13,7 +13,7 @@ import { TableFactsCache } from './table-facts.js';
  * @throws {ArchiveFormatError} naming the file, the table and the line of the first row out of order
  */
 export function checkKeyOrder(archivePath: string): void {
-  const cursor = new ArchiveCursor(archivePath);
+  const cursor = new ArchiveCursor(archivePath, { lazyRows: true });
   const facts = new TableFactsCache(archivePath);
   try {
     if (cursor.plain) return;
@@ -24,7 +24,7 @@ export function checkKeyOrder(archivePath: string): void {
       if (compare === undefined) continue;
       let previous = cursor.nextRow();
       for (let row = cursor.nextRow(); row !== undefined && previous !== undefined; row = cursor.nextRow()) {
-        const order = compare(previous.values, row.values);
+        const order = compare(previous, row);
         if (order >= 0) {
           throw new ArchiveFormatError(
             `line ${row.line}: table "${table.name}": ${order === 0 ? 'key' : 'row'} ${keyText(tableFacts, row.values)} ${order === 0 ? 'appears twice' : 'is out of key order'} (a text merge made without the db-hydration driver?)`,

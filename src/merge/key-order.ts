@@ -14,11 +14,14 @@ import type { TableFacts } from './table-facts.js';
 /** The database encoding, which decides the byte order of BINARY TEXT. */
 export type TextEncoding = ArchivePragmas['encoding'];
 
+/** A row as the comparator sees it: its members (parsed on demand) and its JSON text. */
+export interface KeyedRow {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly text: string;
+}
+
 /** Compares two archive rows by key; negative, zero or positive. */
-export type RowComparator = (
-  a: Readonly<Record<string, unknown>>,
-  b: Readonly<Record<string, unknown>>,
-) => number;
+export type RowComparator = (a: KeyedRow, b: KeyedRow) => number;
 
 const KNOWN_COLLATIONS = new Set(['BINARY', 'NOCASE', 'RTRIM']);
 
@@ -28,7 +31,12 @@ export function rowComparator(facts: TableFacts, encoding: TextEncoding): RowCom
   if (key === undefined) return undefined;
   if (key.rowid) {
     const column = key.columns[0]?.name ?? '';
-    return (a, b) => compareIntegers(a[column], b[column]);
+    const fast = leadingInteger(column);
+    return (a, b) => {
+      const x = fast(a.text);
+      const y = x === undefined ? undefined : fast(b.text);
+      return y === undefined ? compareIntegers(a.values[column], b.values[column]) : (x as number) - y;
+    };
   }
   if (key.columns.some((c) => !KNOWN_COLLATIONS.has(c.collation.toUpperCase()))) return undefined;
   const parts = key.columns.map((c) => {
@@ -38,7 +46,7 @@ export function rowComparator(facts: TableFacts, encoding: TextEncoding): RowCom
   });
   return (a, b) => {
     for (const p of parts) {
-      const d = p.compare(decodeKey(a[p.name]), decodeKey(b[p.name]));
+      const d = p.compare(decodeKey(a.values[p.name]), decodeKey(b.values[p.name]));
       if (d !== 0) return d * p.sign;
     }
     return 0;
@@ -50,6 +58,33 @@ export function keyText(facts: TableFacts, row: Readonly<Record<string, unknown>
   const columns = facts.key?.columns ?? [];
   const parts = columns.map((c) => `${c.name}=${JSON.stringify(row[c.name] ?? null)}`);
   return parts.length === 1 ? (parts[0] ?? '') : `(${parts.join(', ')})`;
+}
+
+/**
+ * Reads a rowid straight from a row's text when the row starts with it as a small JSON integer (`{"id":42,`), which
+ * is how the archive writer lists rowid tables whose key comes first: the row then needs no parsing to be ordered.
+ * `undefined` when the text does not start so (the caller parses the row).
+ */
+function leadingInteger(column: string): (text: string) => number | undefined {
+  const prefix = `{${JSON.stringify(column)}:`;
+  return (text) => {
+    if (!text.startsWith(prefix)) return undefined;
+    let i = prefix.length;
+    const negative = text.charCodeAt(i) === 45;
+    if (negative) i++;
+    const start = i;
+    let n = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
+    const digits = i - start;
+    const end = text.charCodeAt(i);
+    // At most 15 digits: exact in a double. Then the member must end (`,` or `}`).
+    if (digits === 0 || digits > 15 || (end !== 44 && end !== 125)) return undefined;
+    return negative ? -n : n;
+  };
 }
 
 function decodeKey(json: unknown): DecodedValue {
@@ -74,7 +109,7 @@ function valueComparator(
       : collation === 'RTRIM'
         ? (x: string, y: string) => binary(x.replace(/ +$/, ''), y.replace(/ +$/, ''))
         : binary;
-  return (a, b) => compareValues(a, b, text);
+  return (a, b) => compareValues(a, b, text, encoding);
 }
 
 /** SQLite's storage-class order, then the value order within the class. */
@@ -82,6 +117,7 @@ export function compareValues(
   a: DecodedValue,
   b: DecodedValue,
   compareText: (x: string, y: string) => number,
+  encoding: TextEncoding = 'UTF-8',
 ): number {
   const ca = classOf(a);
   const cb = classOf(b);
@@ -89,7 +125,11 @@ export function compareValues(
   if (ca === 0) return 0;
   if (ca === 1) return compareNumbers(a as number | bigint, b as number | bigint);
   if (ca === 2) {
-    if (a instanceof TextBytes || b instanceof TextBytes) return Buffer.compare(textBytes(a), textBytes(b));
+    // TEXT carried as raw bytes (not valid in the encoding): compared as bytes in the database encoding, as SQLite's
+    // BINARY collation does.
+    if (a instanceof TextBytes || b instanceof TextBytes) {
+      return Buffer.compare(textBytes(a, encoding), textBytes(b, encoding));
+    }
     return compareText(a as string, b as string);
   }
   return Buffer.compare(a as Buffer, b as Buffer);
@@ -102,8 +142,11 @@ function classOf(v: DecodedValue): number {
   return 3;
 }
 
-function textBytes(v: DecodedValue): Buffer {
-  return v instanceof TextBytes ? Buffer.from(v.bytes) : Buffer.from(v as string, 'utf8');
+function textBytes(v: DecodedValue, encoding: TextEncoding): Buffer {
+  if (v instanceof TextBytes) return Buffer.from(v.bytes);
+  if (encoding === 'UTF-8') return Buffer.from(v as string, 'utf8');
+  const le = Buffer.from(v as string, 'utf16le');
+  return encoding === 'UTF-16le' ? le : le.swap16();
 }
 
 /** INTEGER and REAL by value, exactly (a bigint beyond 2^53 against a double is not rounded). */

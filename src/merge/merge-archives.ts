@@ -50,7 +50,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
   };
   const cursors: ArchiveCursor[] = [];
   const open = (path: string): ArchiveCursor => {
-    const c = new ArchiveCursor(path);
+    const c = new ArchiveCursor(path, { lazyRows: true });
     cursors.push(c);
     if (c.plain) {
       throw new ArchiveFormatError('only archives in db-hydration’s own layout can be merged', {

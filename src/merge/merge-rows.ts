@@ -32,7 +32,7 @@ export class OrderedRows {
     const row = this.head;
     if (row === undefined || this.cursor === undefined) return row;
     const next = this.cursor.nextRow();
-    if (next !== undefined && this.compare(row.values, next.values) >= 0) {
+    if (next !== undefined && this.compare(row, next) >= 0) {
       throw new ArchiveFormatError(
         `line ${next.line}: the rows of table "${this.table}" are not in key order (a text merge may have moved them)`,
         {
@@ -84,13 +84,13 @@ export function mergeRows(
     let min: CursorRow | undefined;
     for (const s of inputs) {
       const head = s.peek();
-      if (head !== undefined && (min === undefined || compare(head.values, min.values) < 0)) min = head;
+      if (head !== undefined && (min === undefined || compare(head, min) < 0)) min = head;
     }
     if (min === undefined) break;
     const at = min;
     const [b, o, t] = inputs.map((s) => {
       const head = s.peek();
-      return head !== undefined && compare(head.values, at.values) === 0 ? s.take() : undefined;
+      return head !== undefined && compare(head, at) === 0 ? s.take() : undefined;
     });
     if (!same(b, o)) oursChanged = true;
     if (!same(b, t)) theirsChanged = true;
