@@ -209,6 +209,68 @@ describe('mergeArchives', () => {
     }
   });
 
+  it('reports a CHECK constraint and a UNIQUE index that only the merged rows break, leaving the output as ours when it cannot be built', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        `CREATE TABLE r (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, CHECK (a < b)); INSERT INTO r VALUES (1, 1, 5);`,
+        `UPDATE r SET a = 4 WHERE id = 1;`,
+        `UPDATE r SET b = 2 WHERE id = 1;`,
+      );
+      const out = join(dir, 'out.json');
+      const checked = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        checked.conflicts.map((c) => [c.kind, c.table]),
+        [['constraint', 'r']],
+      );
+      assert.match(checked.conflicts[0]?.message ?? '', /CHECK constraint failed/);
+      mkdirSync(join(dir, 'u'));
+      const u = threeWay(
+        join(dir, 'u'),
+        `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); CREATE UNIQUE INDEX ux ON t(name); INSERT INTO t VALUES (1, 'a');`,
+        `INSERT INTO t VALUES (2, 'z');`,
+        `INSERT INTO t VALUES (3, 'z');`,
+      );
+      const ours = readFileSync(u.ours);
+      const result = mergeArchives({ base: u.base, ours: u.ours, theirs: u.theirs, output: u.ours });
+      assert.deepEqual(
+        result.conflicts.map((c) => c.kind),
+        ['constraint'],
+      );
+      assert.match(result.conflicts[0]?.message ?? '', /UNIQUE constraint failed/);
+      assert.notDeepEqual(
+        readFileSync(u.ours),
+        ours,
+        'the merged rows are written, with the conflict reported',
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('writes cell-merged rows in column order, integer-like column names included', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        `CREATE TABLE t (id INTEGER PRIMARY KEY, a, "1", b, "__proto__"); INSERT INTO t VALUES (1, 'a', 'one', 'b', 'p');`,
+        `UPDATE t SET a = 'A', "__proto__" = 'P' WHERE id = 1;`,
+        `UPDATE t SET "1" = 'ONE' WHERE id = 1;`,
+      );
+      const out = join(dir, 'out.json');
+      assert.deepEqual(
+        mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out }).conflicts,
+        [],
+      );
+      assert.match(readFileSync(out, 'utf8'), /^\{"id":1,"a":"A","1":"ONE","b":"b","__proto__":"P"\}$/m);
+      const merged = await rehydrate(dir, out);
+      assert.equal(content(merged.archive), content(out));
+    } finally {
+      cleanup();
+    }
+  });
+
   it('merges a column added on one side with row edits on the other', async () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -18,6 +18,7 @@ import { applyCreate } from '../hydrate/apply-schema.js';
 import { ArchiveWriter } from '../archive/write-archive.js';
 import type { ArchivePragmas } from '../archive/format.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
+import { ArchiveSchemaError } from '../errors.js';
 import type { MergeConflict } from './merge-types.js';
 
 /** Checks the merged archive at `archivePath`, given the tables each side changed. */
@@ -34,7 +35,25 @@ export function checkMergedConstraints(
   try {
     const filtered = join(dir, 'checked.json');
     writeTables(archivePath, filtered, scope.load);
-    const outcome = loadArchive(db, { archivePath: filtered });
+    let outcome;
+    try {
+      outcome = loadArchive(db, { archivePath: filtered });
+    } catch (error) {
+      // A UNIQUE index the merged rows break cannot even be built.
+      if (error instanceof ArchiveSchemaError && /constraint failed/i.test(error.message)) {
+        return [
+          {
+            kind: 'constraint',
+            database,
+            table: error.table,
+            message: `the merged rows break a constraint: ${error.message}`,
+          },
+        ];
+      }
+      throw error;
+    }
+    // The loader skips CHECK constraints while loading; the checks below must see them.
+    db.pragma('ignore_check_constraints = OFF');
     db.defaultSafeIntegers(true);
     const conflicts: MergeConflict[] = [];
     const rejectedLines = new Map(outcome.rejectedRows.map((r) => [r.line, r]));

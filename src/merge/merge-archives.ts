@@ -84,16 +84,18 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
     };
     mergeAllTables(run, base, ours, theirs);
     writeFooter(run, [base?.footer(), ours.footer(), theirs.footer()]);
-    file.commit();
-    file = undefined;
+    file.finish();
+    // The merged rows are checked before the output is put in place: an error leaves the output as it was.
     if (
       conflicts.length === 0 &&
       run.changedOurs.size > 0 &&
       run.changedTheirs.size > 0 &&
       options.skipConstraintCheck !== true
     ) {
-      conflicts.push(...checkMergedConstraints(options.output, database, run.changedOurs, run.changedTheirs));
+      conflicts.push(...checkMergedConstraints(file.tempPath, database, run.changedOurs, run.changedTheirs));
     }
+    file.commit();
+    file = undefined;
     return { clean: conflicts.length === 0, conflicts, database, rowCounts: run.rowCounts };
   } finally {
     file?.abort();

@@ -105,9 +105,16 @@ export class ItemList {
 export class MergedFile {
   private readonly writer: BufferedWriter;
   private parts = 0;
+  private readonly open = new Set<PartFile>();
+  private finished = false;
 
   constructor(readonly target: string) {
     this.writer = new BufferedWriter(tempPathFor(target));
+  }
+
+  /** The temp file's path: complete after {@link finish}, before {@link commit}. */
+  get tempPath(): string {
+    return this.writer.path;
   }
 
   write(text: string): void {
@@ -117,23 +124,36 @@ export class MergedFile {
   /** A part file for a table's rows, written now and appended later (its row count goes before it). */
   newPart(): PartFile {
     this.parts++;
-    return new PartFile(`${this.writer.path}.part${this.parts}`);
+    const part = new PartFile(`${this.writer.path}.part${this.parts}`);
+    this.open.add(part);
+    return part;
   }
 
   appendPart(part: PartFile): void {
     part.finish();
     this.writer.appendFile(part.path);
     part.remove();
+    this.open.delete(part);
   }
 
-  commit(): { sha256: string; bytes: number } {
-    const outcome = this.writer.finish();
+  /** Completes the temp file (the target is not touched yet). */
+  finish(): void {
+    this.writer.finish();
+    this.finished = true;
+  }
+
+  /** Puts the complete temp file in place of the target. */
+  commit(): void {
+    if (!this.finished) this.finish();
     commitTempFile(this.writer.path, this.target);
-    return outcome;
   }
 
+  /** Drops the temp file and every part file; the target stays as it was. */
   abort(): void {
-    this.writer.abort();
+    for (const part of this.open) part.remove();
+    this.open.clear();
+    if (this.finished) rmSync(this.writer.path, { force: true });
+    else this.writer.abort();
   }
 }
 

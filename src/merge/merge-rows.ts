@@ -165,14 +165,17 @@ function fitting(
   return { kind: 'conflict' };
 }
 
+/** The same member names (as sets: `Object.keys` lists integer-like names first, whatever the row's order). */
 function sameMembers(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((m, i) => m === b[i]);
+  const set = new Set(a);
+  return a.length === b.length && b.every((m) => set.has(m));
 }
 
 /** Both sides changed the row: merge it column by column. */
 function mergeCells(ctx: RowMergeContext, key: string, b: CursorRow, o: CursorRow, t: CursorRow): RowOutcome {
-  // No prototype: a column may be named `__proto__`.
-  const merged = Object.create(null) as Record<string, unknown>;
+  // The row's text is built member by member in the table's column order, as the archive writer writes it
+  // (an object would list integer-like names such as "1" first).
+  const merged: string[] = [];
   let conflict = false;
   const cell = (row: CursorRow, m: string, fallback: string | undefined): string | undefined =>
     Object.hasOwn(row.values, m) ? JSON.stringify(row.values[m]) : fallback;
@@ -195,7 +198,7 @@ function mergeCells(ctx: RowMergeContext, key: string, b: CursorRow, o: CursorRo
       continue;
     }
     const chosen = ov === tv || tv === bv ? ov : tv;
-    if (chosen !== undefined) merged[m] = JSON.parse(chosen) as unknown;
+    if (chosen !== undefined) merged.push(`${JSON.stringify(m)}:${chosen}`);
   }
   for (const [side, row] of [
     ['ours', o],
@@ -213,7 +216,7 @@ function mergeCells(ctx: RowMergeContext, key: string, b: CursorRow, o: CursorRo
     }
   }
   if (conflict) return { kind: 'conflict' };
-  return { kind: 'row', text: JSON.stringify(merged) };
+  return { kind: 'row', text: `{${merged.join(',')}}` };
 }
 
 function report(ctx: RowMergeContext, conflict: Omit<MergeConflict, 'database' | 'table'>): void {
