@@ -47,6 +47,8 @@ interface TableInfo {
   readonly rowid: boolean;
   /** The INTEGER PRIMARY KEY column (the rowid under another name), if any. */
   readonly alias?: string | undefined;
+  /** The declared PRIMARY KEY columns of a rowid table without an alias: changing one makes it another row. */
+  readonly declared?: readonly string[];
 }
 
 function tablesOf(db: Database.Database): TableInfo[] {
@@ -74,7 +76,10 @@ function tablesOf(db: Database.Database): TableInfo[] {
     // A table whose rowids cannot be named is merged whole: the edits leave it alone.
     const pk = cols.filter((c) => Number(c.pk) > 0);
     const alias = pk.length === 1 && pk[0]?.type.toUpperCase() === 'INTEGER' ? pk[0].name : undefined;
-    return rowidName === undefined ? [] : [{ name, columns: names, key: [rowidName], rowid: true, alias }];
+    const declared = alias === undefined ? pk.map((c) => c.name) : [];
+    return rowidName === undefined
+      ? []
+      : [{ name, columns: names, key: [rowidName], rowid: true, alias, declared }];
   });
 }
 
@@ -103,6 +108,17 @@ function applyEdits(
   const touched = new Set<string>();
   try {
     const tables = tablesOf(db);
+    // New rowids continue from the base's largest, so an insert never reuses the rowid of a row this side deleted
+    // (that would be another row at the same rowid, which the merge rightly treats as such).
+    const next = new Map<string, bigint | null>(
+      tables.map((t) => [
+        t.name,
+        db
+          .prepare(`SELECT max(${quote(t.key[0] ?? '')}) FROM ${quote(t.name)}`)
+          .pluck()
+          .get() as bigint | null,
+      ]),
+    );
     for (const e of edits) {
       const t = tables[e.table % Math.max(1, tables.length)];
       if (t === undefined) continue;
@@ -118,12 +134,10 @@ function applyEdits(
       let cellList: Cell[];
       if (e.kind === 'insert') {
         const values = t.columns.map((_, i) => e.values[i % e.values.length] ?? null);
-        const max = db
-          .prepare(`SELECT max(${quote(t.key[0] ?? '')}) FROM ${quote(t.name)}`)
-          .pluck()
-          .get() as bigint | null;
+        const max = next.get(t.name) ?? null;
         if (typeof max === 'bigint' && max >= 2n ** 62n) continue;
         const rowid = typeof max === 'bigint' ? max + 1n : 1n;
+        if (t.rowid) next.set(t.name, rowid);
         // An INTEGER PRIMARY KEY column is the rowid: it is given the new rowid, not set twice.
         const aliasAt = t.alias === undefined ? -1 : t.columns.indexOf(t.alias);
         if (aliasAt >= 0) values[aliasAt] = rowid;
@@ -147,8 +161,10 @@ function applyEdits(
           if (t.key.includes(column) || column === t.alias) continue;
           sql = `UPDATE ${quote(t.name)} SET ${quote(column)} = ${e.value instanceof RawText ? 'CAST(? AS TEXT)' : '?'} WHERE ${where}`;
           params = [bind(e.value), ...key];
-          cells = [`${t.name}\u0000${keyString(key)}\u0000${column}`];
-          cellList = [{ table: t, key, column }];
+          // A declared PRIMARY KEY of a rowid table is the row's identity: changing it touches the whole row.
+          const touched = t.declared?.includes(column) === true ? '*' : column;
+          cells = [`${t.name}\u0000${keyString(key)}\u0000${touched}`];
+          cellList = [{ table: t, key, column: touched }];
         }
       }
       try {

@@ -271,6 +271,43 @@ describe('mergeArchives', () => {
     }
   });
 
+  it('in a rowid table with a declared PRIMARY KEY, a row replaced at the same rowid is another row, never merged with it', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const setup = `CREATE TABLE users (email TEXT PRIMARY KEY, name TEXT, role TEXT);
+        INSERT INTO users VALUES ('a@x', 'Ann', 'user'), ('b@x', 'Bob', 'user');`;
+      // Ours deletes Bob and adds Cat, who takes rowid 2; theirs makes Bob an admin.
+      const p = threeWay(
+        dir,
+        setup,
+        `DELETE FROM users WHERE email = 'b@x'; INSERT INTO users VALUES ('c@x', 'Cat', 'user');`,
+        `UPDATE users SET role = 'admin' WHERE email = 'b@x';`,
+      );
+      const out = join(dir, 'out.json');
+      const r = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        r.conflicts.map((c) => c.kind),
+        ['delete-change'],
+      );
+      assert.match(r.conflicts[0]?.message ?? '', /email="b@x".*ours: email="c@x"/);
+      // Ours replaces Bob by Cat (or changes Bob's key: the archives cannot tell), theirs deletes Bob: a conflict.
+      mkdirSync(join(dir, 'q'));
+      const q = threeWay(
+        join(dir, 'q'),
+        setup,
+        `DELETE FROM users WHERE email = 'b@x'; INSERT INTO users VALUES ('c@x', 'Cat', 'user');`,
+        `DELETE FROM users WHERE email = 'b@x';`,
+      );
+      const merged = mergeArchives({ base: q.base, ours: q.ours, theirs: q.theirs, output: out });
+      assert.deepEqual(
+        merged.conflicts.map((c) => [c.kind, c.key]),
+        [['delete-change', 'rowid=2']],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it('merges a column added on one side with row edits on the other', async () => {
     const { dir, cleanup } = tempDir();
     try {

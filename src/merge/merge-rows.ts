@@ -126,6 +126,8 @@ function mergeRow(
   if (same(b, o)) return take(t);
   if (same(b, t)) return take(o);
   const key = keyText(ctx.facts, (o ?? t ?? b)?.values ?? {});
+  const replaced = replacedRow(ctx, key, b, o, t);
+  if (replaced !== undefined) return replaced;
   if (b === undefined || o === undefined || t === undefined) {
     const kind = b === undefined ? 'insert-insert' : 'delete-change';
     const message =
@@ -136,6 +138,45 @@ function mergeRow(
     return { kind: 'conflict' };
   }
   return mergeCells(ctx, key, b, o, t);
+}
+
+/** A row's declared key (see {@link TableFacts.identity}) as text, for messages and comparison. */
+function identityOf(facts: TableFacts, row: CursorRow | undefined): string | undefined {
+  if (row === undefined || facts.identity === undefined) return undefined;
+  return facts.identity.map((c) => `${c}=${JSON.stringify(row.values[c] ?? null)}`).join(', ');
+}
+
+/**
+ * Both sides changed the row at this rowid, and on one of them it is another row (its declared key differs): one
+ * side deleted a row and inserted another at its rowid, or both inserted different rows there. Never merged cell
+ * by cell; a conflict naming both keys.
+ */
+function replacedRow(
+  ctx: RowMergeContext,
+  key: string,
+  b: CursorRow | undefined,
+  o: CursorRow | undefined,
+  t: CursorRow | undefined,
+): RowOutcome | undefined {
+  const [bi, oi, ti] = [b, o, t].map((r) => identityOf(ctx.facts, r));
+  const reference = bi ?? oi;
+  if (ctx.facts.identity === undefined || [oi, ti].every((x) => x === undefined || x === reference))
+    return undefined;
+  // Whether a side changed the key of the same row or put another row at its rowid cannot be told from the
+  // archives: both readings must agree for a clean merge, and here they do not.
+  const message =
+    b === undefined
+      ? `table "${ctx.table}", ${key}: both sides inserted a row at this rowid, ours (${String(oi)}) and theirs (${String(ti)}); keep both by giving one a new rowid by hand`
+      : `table "${ctx.table}", ${key}: the row (${String(bi)}) was replaced on one side (ours: ${oi ?? 'deleted'}, theirs: ${ti ?? 'deleted'}) and changed or replaced on the other`;
+  report(ctx, {
+    kind: b === undefined ? 'insert-insert' : 'delete-change',
+    key,
+    base: b?.text,
+    ours: o?.text,
+    theirs: t?.text,
+    message,
+  });
+  return { kind: 'conflict' };
 }
 
 /**

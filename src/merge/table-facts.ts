@@ -23,6 +23,12 @@ export interface TableFacts {
   readonly members: readonly string[];
   /** The key, or `undefined` when rows have none usable (virtual, shadow and statistics tables, hidden rowids). */
   readonly key: RowKey | undefined;
+  /**
+   * For a rowid table that also declares a PRIMARY KEY of other columns (`email TEXT PRIMARY KEY`): those columns.
+   * Rows are matched by rowid (the archive's order), but a row whose declared key differs between two versions is
+   * a different row (one was deleted and another inserted at the same rowid), never a change of the same row.
+   */
+  readonly identity?: readonly string[] | undefined;
 }
 
 const NO_KEY: TableFacts = { members: [], key: undefined };
@@ -58,9 +64,8 @@ export class TableFactsCache {
       }
       applyCreate(db, 'table', meta.name, meta.schema, this.file);
       const listed = readTableList(db).find((t) => t.name === meta.name);
-      const stored = readColumns(db, meta.name)
-        .filter((c) => c.hidden === 0)
-        .map((c) => c.name);
+      const columns = readColumns(db, meta.name);
+      const stored = columns.filter((c) => c.hidden === 0).map((c) => c.name);
       const key = readTableKey(db, meta.name, listed?.wr === 1);
       const members = meta.rowid_key === undefined ? stored : [meta.rowid_key, ...stored];
       if (key.kind === 'primaryKey') {
@@ -71,9 +76,14 @@ export class TableFactsCache {
       }
       const column = key.alias ?? meta.rowid_key;
       if (column === undefined) return { members, key: undefined };
+      const declared = columns
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name);
       return {
         members,
         key: { rowid: true, columns: [{ name: column, collation: 'BINARY', descending: false }] },
+        ...(key.alias === undefined && declared.length > 0 ? { identity: declared } : {}),
       };
     } catch {
       // A schema this SQLite cannot create (an application's collation, function or module): no known key.
