@@ -183,6 +183,29 @@ describe('git merge driver in real clones', () => {
     );
   });
 
+  it('an input it cannot merge (rows out of key order) leaves both whole versions between markers, exit 2', () => {
+    const { a } = team(SETUP);
+    const path = join(a, ARCHIVE);
+    const good = readFileSync(path, 'utf8');
+    const lines = good.split('\n');
+    const first = lines.findIndex((l) => l.startsWith('{"id":1,'));
+    [lines[first], lines[first + 1]] = [lines[first + 1] ?? '', lines[first] ?? ''];
+    const base = join(a, 'base.json');
+    const theirs = join(a, 'theirs.json');
+    writeFileSync(base, good);
+    writeFileSync(theirs, good);
+    writeFileSync(path, lines.join('\n'));
+    const r = dh(a, 'git', 'merge', base, path, theirs, '--path', ARCHIVE);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /not in key order/);
+    const text = readFileSync(path, 'utf8');
+    assert.ok(text.startsWith('<<<<<<< ours\n{\n'));
+    assert.match(text, /^=======\n\{$/m);
+    assert.equal(dh(a, 'git', 'check').code, 1);
+    ok(a, 'git', 'resolve', '--theirs');
+    assert.equal(readFileSync(path, 'utf8'), good, 'resolving to theirs gives their whole archive back');
+  });
+
   const conflicts: {
     readonly name: string;
     readonly a: string;

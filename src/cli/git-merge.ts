@@ -9,6 +9,7 @@ import { MANIFEST_FILE, databaseNameOfArchive } from '../archive/naming.js';
 import { readLines } from '../archive/read-lines.js';
 import { isConflictMarker } from '../archive/conflict-markers.js';
 import { mergeArchives } from '../merge/merge-archives.js';
+import { markWholeFileConflict } from '../merge/merge-output.js';
 import { mergeManifests } from '../merge/merge-manifest.js';
 import { resolveConflicts, type ResolveOutcome } from '../merge/resolve-conflicts.js';
 import type { MergeConflict } from '../merge/merge-types.js';
@@ -51,7 +52,7 @@ export function mergeCommand(setExit: (code: number) => void): CommandUnknownOpt
   return new Command('merge')
     .summary('the merge driver: three-way merge of an archive by primary key (run by git)')
     .description(
-      'Merges THEIRS into OURS with BASE as the common ancestor, row by row and cell by cell by primary key, and writes the result into OURS. Git runs it for files marked `merge=db-hydration` (see `db-hydration git install`) with `%O %A %B --path %P`. Exit 0: merged cleanly; 1: conflicts, marked in OURS between <<<<<<< and >>>>>>> and reported on stderr; 2: an input is not a valid archive (OURS is left as it was). manifest.json is derived from the merged archives and never conflicts. Library: mergeArchives(), mergeManifests().',
+      'Merges THEIRS into OURS with BASE as the common ancestor, row by row and cell by cell by primary key, and writes the result into OURS. Git runs it for files marked `merge=db-hydration` (see `db-hydration git install`) with `%O %A %B --path %P`. Exit 0: merged cleanly; 1: conflicts, marked in OURS between <<<<<<< and >>>>>>> and reported on stderr; 2: an input is not a valid archive (OURS then holds both whole versions between conflict markers). manifest.json is derived from the merged archives and never conflicts. Library: mergeArchives(), mergeManifests().',
     )
     .argument('<base>', 'the common ancestor (git: %O)')
     .argument('<ours>', 'our version, where the result goes (git: %A)')
@@ -104,6 +105,15 @@ Examples:
         const detail = toErrorDetail(error, { file: path });
         process.stderr.write(`error: ${path}: ${detail.message}\n`);
         if (detail.hint !== undefined) process.stderr.write(`  hint: ${detail.hint}\n`);
+        // Not mergeable: both whole versions go between markers, so nothing takes the file for merged.
+        try {
+          markWholeFileConflict(ours, theirs, { ours: 'ours', base: 'base', theirs: 'theirs', diff3: false });
+          process.stderr.write(
+            `${path} now holds both versions between conflict markers: keep one with \`db-hydration git resolve --ours\` or \`--theirs\` (or \`git checkout --ours -- ${path}\`)\n`,
+          );
+        } catch {
+          // OURS is left as git gave it.
+        }
         setExit(2);
       }
     });

@@ -21,6 +21,7 @@ import { readWholeArchive } from '../archive/archive-file.js';
 import { PLAIN_ARCHIVE_MAX_BYTES } from '../archive/read-archive.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
+import { HydrationError } from '../errors.js';
 
 /** The labels and style of conflict blocks. */
 export interface BlockStyle {
@@ -177,7 +178,18 @@ export class PartFile {
   /** The part's text (for a conflict block, which holds a whole table). */
   readBack(): string {
     this.finish();
-    return (readWholeArchive(this.path, PLAIN_ARCHIVE_MAX_BYTES) ?? Buffer.alloc(0)).toString('utf8');
+    const bytes = readWholeArchive(this.path, PLAIN_ARCHIVE_MAX_BYTES);
+    if (bytes === undefined) {
+      throw new HydrationError(
+        'IO',
+        `a conflicting table is too large to put both its versions in a conflict block`,
+        {
+          file: this.path,
+          hint: 'merge that table by hand: take one side of the archive (`git checkout --ours` or `--theirs`) and re-apply the other side’s changes',
+        },
+      );
+    }
+    return bytes.toString('utf8');
   }
 
   finish(): void {
@@ -190,4 +202,29 @@ export class PartFile {
     if (!this.finished) this.writer.abort();
     rmSync(this.path, { force: true });
   }
+}
+
+/**
+ * When the two sides cannot be merged at all (an input is not a valid archive), `ours` becomes one conflict block
+ * holding both whole files, so that every reader, `git check` and `status` flag it until someone picks a side:
+ * `db-hydration git resolve --ours` / `--theirs` (or `git checkout --ours` / `--theirs`) works on it as on any block.
+ */
+export function markWholeFileConflict(ours: string, theirs: string, style: BlockStyle): void {
+  const read = (path: string): string => {
+    const bytes = readWholeArchive(path, PLAIN_ARCHIVE_MAX_BYTES);
+    if (bytes === undefined)
+      throw new HydrationError('IO', 'too large to hold in a conflict block', { file: path });
+    return bytes.toString('utf8').replace(/\n$/, '');
+  };
+  const m = CONFLICT_MARKERS;
+  const text = `${m.ours} ${style.ours}\n${read(ours)}\n${m.separator}\n${read(theirs)}\n${m.theirs} ${style.theirs}\n`;
+  const writer = new BufferedWriter(tempPathFor(ours), { hashed: false });
+  try {
+    writer.write(text);
+    writer.finish();
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+  commitTempFile(writer.path, ours);
 }
