@@ -250,9 +250,11 @@ describe('git merge driver in real clones', () => {
       a: `INSERT INTO tags VALUES ('x', 'Same');`,
       b: `INSERT INTO tags VALUES ('y', 'Same');`,
       report:
-        /CONFLICT \(constraint\): database "app", table "tags": .*UNIQUE constraint failed: tags\.label.*"x".*"y"|CONFLICT \(constraint\): database "app", table "tags": .*UNIQUE constraint failed: tags\.label.*"y".*"x"/,
-      markers: false,
-      check: () => undefined,
+        /CONFLICT \(constraint\): database "app", table "tags": .*UNIQUE constraint failed: tags\.label.*"y".*"x"|CONFLICT \(constraint\): database "app", table "tags": .*UNIQUE constraint failed: tags\.label.*"x".*"y"/,
+      markers: true,
+      check: (db) => {
+        assert.deepEqual(db.prepare("SELECT tag FROM tags WHERE label = 'Same'").pluck().all(), ['x']);
+      },
     },
     {
       name: 'the schema changed on both sides',

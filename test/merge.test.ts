@@ -166,6 +166,14 @@ describe('mergeArchives', () => {
       assert.match(c.message, /UNIQUE constraint failed: users\.email/);
       assert.match(c.message, /eve/);
       assert.match(c.message, /fay/);
+      // Both rows are marked, each on the side that added it: resolving keeps one of them.
+      const text = readFileSync(out, 'utf8');
+      assert.match(text, /^<<<<<<< ours\n\{"name":"eve","email":"same@x"\},?\n=======\n>>>>>>> theirs$/m);
+      assert.match(text, /^<<<<<<< ours\n=======\n\{"name":"fay","email":"same@x"\},?\n>>>>>>> theirs$/m);
+      resolveConflicts(out, { side: 'ours' });
+      assert.doesNotThrow(() => [...readArchive(out)]);
+      assert.doesNotMatch(readFileSync(out, 'utf8'), /fay/);
+      assert.match(readFileSync(out, 'utf8'), /eve/);
     } finally {
       cleanup();
     }

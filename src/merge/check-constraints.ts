@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { readArchive } from '../archive/read-archive.js';
-import { decodeValue, TextBytes } from '../codec/value-codec.js';
+import { decodeValue, encodeValue, TextBytes, type SqliteValue } from '../codec/value-codec.js';
+import { TableFactsCache, type TableFacts } from './table-facts.js';
 import { loadArchive } from '../hydrate/load-archive.js';
 import { applyCreate } from '../hydrate/apply-schema.js';
 import { ArchiveWriter } from '../archive/write-archive.js';
-import type { ArchivePragmas } from '../archive/format.js';
+import type { ArchivePragmas, ArchiveTableMeta } from '../archive/format.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { ArchiveSchemaError } from '../errors.js';
 import type { MergeConflict } from './merge-types.js';
@@ -57,18 +58,22 @@ export function checkMergedConstraints(
     db.defaultSafeIntegers(true);
     const conflicts: MergeConflict[] = [];
     const rejectedLines = new Map(outcome.rejectedRows.map((r) => [r.line, r]));
-    for (const [row, line] of rowsAt(filtered, new Set(rejectedLines.keys()))) {
-      const rejected = rejectedLines.get(line);
-      if (rejected === undefined) continue;
-      const other = collidingRow(db, rejected.table, rejected.reason, row);
-      conflicts.push({
-        kind: 'constraint',
-        database,
-        table: rejected.table,
-        ours: JSON.stringify(row),
-        theirs: other,
-        message: `table "${rejected.table}": the merged rows break a constraint (${rejected.reason}): ${JSON.stringify(row)}${other === undefined ? '' : ` and ${other}`}`,
-      });
+    const facts = new TableFactsCache(archivePath);
+    try {
+      for (const [row, line, text, meta] of rowsAt(filtered, new Set(rejectedLines.keys()))) {
+        const rejected = rejectedLines.get(line);
+        if (rejected === undefined) continue;
+        const other = collidingRow(db, rejected.table, rejected.reason, row, facts.of(meta));
+        conflicts.push({
+          kind: 'constraint',
+          database,
+          table: rejected.table,
+          rows: [text, ...(other === undefined ? [] : [other.key])],
+          message: `table "${rejected.table}": the merged rows break a constraint (${rejected.reason}): ${text}${other === undefined ? '' : ` and ${other.json}`}`,
+        });
+      }
+    } finally {
+      facts.close();
     }
     for (const table of scope.both) conflicts.push(...checkViolations(db, database, table));
     conflicts.push(...foreignKeyViolations(db, database, scope.edges));
@@ -79,24 +84,32 @@ export function checkMergedConstraints(
   }
 }
 
-/** The archive rows on the given lines. */
+/** The archive rows on the given lines, with their text and their table. */
 function* rowsAt(
   path: string,
   lines: ReadonlySet<number>,
-): Generator<[Readonly<Record<string, unknown>>, number]> {
+): Generator<[Readonly<Record<string, unknown>>, number, string, ArchiveTableMeta]> {
   if (lines.size === 0) return;
+  let meta: ArchiveTableMeta | undefined;
   for (const event of readArchive(path)) {
-    if (event.kind === 'row' && lines.has(event.line)) yield [event.row, event.line];
+    if (event.kind === 'table') meta = event.table;
+    if (event.kind === 'row' && lines.has(event.line) && meta !== undefined) {
+      yield [event.row, event.line, event.text ?? JSON.stringify(event.row), meta];
+    }
   }
 }
 
-/** For a UNIQUE or PRIMARY KEY violation, the row already in the table with the same values, as JSON. */
+/**
+ * For a UNIQUE or PRIMARY KEY violation, the row already in the table with the same values: as JSON for the
+ * message, and its key as {@link keyText} writes it, to find its line in the merged archive.
+ */
 function collidingRow(
   db: Database.Database,
   table: string,
   reason: string,
   row: Readonly<Record<string, unknown>>,
-): string | undefined {
+  facts: TableFacts,
+): { json: string; key: string } | undefined {
   const match = /(?:UNIQUE|PRIMARY KEY) constraint failed: (.+?)(?: \(SQLITE_\w+\))?$/.exec(reason);
   if (match === null) return undefined;
   const columns = (match[1] ?? '').split(', ').map((c) => c.slice(c.indexOf('.') + 1));
@@ -106,12 +119,22 @@ function collidingRow(
     const v = decodeValue(row[c] ?? null);
     return v instanceof TextBytes ? v.bytes : v;
   });
+  const keyColumns = facts.key?.columns.map((c) => c.name) ?? [];
   const found = db
-    .prepare(`SELECT * FROM main.${quoteIdent(table)} WHERE ${where} LIMIT 1`)
-    .get(...values) as Record<string, unknown> | undefined;
-  return found === undefined
-    ? undefined
-    : JSON.stringify(found, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v));
+    .prepare(
+      `SELECT ${[...keyColumns.map(quoteIdent), '*'].join(', ')} FROM main.${quoteIdent(table)} WHERE ${where} LIMIT 1`,
+    )
+    .raw(true)
+    .get(...values) as unknown[] | undefined;
+  if (found === undefined) return undefined;
+  // The key as the archive writes it (each value encoded, `id=3` or `(a=1, b="x")`).
+  const parts = keyColumns.map((c, i) => `${c}=${encodeValue(found[i] as SqliteValue, false)}`);
+  const key = parts.length === 1 ? (parts[0] ?? '') : `(${parts.join(', ')})`;
+  const rest = found.slice(keyColumns.length);
+  return {
+    json: JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)),
+    key: `key:${key}`,
+  };
 }
 
 /** Rows of `table` that fail a CHECK or NOT NULL constraint (the loader skips CHECK constraints while loading). */

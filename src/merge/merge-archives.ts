@@ -30,6 +30,7 @@ import { ArchiveFormatError } from '../errors.js';
 import { compareNames } from '../sqlite/names.js';
 import { compareNumbers } from './key-order.js';
 import { checkMergedConstraints } from './check-constraints.js';
+import { markConstraintRows } from './mark-rows.js';
 import { ItemList, MergedFile, type BlockStyle } from './merge-output.js';
 import { mergeTable, pick3, type TableMergeRun, type TableSides } from './merge-tables.js';
 import { TableFactsCache } from './table-facts.js';
@@ -93,6 +94,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       options.skipConstraintCheck !== true
     ) {
       conflicts.push(...checkMergedConstraints(file.tempPath, database, run.changedOurs, run.changedTheirs));
+      markConstraintRows(file.tempPath, options.ours, conflicts, style);
     }
     file.commit();
     file = undefined;

@@ -34,6 +34,11 @@ export interface MergeConflict {
   readonly theirs?: string | undefined;
   /** One sentence for a person. */
   readonly message: string;
+  /**
+   * For a `constraint` conflict: the rows involved, each as its JSON text or as `key:<key>`, so that the merge can
+   * mark them in the output.
+   */
+  readonly rows?: readonly string[] | undefined;
 }
 
 /** Options of {@link mergeArchives}. */

@@ -78,7 +78,7 @@ export function resolveConflicts(path: string, options: ResolveOptions = {}): Re
 }
 
 /** The name of the table whose header line this is, if it is one. */
-function tableOf(line: string | undefined): string | undefined {
+export function tableOf(line: string | undefined): string | undefined {
   const m = line === undefined ? null : TABLE_LINE.exec(line);
   return m === null ? undefined : (JSON.parse(m[1] ?? '""') as string);
 }
