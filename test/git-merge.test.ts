@@ -135,6 +135,12 @@ describe('git merge driver in real clones', () => {
     assert.doesNotMatch(readFileSync(join(b, ARCHIVE), 'utf8'), /^<<<<<<< /m);
     assert.equal(git(b, 'status', '--porcelain'), '', 'nothing left unmerged, the manifest included');
     ok(b, 'git', 'check');
+    // The database has not taken the merge in yet but has nothing of its own: a commit is not refused.
+    const preCommit = ok(b, 'git', 'pre-commit');
+    assert.match(
+      preCommit.stdout,
+      /app\.db has not taken in the changes .* run `db-hydration hydrate --db app`/,
+    );
     const status = ok(b, 'status', '--json');
     assert.match(status.stdout, /"state": "archive-updated"/);
     ok(b, 'hydrate');

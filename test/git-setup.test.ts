@@ -288,7 +288,9 @@ describe('db-hydration git pre-commit', () => {
 
     // Dehydrated but not staged is still refused: the staged archive is what gets committed.
     assert.equal(dh(dir, 'dehydrate', '--db', 'app').code, 0);
-    assert.notEqual(run('git', ['commit', '-q', '-m', 'notes'], dir).code, 0);
+    const unstaged = run('git', ['commit', '-q', '-m', 'notes'], dir);
+    assert.notEqual(unstaged.code, 0);
+    assert.match(unstaged.stderr, /run `git add data\/json_archives\/app.json`/);
 
     git(dir, 'add', 'data/json_archives/app.json');
     const allowed = run('git', ['commit', '-q', '-m', 'notes'], dir);

@@ -135,12 +135,17 @@ Examples:
         for (const d of result.databases) {
           if (d.state === 'not-staged') ctx.detail(`${d.fileName}: ${d.archive} is not staged; not checked`);
           else if (d.state === 'staged') ctx.detail(`${d.fileName}: the staged ${d.archive} is up to date`);
+          else if (d.state === 'behind') {
+            ctx.say(
+              `note: ${d.fileName} has not taken in the changes of ${d.archive} yet (it has none of its own to commit); run \`${d.command ?? ''}\``,
+            );
+          }
         }
       });
       for (const d of result.databases)
         if (d.state === 'unstaged-changes' && !ctx.json)
           process.stderr.write(
-            `error: ${d.fileName} has changes that its staged archive ${d.archive} lacks\n  hint: run \`${d.command ?? ''}\`, then commit again\n`,
+            `error: ${d.fileName} has changes that its staged archive ${d.archive} lacks\n  hint: ${d.command?.startsWith('db-hydration diff') === true ? `no record tells whether the database or the archive changed: run \`${d.command}\`; if those are your changes, \`db-hydration dehydrate\` them and \`git add\` the archive; if they came with a pull, \`db-hydration hydrate\`` : `run \`${d.command ?? ''}\`, then commit again`}\n`,
           );
       ctx.printErrors(result.errorDetails);
       setExit(result.ok ? 0 : 1);

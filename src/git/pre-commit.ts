@@ -10,7 +10,8 @@ import { toErrorDetail, type ErrorDetail } from '../errors.js';
 import type { DBHydrationManager } from '../manager.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
-import { compareArchives } from '../archive/content-comparison.js';
+import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
+import { readSyncRecord } from '../sync/sync-state.js';
 import { withScratchDir } from '../integration/scratch.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { findRepository, git, repoRelative, shellQuote } from './git-command.js';
@@ -30,10 +31,12 @@ export interface StagedDatabase {
   readonly archive: string;
   /**
    * `staged`: the staged archive holds the database's content; `unstaged-changes`: the database has changes its
-   * staged archive lacks; `not-staged`: the archive is not in the index (nothing to compare; skipped).
+   * staged archive lacks; `behind`: the database differs only because the archive moved on (a pull or merge brought
+   * changes the database has not taken in yet: not blocking); `not-staged`: the archive is not in the index
+   * (nothing to compare; skipped).
    */
-  readonly state: 'staged' | 'unstaged-changes' | 'not-staged';
-  /** The command that stages the database's changes, for `unstaged-changes`. */
+  readonly state: 'staged' | 'unstaged-changes' | 'behind' | 'not-staged';
+  /** The command to run: stages the database's changes for `unstaged-changes`, brings the archive in for `behind`. */
   readonly command?: string;
 }
 
@@ -53,6 +56,13 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether a merge, cherry-pick or revert is in progress (its commit is the one being made). */
+function isMerging(top: string): boolean {
+  return ['MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD'].some(
+    (ref) => git(top, ['rev-parse', '-q', '--verify', ref], { allow: [1] }).status === 0,
+  );
 }
 
 /** Whether `path` (relative to the top) is in the index. */
@@ -128,7 +138,31 @@ function compareStaged(
       onProgress: undefined,
     });
     if (compareArchives(live, staged).same) return { fileName, archive, state: 'staged' };
-    const command = `db-hydration dehydrate --db ${shellQuote(databaseNameOf(fileName))} && git add ${shellQuote(archive)}`;
+    const db = shellQuote(databaseNameOf(fileName));
+    const record = readSyncRecord(manager.dataDir, fileName, manager.archivePathFor(fileName));
+    const liveHash = archiveContentHash(live);
+    // The database still holds what it last matched and the archive in the tree moved on from that (a pull, a
+    // merge): nothing local is lost. (Had it been dehydrated, the tree's archive would be what it matched.)
+    const treeArchive = manager.archivePathFor(fileName);
+    const treeHash = existsSync(treeArchive) ? archiveContentHash(treeArchive) : undefined;
+    if (record !== undefined && liveHash === record.contentHash && treeHash !== record.contentHash) {
+      return { fileName, archive, state: 'behind', command: `db-hydration hydrate --db ${db}` };
+    }
+    // Local changes; if the archive changed as well, dehydrating would write over the other side's rows.
+    const diverged = record === undefined || archiveContentHash(staged) !== record.contentHash;
+    if (diverged && record === undefined && isMerging(top)) {
+      // No record of what the database last matched, in the middle of a merge: most likely the merge moved the
+      // archive on. Not blocking, and no command that could write over it.
+      return { fileName, archive, state: 'behind', command: `db-hydration diff --db ${db}` };
+    }
+    const command =
+      treeHash === liveHash
+        ? `git add ${shellQuote(archive)}`
+        : diverged
+          ? record === undefined
+            ? `db-hydration diff --db ${db}`
+            : `db-hydration sync --db ${db} && git add ${shellQuote(archive)}`
+          : `db-hydration dehydrate --db ${db} && git add ${shellQuote(archive)}`;
     return { fileName, archive, state: 'unstaged-changes', command };
   });
 }
