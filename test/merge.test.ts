@@ -316,6 +316,35 @@ describe('mergeArchives', () => {
     }
   });
 
+  it('reports a schema the two sides build only apart (an index on a table the other side dropped) and marks it', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        SETUP,
+        `DROP TABLE users; UPDATE trades SET qty = 5 WHERE id = 1;`,
+        `CREATE INDEX users_email ON users(email); UPDATE trades SET qty = 6 WHERE id = 2;`,
+      );
+      const out = join(dir, 'out.json');
+      const r = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        r.conflicts.map((c) => c.kind),
+        ['schema'],
+      );
+      assert.match(r.conflicts[0]?.message ?? '', /users_email/);
+      const text = readFileSync(out, 'utf8');
+      assert.match(text, /^<<<<<<< ours\n=======\n\{"type":"index","name":"users_email".*\n>>>>>>> theirs$/m);
+      resolveConflicts(out, { side: 'ours' });
+      const objects = [...readArchive(out)].flatMap((e) => (e.kind === 'footer' ? e.footer.objects : []));
+      assert.deepEqual(
+        objects.map((o) => o.name),
+        [],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it('merges a column added on one side with row edits on the other', async () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -19,8 +19,39 @@ import { applyCreate } from '../hydrate/apply-schema.js';
 import { ArchiveWriter } from '../archive/write-archive.js';
 import type { ArchivePragmas, ArchiveTableMeta } from '../archive/format.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
-import { ArchiveSchemaError } from '../errors.js';
+import { ArchiveSchemaError, HydrationError } from '../errors.js';
 import type { MergeConflict } from './merge-types.js';
+
+/**
+ * Builds the merged archive's schema alone (every table, index, view and trigger, no rows) in a private in-memory
+ * database: two sides' schema changes that each build but not together (an index on a table or column the other
+ * side dropped, `Users` and `users`) are a `schema` conflict.
+ */
+export function checkMergedSchema(archivePath: string, database: string): MergeConflict[] {
+  const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
+  const db = new Database(':memory:');
+  try {
+    const empty = join(dir, 'schema.json');
+    writeTables(archivePath, empty, new Set());
+    try {
+      loadArchive(db, { archivePath: empty });
+    } catch (error) {
+      if (!(error instanceof HydrationError)) throw error;
+      return [
+        {
+          kind: 'schema',
+          database,
+          table: error.table,
+          message: `the merged schema cannot be built: ${error.message}`,
+        },
+      ];
+    }
+    return [];
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Checks the merged archive at `archivePath`, given the tables each side changed. */
 export function checkMergedConstraints(

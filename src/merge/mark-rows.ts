@@ -75,16 +75,31 @@ function rowTexts(
 
 /** Rewrites the archive with each marked row line replaced by a conflict block on its side. */
 function rewrite(path: string, marks: Marks, style: BlockStyle): void {
+  let table: string | undefined;
+  rewriteLines(
+    path,
+    (line) => {
+      const name = tableOf(line);
+      if (name !== undefined) table = name;
+      const comma = line.endsWith(',');
+      return table === undefined ? undefined : marks.get(table)?.get(comma ? line.slice(0, -1) : line);
+    },
+    style,
+  );
+}
+
+/** Rewrites the archive, putting each line `sideOf` names a side for between conflict markers on that side. */
+function rewriteLines(
+  path: string,
+  sideOf: (line: string) => 'ours' | 'theirs' | undefined,
+  style: BlockStyle,
+): void {
   const temp = `${tempPathFor(path)}.marked`;
   const writer = new BufferedWriter(temp, { hashed: false });
   const m = CONFLICT_MARKERS;
   try {
-    let table: string | undefined;
     for (const [, line] of readLines(path)) {
-      const name = tableOf(line);
-      if (name !== undefined) table = name;
-      const comma = line.endsWith(',');
-      const side = table === undefined ? undefined : marks.get(table)?.get(comma ? line.slice(0, -1) : line);
+      const side = sideOf(line);
       if (side === undefined) {
         writer.write(`${line}\n`);
         continue;
@@ -102,4 +117,51 @@ function rewrite(path: string, marks: Marks, style: BlockStyle): void {
     throw error;
   }
   commitTempFile(temp, path);
+}
+
+/**
+ * Marks the object (index, view, trigger) or table whose schema the merged archive cannot build, on the side that
+ * brought it: its line between conflict markers against nothing, so resolving keeps or drops it and readers flag the
+ * file until then. Returns whether a line was marked.
+ */
+export function markSchemaItem(
+  merged: string,
+  oursPath: string,
+  message: string,
+  style: BlockStyle,
+): boolean {
+  const m = /the schema of (table|virtual|index|view|trigger) "((?:[^"\\]|\\.)*)" is rejected/.exec(message);
+  if (m === null) return false;
+  const kind = m[1] === 'virtual' ? 'table' : (m[1] as string);
+  const name = m[2] as string;
+  const ours = new ArchiveCursor(oursPath, { lazyRows: true });
+  let fromOurs: boolean;
+  try {
+    fromOurs =
+      kind === 'table' ? false : ours.footer().objects.some((o) => o.type === kind && o.name === name);
+  } finally {
+    ours.close();
+  }
+  const matches = (line: string): boolean => {
+    const text = line.endsWith(',') ? line.slice(0, -1) : line;
+    if (kind === 'table') return tableOf(line) === name;
+    if (!text.startsWith('{"type":')) return false;
+    try {
+      const o = JSON.parse(text) as { type?: unknown; name?: unknown };
+      return o.type === kind && o.name === name;
+    } catch {
+      return false;
+    }
+  };
+  let marked = false;
+  rewriteLines(
+    merged,
+    (line) => {
+      if (marked || kind === 'table' || !matches(line)) return undefined;
+      marked = true;
+      return fromOurs ? 'ours' : 'theirs';
+    },
+    style,
+  );
+  return marked;
 }

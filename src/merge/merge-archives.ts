@@ -29,8 +29,8 @@ import {
 import { ArchiveFormatError } from '../errors.js';
 import { compareNames } from '../sqlite/names.js';
 import { compareNumbers } from './key-order.js';
-import { checkMergedConstraints } from './check-constraints.js';
-import { markConstraintRows } from './mark-rows.js';
+import { checkMergedConstraints, checkMergedSchema } from './check-constraints.js';
+import { markConstraintRows, markSchemaItem } from './mark-rows.js';
 import { ItemList, MergedFile, type BlockStyle } from './merge-output.js';
 import { mergeTable, pick3, type TableMergeRun, type TableSides } from './merge-tables.js';
 import { TableFactsCache } from './table-facts.js';
@@ -93,8 +93,15 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       run.changedTheirs.size > 0 &&
       options.skipConstraintCheck !== true
     ) {
-      conflicts.push(...checkMergedConstraints(file.tempPath, database, run.changedOurs, run.changedTheirs));
-      markConstraintRows(file.tempPath, options.ours, conflicts, style);
+      const schema = checkMergedSchema(file.tempPath, database);
+      conflicts.push(...schema);
+      for (const c of schema) markSchemaItem(file.tempPath, options.ours, c.message, style);
+      if (schema.length === 0) {
+        conflicts.push(
+          ...checkMergedConstraints(file.tempPath, database, run.changedOurs, run.changedTheirs),
+        );
+        markConstraintRows(file.tempPath, options.ours, conflicts, style);
+      }
     }
     file.commit();
     file = undefined;
