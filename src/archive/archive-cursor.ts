@@ -62,15 +62,9 @@ export class ArchiveCursor {
     if (r.done === true) throw new ArchiveFormatError('the archive ends inside a table', { file: this.path });
     if (r.value.kind === 'row') {
       const event = r.value;
-      if (event.text === undefined)
-        return { values: event.row, line: event.line, text: JSON.stringify(event.row) };
-      return {
-        get values() {
-          return event.row;
-        },
-        line: event.line,
-        text: event.text,
-      };
+      // A lazily parsed row is a cursor row already (its `values` parse on first read).
+      if ('values' in event) return event as unknown as CursorRow;
+      return { values: event.row, line: event.line, text: event.text ?? JSON.stringify(event.row) };
     }
     this.inTable = false;
     return undefined;

@@ -206,35 +206,49 @@ function* readRows(
   }
 }
 
-/** A row event whose `row` is parsed when first read. */
+/**
+ * A row event whose `row` is parsed when first read (a class, so the getter lives on the prototype: one small object
+ * per row). It is also a cursor row: `values` is `row`.
+ */
+class LazyRowEvent {
+  readonly kind = 'row';
+  private parsed: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly table: string,
+    readonly line: number,
+    readonly text: string,
+  ) {}
+
+  get row(): Readonly<Record<string, unknown>> {
+    return (this.parsed ??= this.parse());
+  }
+
+  get values(): Readonly<Record<string, unknown>> {
+    return this.row;
+  }
+
+  private parse(): Readonly<Record<string, unknown>> {
+    let value: unknown;
+    try {
+      value = JSON.parse(this.text) as unknown;
+    } catch (error) {
+      throw new ArchiveFormatError(
+        `line ${this.line}: a row of table "${this.table}" is not valid JSON (${(error as Error).message})`,
+        { file: this.path, table: this.table },
+      );
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ArchiveFormatError(`line ${this.line}: a row of table "${this.table}" is not a JSON object`, {
+        file: this.path,
+        table: this.table,
+      });
+    }
+    return value as Record<string, unknown>;
+  }
+}
+
 function lazyRow(path: string, table: string, line: number, text: string): ArchiveEvent {
-  let parsed: Readonly<Record<string, unknown>> | undefined;
-  return {
-    kind: 'row',
-    line,
-    text,
-    get row(): Readonly<Record<string, unknown>> {
-      if (parsed !== undefined) return parsed;
-      let value: unknown;
-      try {
-        value = JSON.parse(text) as unknown;
-      } catch (error) {
-        throw new ArchiveFormatError(
-          `line ${line}: a row of table "${table}" is not valid JSON (${(error as Error).message})`,
-          {
-            file: path,
-            table,
-          },
-        );
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        throw new ArchiveFormatError(`line ${line}: a row of table "${table}" is not a JSON object`, {
-          file: path,
-          table,
-        });
-      }
-      parsed = value as Record<string, unknown>;
-      return parsed;
-    },
-  };
+  return new LazyRowEvent(path, table, line, text);
 }

@@ -79,19 +79,21 @@ export function mergeRows(
   let conflicted = false;
   let oursChanged = false;
   let theirsChanged = false;
-  const inputs = [sides.base, sides.ours, sides.theirs];
   for (;;) {
-    let min: CursorRow | undefined;
-    for (const s of inputs) {
-      const head = s.peek();
-      if (head !== undefined && (min === undefined || compare(head, min) < 0)) min = head;
-    }
+    // The smallest key among the three heads, and which heads hold it (no allocation per key: this is the hot loop).
+    const bh = sides.base.peek();
+    const oh = sides.ours.peek();
+    const th = sides.theirs.peek();
+    let min = bh;
+    if (oh !== undefined && (min === undefined || compare(oh, min) < 0)) min = oh;
+    if (th !== undefined && (min === undefined || compare(th, min) < 0)) min = th;
     if (min === undefined) break;
     const at = min;
-    const [b, o, t] = inputs.map((s) => {
-      const head = s.peek();
-      return head !== undefined && compare(head, at) === 0 ? s.take() : undefined;
-    });
+    const holds = (head: CursorRow | undefined): boolean =>
+      head !== undefined && (head === at || compare(head, at) === 0);
+    const b = holds(bh) ? sides.base.take() : undefined;
+    const o = holds(oh) ? sides.ours.take() : undefined;
+    const t = holds(th) ? sides.theirs.take() : undefined;
     if (!same(b, o)) oursChanged = true;
     if (!same(b, t)) theirsChanged = true;
     const merged = mergeRow(ctx, b, o, t);
