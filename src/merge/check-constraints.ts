@@ -59,6 +59,7 @@ export function checkMergedConstraints(
   database: string,
   changedOurs: ReadonlySet<string>,
   changedTheirs: ReadonlySet<string>,
+  changedRows: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): MergeConflict[] {
   const scope = checkScope(archivePath, changedOurs, changedTheirs);
   if (scope.load.size === 0) return [];
@@ -66,7 +67,11 @@ export function checkMergedConstraints(
   const db = new Database(join(dir, 'merged.db'));
   try {
     const filtered = join(dir, 'checked.json');
-    writeTables(archivePath, filtered, scope.load);
+    // A table both sides changed needs only its rows that are not the base's (each side's table was valid), unless a
+    // foreign key ties it to another table: then all its rows.
+    const linked = new Set(scope.edges.flatMap((e) => [e.child, e.parent]));
+    const only = new Map([...changedRows].filter(([t]) => scope.both.has(t) && !linked.has(t)));
+    writeTables(archivePath, filtered, scope.load, only);
     let outcome;
     try {
       outcome = loadArchive(db, { archivePath: filtered });
@@ -265,20 +270,32 @@ function foreignKeys(archivePath: string): ForeignKeyEdge[] {
   }
 }
 
-/** Copies the archive with only the rows of `tables` (the others keep their schema, with no rows). */
-function writeTables(archivePath: string, target: string, tables: ReadonlySet<string>): void {
+/**
+ * Copies the archive with only the rows of `tables` (the others keep their schema, with no rows); for a table in
+ * `only`, only the rows whose text it holds.
+ */
+function writeTables(
+  archivePath: string,
+  target: string,
+  tables: ReadonlySet<string>,
+  only: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+): void {
   const writer = new ArchiveWriter(target);
   let keep = false;
+  let rows: ReadonlySet<string> | undefined;
   try {
-    for (const event of readArchive(archivePath)) {
+    for (const event of readArchive(archivePath, { lazyRows: true })) {
       if (event.kind === 'header') {
         const h = event.header;
         writer.writeHeader(h.database, h.file_name ?? `${h.database}.db`, h.pragmas as ArchivePragmas);
       } else if (event.kind === 'table') {
         keep = tables.has(event.table.name);
-        writer.beginTable(keep ? event.table : { ...event.table, row_count: 0 });
+        rows = keep ? only.get(event.table.name) : undefined;
+        const count = rows === undefined ? event.table.row_count : rows.size;
+        writer.beginTable({ ...event.table, row_count: keep ? count : 0 });
       } else if (event.kind === 'row') {
-        if (keep) writer.writeRow(event.text ?? JSON.stringify(event.row));
+        const text = event.text ?? JSON.stringify(event.row);
+        if (keep && (rows === undefined || rows.has(text))) writer.writeRow(text);
       } else if (event.kind === 'tableEnd') {
         writer.endTable();
       } else {

@@ -82,6 +82,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       rowCounts: Object.create(null) as Record<string, number>,
       changedOurs: new Set(),
       changedTheirs: new Set(),
+      changedRows: new Map(),
     };
     mergeAllTables(run, base, ours, theirs);
     writeFooter(run, [base?.footer(), ours.footer(), theirs.footer()]);
@@ -98,7 +99,13 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       for (const c of schema) markSchemaItem(file.tempPath, options.ours, c.message, style);
       if (schema.length === 0) {
         conflicts.push(
-          ...checkMergedConstraints(file.tempPath, database, run.changedOurs, run.changedTheirs),
+          ...checkMergedConstraints(
+            file.tempPath,
+            database,
+            run.changedOurs,
+            run.changedTheirs,
+            run.changedRows,
+          ),
         );
         markConstraintRows(file.tempPath, options.ours, conflicts, style);
       }

@@ -56,6 +56,8 @@ export interface RowMergeContext {
   /** Whether the three sides' schemas of the table differ (rows may then have different members). */
   readonly schemasDiffer: boolean;
   readonly conflicts: MergeConflict[];
+  /** Collects the texts of merged rows that differ from the base's, for the constraint check. */
+  readonly changed?: Set<string> | undefined;
 }
 
 /** How a table's rows merged: rows written (a conflict block counts if its ours side has a row) and whether any
@@ -100,6 +102,9 @@ export function mergeRows(
     if (merged.kind === 'row') {
       out.add(merged.text);
       rows++;
+      // A row that is not the base's: what the constraint check needs to look at in a table both sides changed.
+      if (ctx.changed !== undefined && (b === undefined || merged.text !== b.text))
+        ctx.changed.add(merged.text);
     } else if (merged.kind === 'conflict') {
       out.addBlock({ ours: o?.text, base: b?.text, theirs: t?.text });
       if (o !== undefined) rows++;

@@ -27,6 +27,12 @@ export interface TableMergeRun {
   /** Tables each side changed: the merged rows are checked against the schema's constraints when both changed some. */
   readonly changedOurs: Set<string>;
   readonly changedTheirs: Set<string>;
+  /**
+   * Per table merged by key: the texts of its merged rows that are not the base's. In a table both sides changed,
+   * only those rows can break a UNIQUE, NOT NULL or CHECK constraint (each side's table was valid), so only they are
+   * checked. Absent for a table with too many such rows to hold (all its rows are checked then).
+   */
+  readonly changedRows: Map<string, ReadonlySet<string>>;
 }
 
 /** One table in each input, positioned at its rows (absent where the input does not have the table). */
@@ -35,6 +41,9 @@ export interface TableSides {
   readonly ours: { cursor: ArchiveCursor; meta: ArchiveTableMeta } | undefined;
   readonly theirs: { cursor: ArchiveCursor; meta: ArchiveTableMeta } | undefined;
 }
+
+/** The most changed rows of one table held for the constraint check; more, and the whole table is checked. */
+const CHANGED_ROWS_HELD = 100_000;
 
 /** Which side a three-way choice takes. */
 export type Pick = 'ours' | 'theirs' | 'conflict';
@@ -65,6 +74,7 @@ export function mergeTable(run: TableMergeRun, name: string, sides: TableSides, 
     if (compare !== undefined && sameKey) {
       const part = run.file.newPart();
       const list = new ItemList(part.write, run.style);
+      const changed = new Set<string>();
       const outcome = mergeRows(
         {
           database: run.database,
@@ -74,6 +84,7 @@ export function mergeTable(run: TableMergeRun, name: string, sides: TableSides, 
             definitionOf(ours.meta) !== definitionOf(theirs.meta) ||
             definitionOf(base?.meta) !== definitionOf(ours.meta),
           conflicts: run.conflicts,
+          changed,
         },
         {
           base: new OrderedRows(base?.cursor, compare, name),
@@ -83,6 +94,7 @@ export function mergeTable(run: TableMergeRun, name: string, sides: TableSides, 
         compare,
         list,
       );
+      if (changed.size <= CHANGED_ROWS_HELD) run.changedRows.set(name, changed);
       if (outcome.oursChanged) run.changedOurs.add(name);
       if (outcome.theirsChanged) run.changedTheirs.add(name);
       writeTable(run, tables, { ...meta, row_count: outcome.rows }, part);
