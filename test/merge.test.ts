@@ -12,6 +12,8 @@ import { mergeArchives } from '../src/merge/merge-archives.js';
 import { resolveConflicts } from '../src/merge/resolve-conflicts.js';
 import { readArchive } from '../src/archive/read-archive.js';
 import { hasConflictMarkers } from '../src/archive/conflict-markers.js';
+import { archiveContentHash } from '../src/archive/content-comparison.js';
+import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 import { content, dehydrate, rehydrate, threeWay } from './helpers/merge.js';
@@ -438,6 +440,28 @@ describe('key order in UTF-16 databases', () => {
       } finally {
         cleanup();
       }
+    }
+  });
+});
+
+describe('content hash of a written archive', () => {
+  it('is what archiveContentHash reads back, for a new archive and for one left unchanged', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const dbPath = join(dir, 'db.db');
+      const db = new Database(dbPath);
+      db.exec(SETUP);
+      db.close();
+      const archivePath = join(dir, 'db.json');
+      const options = { dbPath, archivePath, database: 'db', fileName: 'db.db', busyTimeoutMs: 5000 };
+      const first = dehydrateDatabase(options);
+      assert.equal(first.changed, true);
+      assert.equal(first.contentSha256, archiveContentHash(archivePath));
+      const again = dehydrateDatabase(options);
+      assert.equal(again.changed, false);
+      assert.equal(again.contentSha256, first.contentSha256);
+    } finally {
+      cleanup();
     }
   });
 });

@@ -6,6 +6,7 @@
  * `exported_at`) differs, so an unchanged database leaves its archive untouched, mtime included.
  */
 import { existsSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { codecForFileName } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
@@ -31,6 +32,8 @@ export interface ArchiveWriteOutcome {
   readonly bytes: number;
   /** `exported_at` of the archive as it now is on disk. */
   readonly exportedAt: string;
+  /** SHA-256 of the archive's content (all but `exported_at`), as `archiveContentHash` computes it. */
+  readonly contentSha256: string;
 }
 
 /** Writes one archive; call the methods in file order, then {@link ArchiveWriter.commit}. */
@@ -40,23 +43,23 @@ export class ArchiveWriter {
   private firstTable = true;
   private firstRow = true;
   private readonly exportedAt: string;
+  private readonly contentHash = createHash('sha256');
 
   constructor(readonly target: string) {
     const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
     this.comparison = comparison;
     try {
       const codec = codecForFileName(basename(target));
-      this.writer = new BufferedWriter(
-        tempPathFor(target),
-        comparison === undefined
-          ? { codec }
-          : {
-              codec,
-              onContent: (chunk) => {
-                comparison.compare(chunk);
-              },
-            },
-      );
+      const contentHash = this.contentHash;
+      this.writer = new BufferedWriter(tempPathFor(target), {
+        codec,
+        // The content (all but `exported_at`) is hashed as it is written (the sync state records it) and, when an
+        // archive exists, compared with it.
+        onContent: (chunk) => {
+          contentHash.update(chunk);
+          comparison?.compare(chunk);
+        },
+      });
     } catch (error) {
       comparison?.close();
       throw error;
@@ -132,6 +135,7 @@ export class ArchiveWriter {
    */
   commit(): ArchiveWriteOutcome {
     const written = this.writer.finish();
+    const contentSha256 = this.contentHash.digest('hex');
     const same = this.comparison?.finish() === true;
     const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;
     if (existing !== undefined) {
@@ -141,10 +145,17 @@ export class ArchiveWriter {
         sha256: existing.sha256,
         bytes: existing.bytes,
         exportedAt: existing.exportedAt ?? this.exportedAt,
+        contentSha256,
       };
     }
     commitTempFile(this.writer.path, this.target);
-    return { changed: true, sha256: written.sha256, bytes: written.bytes, exportedAt: this.exportedAt };
+    return {
+      changed: true,
+      sha256: written.sha256,
+      bytes: written.bytes,
+      exportedAt: this.exportedAt,
+      contentSha256,
+    };
   }
 
   /** Drops the temp file; the existing archive stays as it was. */

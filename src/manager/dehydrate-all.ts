@@ -79,7 +79,12 @@ export function dehydrateAll(
         exported_at: outcome.exportedAt,
       };
       // Last: the archive is written and listed whether or not the sync state can be.
-      recordMatch({ ...target, matchedBy, archiveSha256: outcome.sha256 });
+      recordMatch({
+        ...target,
+        matchedBy,
+        archiveSha256: outcome.sha256,
+        contentHash: outcome.contentSha256,
+      });
     } catch (error) {
       // The archive was kept: so is its manifest entry (kept above), if it has one.
       errorDetails.push(toErrorDetail(error, { file: dbPath, database }));

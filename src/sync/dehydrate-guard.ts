@@ -10,7 +10,7 @@ import { archiveContentHash, compareArchives } from '../archive/content-comparis
 import { findConflictMarker, hasConflictMarkers } from '../archive/conflict-markers.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { withSnapshot, type SyncTarget } from './classify-sync.js';
-import { readSyncRecord, syncStatePaths } from './sync-state.js';
+import { archiveUnchangedSince, readSyncRecord, syncStatePaths } from './sync-state.js';
 
 /**
  * Checks that dehydrating a database over its archive loses nothing the archive holds.
@@ -36,6 +36,8 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
   }
   const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
+  // The archive file is the very one the database last matched: nothing of anyone else's can be in it.
+  if (archiveUnchangedSince(record, target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
   if (archiveHash === record.contentHash) return undefined;
   const liveHash = withSnapshot(target, (snapshot) => archiveContentHash(snapshot));

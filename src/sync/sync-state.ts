@@ -65,7 +65,44 @@ export interface SyncRecord {
   readonly matchedAt: string;
   readonly matchedBy: MatchedBy;
   readonly fingerprint?: DatabaseFingerprint;
+  /**
+   * The archive file's identity when it was matched (size, inode, modification and change times): while the file
+   * still has exactly these, it was not replaced or written since, and its content need not be read to know it.
+   */
+  readonly archiveStat?: ArchiveFileStat;
   readonly pendingMerge?: PendingMerge;
+}
+
+/** See {@link SyncRecord.archiveStat}. */
+export interface ArchiveFileStat {
+  readonly size: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/** The identity of an archive file now, or `undefined` when it cannot be read. */
+export function archiveFileStat(path: string): ArchiveFileStat | undefined {
+  try {
+    const st = statSync(path);
+    return { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the archive file is, by its identity, the one the record matched (no read of its content). */
+export function archiveUnchangedSince(record: SyncRecord, archivePath: string): boolean {
+  const was = record.archiveStat;
+  const now = archiveFileStat(archivePath);
+  return (
+    was !== undefined &&
+    now !== undefined &&
+    was.size === now.size &&
+    was.ino === now.ino &&
+    was.mtimeMs === now.mtimeMs &&
+    was.ctimeMs === now.ctimeMs
+  );
 }
 
 /** Where the sync state of one database lives. */
@@ -142,6 +179,8 @@ export interface RecordMatchOptions {
   readonly matchedBy: MatchedBy;
   /** The archive's SHA-256 when the caller already knows it (dehydrate does). */
   readonly archiveSha256?: string;
+  /** The archive's content hash when the caller already knows it (dehydrate computes it as it writes). */
+  readonly contentHash?: string;
 }
 
 /**
@@ -163,10 +202,13 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
     fileName,
     archive: archiveKey(dataDir, archivePath),
     archiveSha256,
-    contentHash: copyIsCurrent ? previous.contentHash : archiveContentHash(paths.base),
+    contentHash: copyIsCurrent
+      ? previous.contentHash
+      : (options.contentHash ?? archiveContentHash(paths.base)),
     matchedAt: new Date().toISOString(),
     matchedBy: options.matchedBy,
     ...fingerprintOf(options.dbPath),
+    ...withDefinedStat(archiveFileStat(archivePath)),
   };
   writeRecord(dataDir, record);
   return record;
@@ -214,6 +256,10 @@ export function copyArchiveAtomically(from: string, to: string): void {
     rmSync(temp, { force: true });
     throw error;
   }
+}
+
+function withDefinedStat(stat: ArchiveFileStat | undefined): { archiveStat?: ArchiveFileStat } {
+  return stat === undefined ? {} : { archiveStat: stat };
 }
 
 function fingerprintOf(dbPath: string): { fingerprint?: DatabaseFingerprint } {
