@@ -5,14 +5,19 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { DBHydrationManager, getStatus } from '../src/index.js';
 import { archiveContentHash } from '../src/archive/content-comparison.js';
 import { mergeArchives } from '../src/merge/merge-archives.js';
-import { readSyncRecord, recordPendingMerge, SYNC_STATE_DIR } from '../src/sync/sync-state.js';
+import {
+  readSyncRecord,
+  recordPendingMerge,
+  SYNC_STATE_DIR,
+  syncStatePaths,
+} from '../src/sync/sync-state.js';
 import { cli, type CliRun } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 
@@ -404,6 +409,25 @@ describe('sync state', () => {
     ]);
     assert.equal(readSyncRecord(data, 'shop.db')?.matchedBy, 'sync');
     assert.equal((await getStatus(manager)).databases[0]?.state, 'in-sync');
+  });
+
+  it('the base copy is a hard link to the matched archive; an archive edited in place is never used as a merge base', async () => {
+    const p = join(root.dir, `p${++n}`);
+    const data = join(p, 'data');
+    mkdirSync(data, { recursive: true });
+    makeShop(join(p, DB));
+    const manager = new DBHydrationManager({ dataDir: data });
+    await manager.dehydrateAll();
+    const base = syncStatePaths(data, 'shop.db', join(p, ARCHIVE)).base;
+    assert.equal(statSync(base).ino, statSync(join(p, ARCHIVE)).ino, 'linked, not copied');
+    // An editor writing the archive in place (same inode) changes the base copy too: sync must not trust it.
+    const text = readFileSync(join(p, ARCHIVE), 'utf8');
+    writeFileSync(join(p, ARCHIVE), text.replace('"two"', '"two edited in place"'));
+    setName(join(p, DB), 1, 'one by A');
+    const result = await manager.syncAll({ merge: (options) => mergeArchives(options) });
+    assert.equal(result.clean, false);
+    assert.match(result.errors.join('\n'), /cannot tell/);
+    assert.deepEqual(rows(join(p, DB))[0], [1, 'one by A'], 'the database is left as it was');
   });
 
   it('fix records a restore from the archive as a match', async () => {

@@ -70,7 +70,11 @@ class ContentSource {
   private first = true;
   removedLine: number | undefined;
 
-  constructor(path: string) {
+  /** `onRaw` sees every byte as read, the `exported_at` line included. */
+  constructor(
+    path: string,
+    private readonly onRaw?: (bytes: Buffer) => void,
+  ) {
     this.source = openArchiveSource(path);
   }
 
@@ -84,6 +88,7 @@ class ContentSource {
 
   private fill(): void {
     const n = this.source.read(this.chunk, 0, this.chunk.length);
+    if (n > 0) this.onRaw?.(this.chunk.subarray(0, n));
     this.start = 0;
     this.end = n;
     if (!this.first || n === 0) return;
@@ -182,6 +187,21 @@ export function archiveContentHash(path: string): string {
     source.close();
   }
   return hash.digest('hex');
+}
+
+/**
+ * An archive's content hash (as {@link archiveContentHash}) and the SHA-256 of all its plain bytes, in one read.
+ */
+export function archiveHashes(path: string): { contentHash: string; sha256: string } {
+  const full = createHash('sha256');
+  const source = new ContentSource(path, (bytes) => full.update(bytes));
+  const hash = createHash('sha256');
+  try {
+    for (let bytes = source.next(); bytes.length > 0; bytes = source.next()) hash.update(bytes);
+  } finally {
+    source.close();
+  }
+  return { contentHash: hash.digest('hex'), sha256: full.digest('hex') };
 }
 
 /**

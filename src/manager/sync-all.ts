@@ -206,7 +206,9 @@ async function merge(
   const { target } = step;
   const record = sync.record;
   const base = syncStatePaths(target.dataDir, target.fileName, target.archivePath).base;
-  if (record === undefined || !existsSync(base)) throw cannotTell(target);
+  // The base copy must still hold what the record says (it may be a hard link to an archive edited in place since).
+  if (record === undefined || !existsSync(base) || archiveContentHash(base) !== record.contentHash)
+    throw cannotTell(target);
   const result = await step.options.merge({
     base,
     ours,

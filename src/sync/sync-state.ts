@@ -11,10 +11,11 @@
  * Both are written atomically (temp file, fsync, rename). A record that is missing or cannot be read is no record:
  * the database is then "untracked" and every command behaves as it did before sync state existed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { copyArchiveFile, hashArchiveFile } from '../archive/archive-file.js';
-import { archiveContentHash } from '../archive/content-comparison.js';
+import { archiveContentHash, archiveHashes } from '../archive/content-comparison.js';
+import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { ARCHIVE_EXTENSION, databaseNameOf } from '../archive/naming.js';
 import { commitTempFile, removeStaleTempFiles, tempPathFor, writeFileAtomic } from '../files/atomic-file.js';
 
@@ -193,10 +194,16 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
   removeStaleTempFiles(dir);
   const paths = syncStatePaths(dataDir, fileName, archivePath);
   const previous = readSyncRecord(dataDir, fileName, archivePath);
-  const archiveSha256 = options.archiveSha256 ?? hashArchiveFile(archivePath).sha256;
+  // One read for both hashes when the caller knows neither (hydrate, fix); dehydrate knows both from writing.
+  const plain = codecForFileName(basename(archivePath)) === IDENTITY_CODEC;
+  const both =
+    options.archiveSha256 === undefined && options.contentHash === undefined && plain
+      ? archiveHashes(archivePath)
+      : undefined;
+  const archiveSha256 = options.archiveSha256 ?? both?.sha256 ?? hashArchiveFile(archivePath).sha256;
   // The base copy is written only when the archive changed: an unchanged database costs no copy.
   const copyIsCurrent = previous?.archiveSha256 === archiveSha256 && existsSync(paths.base);
-  if (!copyIsCurrent) copyArchiveAtomically(archivePath, paths.base);
+  if (!copyIsCurrent) linkOrCopyAtomically(archivePath, paths.base);
   const record: SyncRecord = {
     version: SYNC_STATE_VERSION,
     fileName,
@@ -241,6 +248,27 @@ function archiveKey(dataDir: string, archivePath: string): string {
 function writeRecord(dataDir: string, record: SyncRecord): void {
   ensureSyncStateDir(dataDir);
   writeFileAtomic(syncStatePaths(dataDir, record.fileName).state, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/**
+ * Puts the archive's bytes at `to` atomically: a hard link where the file system allows (archives are replaced by
+ * rename, never written in place, so the link keeps the matched version; `sync` checks its content hash before using
+ * it as a merge base), else a copy.
+ */
+function linkOrCopyAtomically(from: string, to: string): void {
+  const temp = tempPathFor(to);
+  try {
+    linkSync(from, temp);
+  } catch {
+    copyArchiveAtomically(from, to);
+    return;
+  }
+  try {
+    commitTempFile(temp, to);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
 }
 
 /**
