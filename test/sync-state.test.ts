@@ -201,6 +201,30 @@ describe('sync state', () => {
     assert.equal(cli(['dehydrate', '-q'], a).code, 0);
   });
 
+  it('a sync conflict resolved to theirs with git resolve is recognised as the resolution (hydrate rebuilds)', () => {
+    const world = gitWorld();
+    const a = world.clone('a');
+    const b = world.clone('b');
+    setName(join(b, DB), 3, 'three by B');
+    ok(cli(['dehydrate', '-q'], b), 'B dehydrate');
+    world.git(b, 'commit', '-q', '-am', 'B: row 3');
+    world.git(b, 'push', '-q', 'origin', 'HEAD');
+    setName(join(a, DB), 3, 'three by A');
+    world.git(a, 'pull', '-q', '--no-rebase');
+    const theirs = readFileSync(join(a, ARCHIVE), 'utf8');
+    assert.equal(cli(['sync'], a).code, 1);
+    // Every local change conflicted, and theirs is kept: the archive is exactly the pulled one again.
+    ok(cli(['git', 'resolve', '--theirs'], a), 'resolve --theirs');
+    assert.equal(
+      readFileSync(join(a, ARCHIVE), 'utf8').replace(/^"exported_at".*\n/m, ''),
+      theirs.replace(/^"exported_at".*\n/m, ''),
+    );
+    assert.equal(statusOf(a).state, 'archive-updated');
+    ok(cli(['hydrate'], a), 'hydrate');
+    assert.deepEqual(rows(join(a, DB))[2], [3, 'three by B']);
+    assert.equal(statusOf(a).state, 'in-sync');
+  });
+
   it('sync on a conflict writes the markers, leaves the database, exits 1; once resolved, sync rebuilds it', () => {
     const world = gitWorld();
     const a = world.clone('a');

@@ -5,7 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { basename, dirname, resolve } from 'node:path';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { MANIFEST_FILE, databaseNameOfArchive } from '../archive/naming.js';
+import { MANIFEST_FILE, databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
+import { recordResolution } from '../sync/sync-state.js';
 import { readLines } from '../archive/read-lines.js';
 import { isConflictMarker } from '../archive/conflict-markers.js';
 import { mergeArchives } from '../merge/merge-archives.js';
@@ -150,7 +151,14 @@ Examples:
       for (const archivePath of ctx.manager.listArchives()) {
         if (!hasMarkers(archivePath) && side !== undefined) continue;
         try {
-          archives.push({ archivePath, outcome: resolveConflicts(archivePath, { side, table: opts.table }) });
+          const outcome = resolveConflicts(archivePath, { side, table: opts.table });
+          archives.push({ archivePath, outcome });
+          // A merge `sync` stopped on: this archive is now its resolution.
+          if (outcome.remaining === 0) {
+            const name = databaseNameOfArchive(basename(archivePath));
+            const fileName = ctx.manager.listDatabases().find((f) => databaseNameOf(f) === name);
+            if (fileName !== undefined) recordResolution(ctx.manager.dataDir, fileName, archivePath);
+          }
         } catch (error) {
           errors.push(toErrorDetail(error, { file: archivePath }));
         }

@@ -54,7 +54,7 @@ export function classifyHashes(
     pending !== undefined &&
     databaseHash === pending.oursContentHash &&
     archiveHash !== base &&
-    archiveHash !== pending.theirsContentHash
+    (archiveHash !== pending.theirsContentHash || archiveHash === pending.resolvedContentHash)
   )
     return { kind: 'archive-updated', resolvesPendingMerge: true };
   const local = databaseHash !== base;

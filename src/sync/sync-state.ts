@@ -46,6 +46,11 @@ export interface PendingMerge {
   /** Content hash of the archive that was merged with (the other side). */
   readonly theirsContentHash: string;
   readonly startedAt: string;
+  /**
+   * Content hash of the archive as `db-hydration git resolve` left it: that archive is the merge's resolution, even
+   * when it equals the other side's version (every conflict resolved to theirs).
+   */
+  readonly resolvedContentHash?: string;
 }
 
 /** The sync state of one database (`<dataDir>/.db-hydration/<file>.state.json`). */
@@ -219,6 +224,20 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
   };
   writeRecord(dataDir, record);
   return record;
+}
+
+/**
+ * Records that `git resolve` resolved the pending merge of the database whose archive is `archivePath`, if it has
+ * one: the resolved archive is then recognised as the merge's result. Returns whether a record was updated.
+ */
+export function recordResolution(dataDir: string, fileName: string, archivePath: string): boolean {
+  const record = readSyncRecord(dataDir, fileName, archivePath);
+  if (record?.pendingMerge === undefined) return false;
+  writeRecord(dataDir, {
+    ...record,
+    pendingMerge: { ...record.pendingMerge, resolvedContentHash: archiveContentHash(archivePath) },
+  });
+  return true;
 }
 
 /** Records a merge that stopped on conflicts in a database's existing record (the base stays as it was). */
