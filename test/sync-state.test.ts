@@ -5,6 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -452,6 +453,28 @@ describe('sync state', () => {
     assert.equal(result.clean, false);
     assert.match(result.errors.join('\n'), /cannot tell/);
     assert.deepEqual(rows(join(p, DB))[0], [1, 'one by A'], 'the database is left as it was');
+  });
+
+  it('hydrate records the hashes it computed while reading: the same as reading the archive again', async () => {
+    const p = join(root.dir, `p${++n}`);
+    const data = join(p, 'data');
+    mkdirSync(data, { recursive: true });
+    makeShop(join(p, DB));
+    await new DBHydrationManager({ dataDir: data }).dehydrateAll();
+    const other = join(p, 'other');
+    const hydrated = await new DBHydrationManager({
+      dataDir: other,
+      archiveDir: join(data, 'json_archives'),
+    }).hydrateAll();
+    assert.equal(hydrated.databases['shop.db']?.status, 'hydrated');
+    const record = readSyncRecord(other, 'shop.db', join(p, ARCHIVE));
+    assert.equal(record?.contentHash, archiveContentHash(join(p, ARCHIVE)));
+    assert.equal(
+      record.archiveSha256,
+      createHash('sha256')
+        .update(readFileSync(join(p, ARCHIVE)))
+        .digest('hex'),
+    );
   });
 
   it('fix records a restore from the archive as a match', async () => {

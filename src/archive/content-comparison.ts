@@ -190,6 +190,42 @@ export function archiveContentHash(path: string): string {
 }
 
 /**
+ * The two hashes of an archive computed from its plain bytes as some other reader streams them (hydration reads every
+ * byte anyway): the SHA-256 of all bytes, and the content hash of {@link archiveContentHash} (the `exported_at`
+ * line, found in the first {@link HEAD_BYTES}, left out).
+ */
+export class ArchiveHasher {
+  private readonly full = createHash('sha256');
+  private readonly content = createHash('sha256');
+  private head: Buffer | undefined = Buffer.alloc(0);
+
+  update(bytes: Buffer): void {
+    this.full.update(bytes);
+    if (this.head === undefined) {
+      this.content.update(bytes);
+      return;
+    }
+    this.head = Buffer.concat([this.head, bytes]);
+    if (this.head.length >= HEAD_BYTES) this.flushHead();
+  }
+
+  /** The two hashes, once every byte was given. */
+  digest(): { sha256: string; contentHash: string } {
+    this.flushHead();
+    return { sha256: this.full.digest('hex'), contentHash: this.content.digest('hex') };
+  }
+
+  private flushHead(): void {
+    const head = this.head;
+    if (head === undefined) return;
+    this.head = undefined;
+    const found = findExportedAtLine(head);
+    if (found === undefined) this.content.update(head);
+    else this.content.update(head.subarray(0, found.start)).update(head.subarray(found.end));
+  }
+}
+
+/**
  * An archive's content hash (as {@link archiveContentHash}) and the SHA-256 of all its plain bytes, in one read.
  */
 export function archiveHashes(path: string): { contentHash: string; sha256: string } {

@@ -37,6 +37,8 @@ export interface ReadArchiveOptions {
    * same on every side never parses it. A row that is not valid JSON then throws when it is read, naming its line.
    */
   readonly lazyRows?: boolean;
+  /** Receives every plain byte of the file as it is read (to hash it on the way). */
+  readonly onBytes?: (bytes: Buffer) => void;
 }
 
 /** The largest plain (basic-shaped) archive parsed whole; db-hydration's own archives have no limit. */
@@ -48,7 +50,7 @@ export function* readArchive(
   options: ReadArchiveOptions = {},
 ): Generator<ArchiveEvent, void, undefined> {
   if (isStreamingLayout(path)) yield* readStreaming(path, options);
-  else yield* readPlain(path);
+  else yield* readPlain(path, options.onBytes);
 }
 
 /** Whether the file starts like db-hydration's own layout: `{`, then `"database": …` on its own line. */
@@ -58,7 +60,10 @@ function isStreamingLayout(path: string): boolean {
   return /^\{\r?\n"database": /.test(text) && text.includes(`"format": ${JSON.stringify(ARCHIVE_FORMAT)}`);
 }
 
-function* readPlain(path: string): Generator<ArchiveEvent, void, undefined> {
+function* readPlain(
+  path: string,
+  onBytes?: (bytes: Buffer) => void,
+): Generator<ArchiveEvent, void, undefined> {
   const fail = (message: string): never => {
     throw new ArchiveFormatError(message, { file: path });
   };
@@ -69,6 +74,7 @@ function* readPlain(path: string): Generator<ArchiveEvent, void, undefined> {
     );
   }
   if (bytes.length === 0) fail('the archive is empty (0 bytes)');
+  onBytes?.(bytes);
   // JSON must be UTF-8 (RFC 8259): bytes that are not are refused, not decoded as U+FFFD.
   assertUtf8(bytes, 0, bytes.length, 0, path);
   let doc: unknown;

@@ -18,7 +18,10 @@ import { ArchiveFormatError } from '../errors.js';
 const CHUNK = 1 << 20;
 
 /** Yields `[lineNumber, text]` for each line of the file (1-based numbers). @throws {ArchiveFormatError} on bytes that are not UTF-8 */
-export function* readLines(path: string): Generator<readonly [number, string], void, undefined> {
+export function* readLines(
+  path: string,
+  onBytes?: (bytes: Buffer) => void,
+): Generator<readonly [number, string], void, undefined> {
   const source = openArchiveSource(path);
   try {
     let buf = Buffer.allocUnsafe(CHUNK);
@@ -33,6 +36,7 @@ export function* readLines(path: string): Generator<readonly [number, string], v
       const n = source.read(buf, kept, buf.length - kept);
       if (n === 0) break;
       const end = kept + n;
+      onBytes?.(buf.subarray(kept, end));
       // Only the new bytes can hold a newline: the kept bytes had none.
       let nl = buf.indexOf(10, kept);
       if (nl >= 0 && nl < end) {

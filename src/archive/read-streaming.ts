@@ -19,8 +19,11 @@ class LineCursor {
   lineNumber = 0;
   private current = '';
 
-  constructor(readonly path: string) {
-    this.lines = readLines(path);
+  constructor(
+    readonly path: string,
+    onBytes?: (bytes: Buffer) => void,
+  ) {
+    this.lines = readLines(path, onBytes);
   }
 
   fail = (message: string): never => {
@@ -72,7 +75,7 @@ export function* readStreaming(
   path: string,
   options: ReadArchiveOptions,
 ): Generator<ArchiveEvent, void, undefined> {
-  const cursor = new LineCursor(path);
+  const cursor = new LineCursor(path, options.onBytes);
   if (cursor.next() !== '{') cursor.fail('expected "{" on the first line');
   const header: Record<string, unknown> = {};
   for (;;) {

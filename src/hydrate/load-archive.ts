@@ -14,6 +14,7 @@ import type {
 import type { ProgressListener } from '../progress.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { readArchive, type ArchiveEvent } from '../archive/read-archive.js';
+import { ArchiveHasher } from '../archive/content-comparison.js';
 import { applyCreate } from './apply-schema.js';
 import { RowImporter, type RejectedRow } from './import-rows.js';
 import { maxPagesFor } from './build-limits.js';
@@ -42,6 +43,8 @@ export interface LoadOutcome {
   readonly totalRows: number;
   readonly rowsPerTable: Readonly<Record<string, number>>;
   readonly rejectedRows: readonly RejectedRow[];
+  /** The archive's SHA-256 and content hash, computed from the bytes as they were read (the sync state records them). */
+  readonly archiveHashes: { readonly sha256: string; readonly contentHash: string };
 }
 
 const PROGRESS_EVERY = 8192;
@@ -74,12 +77,25 @@ class ArchiveLoader {
   }
 
   load(): LoadOutcome {
-    for (const event of readArchive(this.file)) this.apply(event);
+    const hasher = new ArchiveHasher();
+    for (const event of readArchive(this.file, {
+      onBytes: (bytes) => {
+        hasher.update(bytes);
+      },
+    }))
+      this.apply(event);
     const { header, file } = this;
     if (header === undefined) throw new ArchiveFormatError('the archive has no header', { file });
     finishDatabase(this.db, header, this.statTables, this.schemaOrder, file);
     const { tables, totalRows, rowsPerTable, rejectedRows } = this;
-    return { header, tablesImported: tables, totalRows, rowsPerTable, rejectedRows };
+    return {
+      header,
+      tablesImported: tables,
+      totalRows,
+      rowsPerTable,
+      rejectedRows,
+      archiveHashes: hasher.digest(),
+    };
   }
 
   private apply(event: ArchiveEvent): void {

@@ -200,7 +200,15 @@ async function hydrateOne(
   });
   // The database now matches the archive, unless rows were rejected: then it matches nothing, and old state must go.
   if (outcome.rejectedRows.length === 0)
-    recordMatch({ dataDir: ctx.dataDir, fileName, dbPath, archivePath, matchedBy: 'hydrate' });
+    recordMatch({
+      dataDir: ctx.dataDir,
+      fileName,
+      dbPath,
+      archivePath,
+      matchedBy: 'hydrate',
+      archiveSha256: outcome.archiveHashes.sha256,
+      contentHash: outcome.archiveHashes.contentHash,
+    });
   else forgetSyncState(ctx.dataDir, fileName);
   for (const r of outcome.rejectedRows) {
     errorDetails.push({
