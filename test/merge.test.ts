@@ -347,6 +347,32 @@ describe('mergeArchives', () => {
     }
   });
 
+  it('reports a view that reads on each side but not in the merge (the other side dropped its table), and marks it', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = threeWay(
+        dir,
+        `${SETUP} CREATE VIEW broken_before AS SELECT * FROM nowhere;`,
+        `DROP TABLE users; UPDATE trades SET qty = 5 WHERE id = 1;`,
+        `CREATE VIEW user_names AS SELECT name FROM users; UPDATE trades SET qty = 6 WHERE id = 2;`,
+      );
+      const out = join(dir, 'out.json');
+      const r = mergeArchives({ base: p.base, ours: p.ours, theirs: p.theirs, output: out });
+      assert.deepEqual(
+        r.conflicts.map((c) => c.kind),
+        ['schema'],
+        'one conflict: the view broken on both sides before the merge is not reported',
+      );
+      assert.match(r.conflicts[0]?.message ?? '', /view "user_names"/);
+      assert.match(
+        readFileSync(out, 'utf8'),
+        /^<<<<<<< ours\n=======\n\{"type":"view","name":"user_names".*\n>>>>>>> theirs$/m,
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it('merges a column added on one side with row edits on the other', async () => {
     const { dir, cleanup } = tempDir();
     try {

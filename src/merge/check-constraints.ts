@@ -27,7 +27,11 @@ import type { MergeConflict } from './merge-types.js';
  * database: two sides' schema changes that each build but not together (an index on a table or column the other
  * side dropped, `Users` and `users`) are a `schema` conflict.
  */
-export function checkMergedSchema(archivePath: string, database: string): MergeConflict[] {
+export function checkMergedSchema(
+  archivePath: string,
+  database: string,
+  sides: readonly string[] = [],
+): MergeConflict[] {
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
   const db = new Database(':memory:');
   try {
@@ -35,6 +39,18 @@ export function checkMergedSchema(archivePath: string, database: string): MergeC
     writeTables(archivePath, empty, new Set());
     try {
       loadArchive(db, { archivePath: empty });
+      // SQLite accepts a view on a missing table at CREATE time; it fails only when read. A view that reads on
+      // each side but not in the merge (the other side dropped what it reads) is a conflict.
+      const working = sides.map((side, i) => workingViews(side, join(dir, `side${i}.json`)));
+      // Broken in the merge, and reading on every side that has it.
+      const broken = brokenViews(db).filter((v) => working.every((w) => w?.get(v.name) !== false));
+      if (broken.length > 0) {
+        return broken.map((v) => ({
+          kind: 'schema' as const,
+          database,
+          message: `the merged schema cannot be built: the schema of view "${v.name.replace(/"/g, '\\"')}" is rejected: ${v.error}`,
+        }));
+      }
     } catch (error) {
       if (!(error instanceof HydrationError)) throw error;
       return [
@@ -50,6 +66,44 @@ export function checkMergedSchema(archivePath: string, database: string): MergeC
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The views of a database that cannot be read (`SELECT … LIMIT 0` fails), with SQLite's message. */
+function brokenViews(db: Database.Database): { name: string; error: string }[] {
+  const views = db
+    .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'view'")
+    .pluck()
+    .all() as string[];
+  return views.flatMap((name) => {
+    try {
+      db.prepare(`SELECT * FROM main.${quoteIdent(name)} LIMIT 0`).all();
+      return [];
+    } catch (error) {
+      return [{ name, error: (error as Error).message }];
+    }
+  });
+}
+
+/**
+ * The views of one side's archive (schema only), each with whether it reads, or `undefined` when the schema cannot be
+ * built.
+ */
+function workingViews(archivePath: string, scratch: string): Map<string, boolean> | undefined {
+  const db = new Database(':memory:');
+  try {
+    writeTables(archivePath, scratch, new Set());
+    loadArchive(db, { archivePath: scratch });
+    const all = db
+      .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'view'")
+      .pluck()
+      .all() as string[];
+    const broken = new Set(brokenViews(db).map((v) => v.name));
+    return new Map(all.map((n) => [n, !broken.has(n)]));
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
   }
 }
 

@@ -94,7 +94,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       run.changedTheirs.size > 0 &&
       options.skipConstraintCheck !== true
     ) {
-      const schema = checkMergedSchema(file.tempPath, database);
+      const schema = checkMergedSchema(file.tempPath, database, [options.ours, options.theirs]);
       conflicts.push(...schema);
       for (const c of schema) markSchemaItem(file.tempPath, options.ours, c.message, style);
       if (schema.length === 0) {
