@@ -5,11 +5,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CLI, cli, type CliRun } from './helpers/cli.js';
+import { cli, type CliRun } from './helpers/cli.js';
+import { addLocalBin, gitRunner } from './helpers/git.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
 
@@ -26,21 +26,7 @@ after(() => {
   cleanup();
 });
 
-function run(cmd: string, args: readonly string[], cwd: string): CliRun {
-  const r = spawnSync(cmd, args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function git(cwd: string, ...args: string[]): string {
-  const r = run('git', args, cwd);
-  assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
+const { run, git } = gitRunner(() => env);
 
 function dh(cwd: string, ...args: string[]): CliRun {
   return cli(args, cwd, env);
@@ -50,14 +36,6 @@ function ok(cwd: string, ...args: string[]): CliRun {
   const r = dh(cwd, ...args);
   assert.equal(r.code, 0, `db-hydration ${args.join(' ')}: ${r.stdout}${r.stderr}`);
   return r;
-}
-
-/** db-hydration as a local dependency of the clone (node_modules is not committed). */
-function addLocalBin(dir: string): void {
-  mkdirSync(join(dir, 'node_modules', '.bin'), { recursive: true });
-  const bin = join(dir, 'node_modules', '.bin', 'db-hydration');
-  writeFileSync(bin, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
-  chmodSync(bin, 0o755);
 }
 
 function identity(dir: string): void {

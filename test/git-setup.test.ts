@@ -3,7 +3,6 @@
 // are shut out, so only what the test (and install) sets is seen.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -16,7 +15,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { CLI, cli, ROOT } from './helpers/cli.js';
+import { cli, ROOT, type CliRun } from './helpers/cli.js';
+import { addLocalBin, gitRunner } from './helpers/git.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { installGit, uninstallGit } from '../src/index.js';
 import { DRIVER_COMMAND } from '../src/git/driver-command.js';
@@ -48,29 +48,9 @@ after(() => {
   cleanup();
 });
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const { run, git } = gitRunner(() => env);
 
-function run(cmd: string, args: readonly string[], cwd: string): Run {
-  const r = spawnSync(cmd, args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function git(cwd: string, ...args: string[]): string {
-  const r = run('git', args, cwd);
-  assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function dh(cwd: string, ...args: string[]): Run {
+function dh(cwd: string, ...args: string[]): CliRun {
   return cli(args, cwd, env);
 }
 
@@ -82,10 +62,7 @@ function newRepo(): string {
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'config', 'user.email', 'test@example.com');
   git(dir, 'config', 'user.name', 'Test');
-  mkdirSync(join(dir, 'node_modules', '.bin'), { recursive: true });
-  const bin = join(dir, 'node_modules', '.bin', 'db-hydration');
-  writeFileSync(bin, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
-  chmodSync(bin, 0o755);
+  addLocalBin(dir);
   return dir;
 }
 

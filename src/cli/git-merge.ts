@@ -7,8 +7,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { MANIFEST_FILE, databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
 import { recordResolution } from '../sync/sync-state.js';
-import { readLines } from '../archive/read-lines.js';
-import { isConflictMarker } from '../archive/conflict-markers.js';
+import { hasConflictMarkers } from '../archive/conflict-markers.js';
 import { mergeArchives } from '../merge/merge-archives.js';
 import { markWholeFileConflict } from '../merge/merge-output.js';
 import { mergeManifests } from '../merge/merge-manifest.js';
@@ -149,7 +148,7 @@ Examples:
       const archives: { archivePath: string; outcome: ResolveOutcome }[] = [];
       const errors = [];
       for (const archivePath of ctx.manager.listArchives()) {
-        if (!hasMarkers(archivePath) && side !== undefined) continue;
+        if (!hasConflictMarkers(archivePath) && side !== undefined) continue;
         try {
           const outcome = resolveConflicts(archivePath, { side, table: opts.table });
           archives.push({ archivePath, outcome });
@@ -175,17 +174,6 @@ Examples:
       ctx.printErrors(errors);
       setExit(errors.length === 0 ? 0 : 1);
     });
-}
-
-/** Whether an archive has conflict markers anywhere (streamed through the byte seam). */
-function hasMarkers(path: string): boolean {
-  try {
-    for (const [, line] of readLines(path))
-      if (line.startsWith('<<<<<<<') && isConflictMarker(line)) return true;
-    return false;
-  } catch {
-    return false;
-  }
 }
 
 /**

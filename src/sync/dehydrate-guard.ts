@@ -19,6 +19,10 @@ import { archiveUnchangedSince, readSyncRecord, syncStatePaths } from './sync-st
  * @throws {ArchiveChangedError} when the archive changed since the database last matched it and `force` is not given
  */
 export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string | undefined {
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
+  // The archive file is the very one the database last matched (a matched archive has no markers): nothing of
+  // anyone else's can be in it, and it need not be read.
+  if (record !== undefined && archiveUnchangedSince(record, target.archivePath)) return undefined;
   // An archive with conflict markers holds a merge's result, both sides' changes included: never written over
   // unasked, sync state or not.
   if (hasConflictMarkers(target.archivePath)) {
@@ -34,10 +38,7 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
       },
     );
   }
-  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
-  // The archive file is the very one the database last matched: nothing of anyone else's can be in it.
-  if (archiveUnchangedSince(record, target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
   if (archiveHash === record.contentHash) return undefined;
   const liveHash = withSnapshot(target, (snapshot) => archiveContentHash(snapshot));
