@@ -10,7 +10,7 @@ import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { diffArchives, summarize } from '../diff/diff-archives.js';
 import { diffDatabase, diffRevision } from '../diff/diff-database.js';
 import type { DiffChange } from '../diff/diff-types.js';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { toErrorDetail, UsageError, type ErrorDetail } from '../errors.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { plural } from './render.js';
 
@@ -51,7 +51,10 @@ Examples:
       const entries: DiffEntry[] = [];
       const errors: ErrorDetail[] = [];
       if (oldFile !== undefined) {
-        if (newFile === undefined) throw new Error('give two archive files, or none');
+        if (newFile === undefined)
+          throw new UsageError(
+            'give two archive files to compare, or none to compare each database with its archive',
+          );
         entries.push({
           name: basename(newFile),
           old: oldFile,

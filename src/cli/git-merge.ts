@@ -13,7 +13,7 @@ import { markWholeFileConflict } from '../merge/merge-output.js';
 import { mergeManifests } from '../merge/merge-manifest.js';
 import { resolveConflicts, type ResolveOutcome } from '../merge/resolve-conflicts.js';
 import type { MergeConflict } from '../merge/merge-types.js';
-import { toErrorDetail } from '../errors.js';
+import { toErrorDetail, UsageError } from '../errors.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { plural, toJson } from './render.js';
 import { diffArchives } from '../diff/diff-archives.js';
@@ -143,7 +143,8 @@ Examples:
     )
     .action((opts) => {
       const ctx = new CommandContext(opts);
-      if (opts.ours === true && opts.theirs === true) throw new Error('give --ours or --theirs, not both');
+      if (opts.ours === true && opts.theirs === true)
+        throw new UsageError('give --ours or --theirs, not both');
       const side = opts.ours === true ? 'ours' : opts.theirs === true ? 'theirs' : undefined;
       const archives: { archivePath: string; outcome: ResolveOutcome }[] = [];
       const errors = [];
