@@ -112,7 +112,7 @@ export default defineConfig(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        projectService: { allowDefaultProject: ['eslint.config.js', 'scripts/bundle-cli.mjs'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
