@@ -7,6 +7,12 @@
 export const ARCHIVE_FORMAT = 'db-hydration-archive';
 /** The version of the layout this code writes. Readers accept this version and the plain basic shape. */
 export const ARCHIVE_FORMAT_VERSION = 1;
+/**
+ * The revision of the writer's output: bump it whenever the same database would be written as different bytes (a
+ * new member, another encoding of a value). An export skipped because the database file did not change since the
+ * last one (src/sync/sync-state.ts, `exportIsCurrent`) is only skipped when that one was made by this revision.
+ */
+export const ARCHIVE_WRITER_REVISION = 1;
 
 /** File settings recorded in an archive and restored on hydration. */
 export interface ArchivePragmas {

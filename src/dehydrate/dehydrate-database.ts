@@ -17,6 +17,7 @@ import type { ExportHelper } from './export-helper.js';
 import type { ExportFaults, ExportUnit } from './parallel-protocol.js';
 import type { ProgressListener } from '../progress.js';
 import { isBusyCode, isDamageCode, sqliteCodeOf } from '../sqlite/error-codes.js';
+import { readFileStamp, stampVouches, type DatabaseFileStamp } from '../sqlite/file-stamp.js';
 
 /** Input of {@link dehydrateDatabase}. */
 export interface DehydrateDatabaseOptions {
@@ -41,6 +42,12 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
   readonly totalRows: number;
   /** Rows read by the helper thread of a parallel export (0 when the export ran on one thread). */
   readonly helperRows: number;
+  /**
+   * The database file's stamp, taken inside the export's read transaction, when it vouches for the content that was
+   * exported (see src/sqlite/file-stamp.ts): while the file keeps this stamp, exporting it again gives the same
+   * archive.
+   */
+  readonly fileStamp?: DatabaseFileStamp;
 }
 
 /**
@@ -81,6 +88,9 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     helper = beginSnapshot(db, dbPath, size, options.faults);
     const problems = checkSnapshot(db, dbPath, helper, context);
     if (problems !== undefined) throwIfDamaged(problems, context);
+    // Inside the read transaction: no commit can land between this stamp and the rows read below.
+    const stamp = readFileStamp(dbPath);
+    const fileStamp = stamp !== undefined && stampVouches(stamp, Date.now()) ? { fileStamp: stamp } : {};
     const plan = readDatabasePlan(db);
     const counts = countRows(db, plan);
     let units: readonly ExportUnit[] = plan.tables.map((_, index) => ({ table: index }));
@@ -114,7 +124,14 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     db.close();
     const outcome = writer.commit();
     const { rowsPerTable, totalRows, helperRows } = written;
-    return { ...outcome, rowsPerTable, tablesExported: plan.tables.length, totalRows, helperRows };
+    return {
+      ...outcome,
+      rowsPerTable,
+      tablesExported: plan.tables.length,
+      totalRows,
+      helperRows,
+      ...fileStamp,
+    };
   } catch (error) {
     return failed(error, { db, writer, helper, busyTimeoutMs: options.busyTimeoutMs, context });
   }

@@ -13,7 +13,7 @@ import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
 import { checkBeforeDehydrate } from '../sync/dehydrate-guard.js';
-import { recordMatch, type MatchedBy } from '../sync/sync-state.js';
+import { exportIsCurrent, readSyncRecord, recordMatch, type MatchedBy } from '../sync/sync-state.js';
 import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
 
 /**
@@ -61,6 +61,11 @@ export function dehydrateAll(
         busyTimeoutMs: ctx.busyTimeoutMs,
       };
       const overwrote = checkBeforeDehydrate(target, options.force === true);
+      const unchanged = overwrote === undefined ? resultIfNotChanged(target, entries[fileName]) : undefined;
+      if (unchanged !== undefined) {
+        databases[fileName] = unchanged;
+        continue;
+      }
       const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress });
       databases[fileName] = {
         archivePath,
@@ -84,6 +89,7 @@ export function dehydrateAll(
         matchedBy,
         archiveSha256: outcome.sha256,
         contentHash: outcome.contentSha256,
+        fileStamp: outcome.fileStamp,
       });
     } catch (error) {
       // The archive was kept: so is its manifest entry (kept above), if it has one.
@@ -91,6 +97,28 @@ export function dehydrateAll(
     }
   }
   return finish(ctx, timestamp, databases, entries, errorDetails);
+}
+
+/**
+ * The result of a database whose file did not change since the export that wrote its archive (incremental export:
+ * no row is read; see `exportIsCurrent`), or `undefined` when it must be read.
+ */
+function resultIfNotChanged(
+  target: { dataDir: string; fileName: string; dbPath: string; archivePath: string },
+  listed: ManifestEntry | undefined,
+): DatabaseResult | undefined {
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
+  if (listed === undefined || record === undefined || listed.sha256 !== record.archiveSha256)
+    return undefined;
+  if (!exportIsCurrent(record, target.dbPath, target.archivePath)) return undefined;
+  return {
+    archivePath: target.archivePath,
+    tablesExported: listed.tables_exported,
+    totalRows: listed.total_rows,
+    changed: false,
+    sha256: record.archiveSha256,
+    notRead: true,
+  };
 }
 
 /** Writes the manifest and builds the result. */

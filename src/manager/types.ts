@@ -39,6 +39,11 @@ export interface DatabaseResult {
    * else's changes, which the archive no longer holds).
    */
   readonly overwrote?: string;
+  /**
+   * True when the database was not read at all: its file had not changed since the export that wrote this archive
+   * (same stamp; see `exportIsCurrent`), so the archive and manifest entry stand as they are.
+   */
+  readonly notRead?: boolean;
 }
 
 /** Options of {@link DBHydrationManager.dehydrateAll}. */

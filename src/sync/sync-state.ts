@@ -17,6 +17,8 @@ import { copyArchiveFile, hashArchiveFile } from '../archive/archive-file.js';
 import { archiveContentHash, archiveHashes } from '../archive/content-comparison.js';
 import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { ARCHIVE_EXTENSION, databaseNameOf } from '../archive/naming.js';
+import { ARCHIVE_WRITER_REVISION } from '../archive/format.js';
+import { readFileStamp, sameStamp, type DatabaseFileStamp } from '../sqlite/file-stamp.js';
 import { commitTempFile, removeStaleTempFiles, tempPathFor, writeFileAtomic } from '../files/atomic-file.js';
 
 /** The directory inside the data directory that holds sync state. */
@@ -76,6 +78,12 @@ export interface SyncRecord {
    * still has exactly these, it was not replaced or written since, and its content need not be read to know it.
    */
   readonly archiveStat?: ArchiveFileStat;
+  /**
+   * The database file's stamp when dehydrate read it in full and wrote (or found current) this archive, with the
+   * writer revision that did it: while the database file, the archive file and the writer are all unchanged,
+   * `dehydrate` need not read the database again ({@link exportIsCurrent}).
+   */
+  readonly exported?: { readonly stamp: DatabaseFileStamp; readonly writerRevision: number };
   readonly pendingMerge?: PendingMerge;
 }
 
@@ -109,6 +117,26 @@ export function archiveUnchangedSince(record: SyncRecord, archivePath: string): 
     was.mtimeMs === now.mtimeMs &&
     was.ctimeMs === now.ctimeMs
   );
+}
+
+/**
+ * Whether exporting the database again would write the archive it last wrote, known without reading it: the record
+ * has the stamp of that export, the database file still has exactly that stamp (same inode, size, modification and
+ * change times, header change counter; no -wal frames, no -journal), the archive file is untouched since
+ * (same inode, size, times), and the writer revision is this one. Anything else (no record, another tool replaced
+ * a file, the stamp could not vouch: see src/sqlite/file-stamp.ts) answers false, and dehydrate reads the database.
+ */
+export function exportIsCurrent(
+  record: SyncRecord | undefined,
+  dbPath: string,
+  archivePath: string,
+): boolean {
+  const exported = record?.exported;
+  if (record === undefined || exported === undefined || exported.writerRevision !== ARCHIVE_WRITER_REVISION)
+    return false;
+  if (!archiveUnchangedSince(record, archivePath)) return false;
+  const now = readFileStamp(dbPath);
+  return now !== undefined && sameStamp(now, exported.stamp);
 }
 
 /** Where the sync state of one database lives. */
@@ -187,6 +215,8 @@ export interface RecordMatchOptions {
   readonly archiveSha256?: string;
   /** The archive's content hash when the caller already knows it (dehydrate computes it as it writes). */
   readonly contentHash?: string;
+  /** The database file's stamp inside the read transaction of the export that made this archive (dehydrate only). */
+  readonly fileStamp?: DatabaseFileStamp | undefined;
 }
 
 /**
@@ -221,6 +251,9 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
     matchedBy: options.matchedBy,
     ...fingerprintOf(options.dbPath),
     ...withDefinedStat(archiveFileStat(archivePath)),
+    ...(options.fileStamp === undefined
+      ? {}
+      : { exported: { stamp: options.fileStamp, writerRevision: ARCHIVE_WRITER_REVISION } }),
   };
   writeRecord(dataDir, record);
   return record;
