@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DBHydrationManager } from '../src/index.js';
+import { DBHydrationManager, getStatus } from '../src/index.js';
 import { archiveContentHash } from '../src/archive/content-comparison.js';
 import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { readSyncRecord, syncStatePaths } from '../src/sync/sync-state.js';
@@ -98,17 +98,12 @@ describe('incremental export', () => {
     for (const kind of Object.keys(changes)) makeItems(join(data, `${kind}.db`), kind === 'wal-only');
     const manager = new DBHydrationManager({ dataDir: data });
 
-    const first = manager.dehydrateAllSync();
-    assert.deepEqual(first.errors, []);
-    // Just written: the files are too new for their stamps to vouch for them, so the next run reads them again.
-    for (const kind of Object.keys(changes))
-      assert.equal(readSyncRecord(data, `${kind}.db`)?.exported, undefined, kind);
+    assert.deepEqual(manager.dehydrateAllSync().errors, []);
+    // Files written less than RACY_WINDOW_MS before an export get no stamp; by now they are old enough.
     await sleep(RACY_WINDOW_MS + 200);
-    const second = manager.dehydrateAllSync();
-    for (const [fileName, result] of Object.entries(second.databases)) {
-      assert.equal(result.notRead, undefined, `${fileName} was read in full once more`);
-      assert.ok(readSyncRecord(data, fileName)?.exported !== undefined, `${fileName} has a stamp`);
-    }
+    manager.dehydrateAllSync();
+    for (const kind of Object.keys(changes))
+      assert.ok(readSyncRecord(data, `${kind}.db`)?.exported !== undefined, `${kind} has a stamp`);
     const third = manager.dehydrateAllSync();
     for (const [fileName, result] of Object.entries(third.databases)) {
       assert.equal(result.notRead, true, `${fileName}: unchanged, not read`);
@@ -151,9 +146,12 @@ describe('incremental export', () => {
     mkdirSync(data, { recursive: true });
     const dbPath = join(data, 'shop.db');
     makeItems(dbPath);
-    await sleep(RACY_WINDOW_MS + 200);
     const manager = new DBHydrationManager({ dataDir: data });
+    // Just written: a write right after the stamp could keep the file's modification time, so there is no stamp.
     manager.dehydrateAllSync();
+    assert.equal(readSyncRecord(data, 'shop.db')?.exported, undefined);
+    await sleep(RACY_WINDOW_MS + 200);
+    assert.equal(manager.dehydrateAllSync().databases['shop.db']?.notRead, undefined);
     assert.equal(manager.dehydrateAllSync().databases['shop.db']?.notRead, true);
 
     // The CLI reports it too (--json), and keeps the archive's bytes and mtime.
@@ -189,5 +187,57 @@ describe('incremental export', () => {
     // The archive touched by someone else (same bytes written again): read in full.
     writeFileSync(archivePath, readFileSync(archivePath));
     assert.equal(manager.dehydrateAllSync().databases['shop.db']?.notRead, undefined);
+  });
+
+  it('status, hydrate and the dehydrate guard decide the same with a stamp as by reading the database', async () => {
+    const dir = join(root.dir, 'decisions');
+    const data = join(dir, 'data');
+    mkdirSync(data, { recursive: true });
+    const dbPath = join(data, 'shop.db');
+    makeItems(dbPath);
+    const manager = new DBHydrationManager({ dataDir: data });
+    manager.dehydrateAllSync();
+    await sleep(RACY_WINDOW_MS + 200);
+    manager.dehydrateAllSync();
+    assert.ok(readSyncRecord(data, 'shop.db')?.exported !== undefined);
+    const state = async (): Promise<string | undefined> => (await getStatus(manager)).databases[0]?.state;
+    assert.equal(await state(), 'in-sync');
+
+    // A teammate's archive arrives (as a pull would bring it): the database is unchanged, so hydrate brings it in
+    // and dehydrate refuses to write the old rows back.
+    const archivePath = manager.archivePathFor('shop.db');
+    const mine = readFileSync(archivePath);
+    const teammate = join(dir, 'teammate');
+    mkdirSync(teammate);
+    const theirs = join(teammate, 'shop.db');
+    copyFileSync(dbPath, theirs);
+    write(theirs, (db) => db.exec("INSERT INTO items VALUES (99, 'theirs')"));
+    dehydrateDatabase({
+      dbPath: theirs,
+      archivePath,
+      database: 'shop',
+      fileName: 'shop.db',
+      busyTimeoutMs: 5000,
+    });
+    assert.equal(await state(), 'archive-updated');
+    const refused = manager.dehydrateAllSync();
+    assert.equal(refused.errorDetails[0]?.code, 'ARCHIVE_CHANGED');
+    const hydrated = await manager.hydrateAll();
+    assert.equal(hydrated.databases['shop.db']?.sync, 'archive-updated');
+    const row = new Database(dbPath, { readonly: true });
+    try {
+      assert.deepEqual(row.prepare('SELECT name FROM items WHERE id = 99').pluck().get(), 'theirs');
+    } finally {
+      row.close();
+    }
+
+    // Both sides change: diverged, whatever the stamps say.
+    await sleep(RACY_WINDOW_MS + 200);
+    manager.dehydrateAllSync();
+    manager.dehydrateAllSync();
+    assert.ok(readSyncRecord(data, 'shop.db')?.exported !== undefined);
+    writeFileSync(archivePath, mine);
+    write(dbPath, (db) => db.exec("INSERT INTO items VALUES (100, 'mine')"));
+    assert.equal(await state(), 'diverged');
   });
 });

@@ -19,7 +19,7 @@ import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/cla
 import type { ProgressListener } from '../progress.js';
 import { compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker } from '../archive/conflict-markers.js';
-import { classifySync, withSnapshot } from '../sync/classify-sync.js';
+import { classifySync, classifyWithoutReading, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 
 /** The state of one database relative to its archive. */
@@ -264,6 +264,11 @@ function compareWithArchive(
   onProgress: ProgressListener | undefined,
 ): DatabaseStatusEntry {
   const target = { ...base, dataDir: dirname(base.dbPath), busyTimeoutMs, onProgress };
+  // An unchanged database file need not be read to be in sync (its stamp: docs/sync.md, "Incremental export").
+  const known = classifyWithoutReading(target);
+  if (known?.kind === 'in-sync') {
+    return entry('in-sync', 'the archive holds exactly this content', undefined, { tracked: true });
+  }
   return withSnapshot(target, (snapshot) => {
     const sync = classifySync(target, snapshot);
     const tracked = { tracked: sync.record !== undefined };

@@ -11,7 +11,7 @@ import type { ArchiveHeader } from '../archive/format.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { checkDatabase } from '../integrity/classify-database.js';
-import { classifySync, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
+import { classifySync, classifyWithoutReading, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
 import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
@@ -130,7 +130,9 @@ async function hydrateExisting(
     archivePath,
     busyTimeoutMs: ctx.busyTimeoutMs,
   };
-  const sync = withSnapshot(syncTarget, (snapshot) => classifySync(syncTarget, snapshot));
+  const sync =
+    classifyWithoutReading(syncTarget) ??
+    withSnapshot(syncTarget, (snapshot) => classifySync(syncTarget, snapshot));
   if (sync.kind !== 'archive-updated') return skipped({ sync: sync.kind, note: SKIP_NOTES[sync.kind] });
   const hydrated = await hydrateOne(ctx, target, errorDetails);
   return {

@@ -10,7 +10,12 @@ import { archiveContentHash } from '../archive/content-comparison.js';
 import { archiveFileNameFor, databaseNameOf } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
-import { readSyncRecord, type SyncRecord } from './sync-state.js';
+import {
+  archiveUnchangedSince,
+  databaseContentIfUnchanged,
+  readSyncRecord,
+  type SyncRecord,
+} from './sync-state.js';
 
 /**
  * How a database stands against its archive:
@@ -82,6 +87,27 @@ export function classifySync(target: SyncTarget, snapshotPath: string): SyncClas
   const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   const databaseContentHash = archiveContentHash(snapshotPath);
   const archiveHash = archiveContentHash(target.archivePath);
+  return {
+    ...classifyHashes(record, databaseContentHash, archiveHash),
+    record,
+    databaseContentHash,
+    archiveContentHash: archiveHash,
+  };
+}
+
+/**
+ * Classifies a database against its existing archive without reading the database, when its file still has the
+ * stamp of its last full export (its content is then the one that export read: see `databaseContentIfUnchanged`);
+ * `undefined` when the database must be read ({@link withSnapshot} and {@link classifySync}).
+ * @throws {HydrationError} when the archive cannot be read
+ */
+export function classifyWithoutReading(target: SyncTarget): SyncClassification | undefined {
+  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
+  const databaseContentHash = databaseContentIfUnchanged(record, target.dbPath);
+  if (record === undefined || databaseContentHash === undefined) return undefined;
+  const archiveHash = archiveUnchangedSince(record, target.archivePath)
+    ? record.contentHash
+    : archiveContentHash(target.archivePath);
   return {
     ...classifyHashes(record, databaseContentHash, archiveHash),
     record,

@@ -10,7 +10,12 @@ import { archiveContentHash, compareArchives } from '../archive/content-comparis
 import { findConflictMarker, hasConflictMarkers } from '../archive/conflict-markers.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { withSnapshot, type SyncTarget } from './classify-sync.js';
-import { archiveUnchangedSince, readSyncRecord, syncStatePaths } from './sync-state.js';
+import {
+  archiveUnchangedSince,
+  databaseContentIfUnchanged,
+  readSyncRecord,
+  syncStatePaths,
+} from './sync-state.js';
 
 /**
  * Checks that dehydrating a database over its archive loses nothing the archive holds.
@@ -41,7 +46,9 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
   if (record === undefined || !existsSync(target.archivePath)) return undefined;
   const archiveHash = archiveContentHash(target.archivePath);
   if (archiveHash === record.contentHash) return undefined;
-  const liveHash = withSnapshot(target, (snapshot) => archiveContentHash(snapshot));
+  const liveHash =
+    databaseContentIfUnchanged(record, target.dbPath) ??
+    withSnapshot(target, (snapshot) => archiveContentHash(snapshot));
   if (liveHash === archiveHash) return undefined;
   const localChanges = liveHash !== record.contentHash;
   const marker = findConflictMarker(target.archivePath);

@@ -83,8 +83,16 @@ export interface SyncRecord {
    * writer revision that did it: while the database file, the archive file and the writer are all unchanged,
    * `dehydrate` need not read the database again ({@link exportIsCurrent}).
    */
-  readonly exported?: { readonly stamp: DatabaseFileStamp; readonly writerRevision: number };
+  readonly exported?: ExportStamp;
   readonly pendingMerge?: PendingMerge;
+}
+
+/** See {@link SyncRecord.exported}. */
+export interface ExportStamp {
+  readonly stamp: DatabaseFileStamp;
+  readonly writerRevision: number;
+  /** The content hash of what that export read from the database. */
+  readonly contentHash: string;
 }
 
 /** See {@link SyncRecord.archiveStat}. */
@@ -131,12 +139,23 @@ export function exportIsCurrent(
   dbPath: string,
   archivePath: string,
 ): boolean {
+  if (record === undefined || !archiveUnchangedSince(record, archivePath)) return false;
+  return databaseContentIfUnchanged(record, dbPath) === record.contentHash;
+}
+
+/**
+ * The content hash of the database, known without reading it: the one its last full export read, while the file
+ * still has the stamp taken inside that export's read transaction (see {@link exportIsCurrent}); otherwise
+ * `undefined`, and the database must be read.
+ */
+export function databaseContentIfUnchanged(
+  record: SyncRecord | undefined,
+  dbPath: string,
+): string | undefined {
   const exported = record?.exported;
-  if (record === undefined || exported === undefined || exported.writerRevision !== ARCHIVE_WRITER_REVISION)
-    return false;
-  if (!archiveUnchangedSince(record, archivePath)) return false;
+  if (exported === undefined || exported.writerRevision !== ARCHIVE_WRITER_REVISION) return undefined;
   const now = readFileStamp(dbPath);
-  return now !== undefined && sameStamp(now, exported.stamp);
+  return now !== undefined && sameStamp(now, exported.stamp) ? exported.contentHash : undefined;
 }
 
 /** Where the sync state of one database lives. */
@@ -253,7 +272,13 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
     ...withDefinedStat(archiveFileStat(archivePath)),
     ...(options.fileStamp === undefined
       ? {}
-      : { exported: { stamp: options.fileStamp, writerRevision: ARCHIVE_WRITER_REVISION } }),
+      : {
+          exported: {
+            stamp: options.fileStamp,
+            writerRevision: ARCHIVE_WRITER_REVISION,
+            contentHash: options.contentHash ?? archiveContentHash(paths.base),
+          },
+        }),
   };
   writeRecord(dataDir, record);
   return record;
