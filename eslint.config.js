@@ -48,7 +48,6 @@ const OPENS_FILES = [
   'src/config/load-config.ts',
   'src/cli/program.ts',
   'src/sqlite/file-header.ts',
-  'src/sqlite/file-stamp.ts',
   'src/integrity/sniff-file.ts',
   'src/integrity/fix-databases.ts',
   'src/integrity/quarantine.ts',

@@ -1,5 +1,5 @@
 // Incremental export (issue 14, section 2): a dehydrate with nothing changed since the last export reads no row,
-// known from the database file's stamp (inode, size, modification and change times, header change counter; no -wal
+// known from the database file's stamp (inode, size, modification and change times; no -wal
 // frames, no -journal) recorded in the never-committed sync state. Every kind of change committed between two
 // dehydrates must still reach the archive: missing one is data loss. Real SQLite files, real writes.
 import { after, describe, it } from 'node:test';
@@ -58,7 +58,7 @@ describe('incremental export', () => {
     const changes: Record<string, (path: string) => Database.Database | undefined> = {
       insert: (p) => (write(p, (db) => db.exec("INSERT INTO items VALUES (51, 'name-051')")), undefined),
       delete: (p) => (write(p, (db) => db.exec('DELETE FROM items WHERE id = 7')), undefined),
-      // Same byte size, same page: only the change counter and the times show it.
+      // Same byte size, same page: only the times show it.
       'same-size-update': (p) => (
         write(p, (db) => db.exec("UPDATE items SET name = 'name-xyz' WHERE id = 3")),
         undefined

@@ -2,14 +2,17 @@
  * File stamps: what SQLite and the file system change on every commit to a database file, read without opening it,
  * so that an export can be skipped when the file provably did not change since it was last read in full.
  *
- * A stamp holds the file's identity (device and inode), its size, its modification and change times in nanoseconds,
- * and the header's file change counter (bytes 24..27, which SQLite increments on every commit outside WAL mode). A
+ * A stamp holds the file's identity (device and inode), its size, and its modification and change times in
+ * nanoseconds: every write changes both times, and no tool can put the change time back. It is read with stat()
+ * alone and never by opening the file: closing any descriptor of a file drops every POSIX lock the process holds on
+ * it, SQLite's included (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_),
+ * and a stamp is taken inside a read transaction, in processes whose application may have the database open. A
  * stamp is only taken when the file alone holds the database: no `-wal` with frames in it (uncheckpointed
  * commits), no `-journal` (a transaction under way, or a hot journal). Two equal stamps mean the same content
  * when the first was taken long enough after the file's last modification that a later write could not have kept its
  * modification time ({@link stampVouches}): coarse file-system clocks, like Git's "racily clean" index entries.
  */
-import { closeSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 
 /** See the module comment. Numbers that may exceed 2^53 are decimal strings. */
 export interface DatabaseFileStamp {
@@ -18,8 +21,6 @@ export interface DatabaseFileStamp {
   readonly size: number;
   readonly mtimeNs: string;
   readonly ctimeNs: string;
-  /** The header's file change counter. */
-  readonly changeCounter: number;
 }
 
 /**
@@ -43,11 +44,8 @@ export function readFileStamp(dbPath: string): DatabaseFileStamp | undefined {
     return undefined;
   }
   if (!st.isFile()) return undefined;
-  const changeCounter = readChangeCounter(dbPath);
-  if (changeCounter === undefined) return undefined;
-  // The file may have changed between the stat and the header read: a second stat must agree.
-  const again = statSync(dbPath, { bigint: true });
-  if (again.mtimeNs !== st.mtimeNs || again.ctimeNs !== st.ctimeNs || again.size !== st.size)
+  // A -wal or -journal that appeared while the file was looked at: no stamp.
+  if (sizeOrUndefined(`${dbPath}-journal`) !== undefined || (sizeOrUndefined(`${dbPath}-wal`) ?? 0) > 0)
     return undefined;
   return {
     dev: String(st.dev),
@@ -55,7 +53,6 @@ export function readFileStamp(dbPath: string): DatabaseFileStamp | undefined {
     size: Number(st.size),
     mtimeNs: String(st.mtimeNs),
     ctimeNs: String(st.ctimeNs),
-    changeCounter,
   };
 }
 
@@ -78,8 +75,7 @@ export function sameStamp(a: DatabaseFileStamp, b: DatabaseFileStamp): boolean {
     a.ino === b.ino &&
     a.size === b.size &&
     a.mtimeNs === b.mtimeNs &&
-    a.ctimeNs === b.ctimeNs &&
-    a.changeCounter === b.changeCounter
+    a.ctimeNs === b.ctimeNs
   );
 }
 
@@ -88,19 +84,5 @@ function sizeOrUndefined(path: string): number | undefined {
     return statSync(path).size;
   } catch {
     return undefined;
-  }
-}
-
-function readChangeCounter(dbPath: string): number | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dbPath, 'r');
-    const head = Buffer.alloc(28);
-    if (readSync(fd, head, 0, 28, 0) < 28) return undefined;
-    return head.readUInt32BE(24);
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -130,7 +130,7 @@ export function archiveUnchangedSince(record: SyncRecord, archivePath: string): 
 /**
  * Whether exporting the database again would write the archive it last wrote, known without reading it: the record
  * has the stamp of that export, the database file still has exactly that stamp (same inode, size, modification and
- * change times, header change counter; no -wal frames, no -journal), the archive file is untouched since
+ * change times; no -wal frames, no -journal), the archive file is untouched since
  * (same inode, size, times), and the writer revision is this one. Anything else (no record, another tool replaced
  * a file, the stamp could not vouch: see src/sqlite/file-stamp.ts) answers false, and dehydrate reads the database.
  */
