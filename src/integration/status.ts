@@ -21,6 +21,9 @@ import { compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker } from '../archive/conflict-markers.js';
 import { classifySync, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import { loadMigrationsForStatus, migrationStatusOf, type MigrationStatus } from './migration-status.js';
+
+export type { MigrationStatus } from './migration-status.js';
 
 /** The state of one database relative to its archive. */
 export type SyncState =
@@ -66,6 +69,11 @@ export interface DatabaseStatusEntry {
   readonly tracked?: boolean;
   /** For `conflict`: the line of the archive's first conflict marker. */
   readonly conflictLine?: number;
+  /**
+   * With a migrations directory configured, for a usable database: its version, the migrations it lacks, or why it
+   * must not be migrated.
+   */
+  readonly migrations?: MigrationStatus;
 }
 
 /** Result of {@link getStatus}. */
@@ -113,6 +121,7 @@ export async function getStatus(
   const names = new Set(manager.listDatabases());
   const { headers, withConflicts } = readHeaders(manager, names, errorDetails);
   const databases: DatabaseStatusEntry[] = [];
+  const migrations = loadMigrationsForStatus(manager.migrationsDir, errorDetails);
   for (const fileName of [...names].sort(compareNames)) {
     const dbPath = join(manager.dataDir, fileName);
     const archivePath = manager.archivePathFor(fileName);
@@ -120,7 +129,15 @@ export async function getStatus(
     const base = { fileName, dbPath, archivePath, ...(exportedAt === undefined ? {} : { exportedAt }) };
     try {
       const hasArchive = exportedAt !== undefined || withConflicts.has(fileName);
-      databases.push(statusOf(base, hasArchive, busyTimeoutMs, options.onProgress));
+      const status = statusOf(base, hasArchive, busyTimeoutMs, options.onProgress);
+      databases.push(
+        migrations === undefined || !USABLE_STATES.has(status.state)
+          ? status
+          : {
+              ...status,
+              migrations: migrationStatusOf(dbPath, migrations, manager.migrationsTable, busyTimeoutMs),
+            },
+      );
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
@@ -163,6 +180,15 @@ export async function getStatus(
     errorDetails,
   };
 }
+
+/** The states of a database that can be read, so its migrations can be told. */
+const USABLE_STATES: ReadonlySet<SyncState> = new Set([
+  'in-sync',
+  'changed',
+  'no-archive',
+  'archive-updated',
+  'diverged',
+]);
 
 /**
  * The archives' headers (`exported_at` by database file name), adding each archive's database to `names`; archives

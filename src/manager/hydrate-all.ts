@@ -14,6 +14,9 @@ import { checkDatabase } from '../integrity/classify-database.js';
 import { classifySync, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
 import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
+import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
+import { migrateDatabase } from '../migrate/apply-migrations.js';
+import { requireMigrationsDir } from './migrate-all.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
 
 /**
@@ -40,14 +43,15 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
   removeStaleTempFiles(ctx.dataDir);
   const databases: Record<string, HydratedDatabase> = {};
   const errorDetails: ErrorDetail[] = [];
+  const migrations = hydrateMigrations(ctx, options);
   for (const archivePath of ctx.listArchives()) {
     const expectedName = databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath);
     try {
       const target = locate(ctx, archivePath, expectedName);
       const hydrated =
         existsSync(target.dbPath) && options.force !== true
-          ? await hydrateExisting(ctx, target, errorDetails)
-          : await hydrateOne(ctx, target, errorDetails);
+          ? await hydrateExisting(ctx, target, errorDetails, migrations)
+          : await hydrateOne(ctx, target, errorDetails, migrations);
       databases[target.fileName] = hydrated;
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: archivePath, database: expectedName }));
@@ -111,6 +115,7 @@ async function hydrateExisting(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
+  migrations: readonly Migration[] | undefined,
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName } = target;
   const skipped = (extra: Partial<HydratedDatabase> = {}): HydratedDatabase => ({
@@ -132,7 +137,7 @@ async function hydrateExisting(
   };
   const sync = withSnapshot(syncTarget, (snapshot) => classifySync(syncTarget, snapshot));
   if (sync.kind !== 'archive-updated') return skipped({ sync: sync.kind, note: SKIP_NOTES[sync.kind] });
-  const hydrated = await hydrateOne(ctx, target, errorDetails);
+  const hydrated = await hydrateOne(ctx, target, errorDetails, migrations);
   return {
     ...hydrated,
     sync: sync.kind,
@@ -182,9 +187,11 @@ async function hydrateOne(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
+  migrations?: readonly Migration[],
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName, header } = target;
   let backupPath: string | undefined;
+  let migrationsApplied: string[] | undefined;
   const outcome = await buildDatabase({
     archivePath,
     dbPath,
@@ -194,6 +201,13 @@ async function hydrateOne(
       if (targetFileName(h, archivePath) !== fileName)
         throw new ArchiveNameError('the archive changed while it was read', { file: archivePath });
     },
+    afterLoad:
+      migrations === undefined
+        ? undefined
+        : (db) => {
+            const where = { file: dbPath, database: header.database, table: ctx.migrationsTable };
+            migrationsApplied = migrateDatabase(db, migrations, where).map((m) => m.name);
+          },
     beforeReplace: async () => {
       if (existsSync(dbPath)) backupPath = await ctx.backup(dbPath);
     },
@@ -227,5 +241,12 @@ async function hydrateOne(
     totalRows: outcome.totalRows,
     rejectedRows: outcome.rejectedRows,
     ...(backupPath === undefined ? {} : { backupPath }),
+    ...(migrationsApplied === undefined ? {} : { migrationsApplied }),
   };
+}
+
+/** The migrations `hydrate` applies to what it builds: none unless `migrate` (the option, else the manager's). */
+function hydrateMigrations(ctx: ManagerContext, options: HydrateAllOptions): Migration[] | undefined {
+  if (!(options.migrate ?? ctx.migrateOnHydrate)) return undefined;
+  return readMigrationsDir(requireMigrationsDir(ctx));
 }

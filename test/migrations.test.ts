@@ -1,0 +1,241 @@
+/**
+ * Schema migrations on a populated database: the issue's four kinds of change (a column with a default, a renamed
+ * column, a rebuilt parent table with ON DELETE CASCADE children, a split table), checked row by row, and the
+ * migrations directory's own checks.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { MigrationError } from '../src/errors.js';
+import { readMigrationsDir, parseMigration } from '../src/migrate/migrations-dir.js';
+import { migrateDatabase, transactionStatement } from '../src/migrate/apply-migrations.js';
+import { DEFAULT_MIGRATIONS_TABLE, readLedger } from '../src/migrate/ledger.js';
+import { tempDir } from './helpers/fixtures.js';
+import {
+  SHOP_CUSTOMERS,
+  SHOP_MIGRATIONS,
+  SHOP_ORDERS_PER_CUSTOMER,
+  makeShop,
+  writeMigrations,
+} from './helpers/migrations.js';
+
+const where = (file: string) => ({ file, database: 'shop', table: DEFAULT_MIGRATIONS_TABLE });
+
+function withDb<T>(path: string, f: (db: Database.Database) => T): T {
+  const db = new Database(path);
+  try {
+    return f(db);
+  } finally {
+    db.close();
+  }
+}
+
+function migrateTo(dir: string, dbPath: string, count: number): string[] {
+  const migrations = readMigrationsDir(dir).slice(0, count);
+  return withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)).map((m) => m.name));
+}
+
+describe('migrations on a populated database', () => {
+  it('adds a column with a default, renames a column, rebuilds a parent and splits a table, keeping every row', () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const dbPath = join(dir, 'shop.db');
+      makeShop(dbPath);
+      const migrationsDir = writeMigrations(join(dir, 'migrations'), SHOP_MIGRATIONS);
+      const before = withDb(dbPath, (db) => ({
+        customers: db.prepare('SELECT id, name, address, city FROM customers ORDER BY id').all(),
+        orders: db.prepare('SELECT id, customer_id, total, note FROM orders ORDER BY id').all(),
+      }));
+      assert.equal(before.customers.length, SHOP_CUSTOMERS);
+      assert.equal(before.orders.length, SHOP_CUSTOMERS * SHOP_ORDERS_PER_CUSTOMER);
+
+      assert.deepEqual(migrateTo(migrationsDir, dbPath, 1), ['0001_add_tier.sql']);
+      withDb(dbPath, (db) => {
+        const rows = db.prepare('SELECT id, name, address, city, tier FROM customers ORDER BY id').all();
+        assert.deepEqual(
+          rows,
+          before.customers.map((c) => ({ ...(c as object), tier: 'basic' })),
+        );
+        assert.equal(db.pragma('user_version', { simple: true }), 1);
+      });
+
+      assert.deepEqual(migrateTo(migrationsDir, dbPath, 2), ['0002_rename_total.sql']);
+      withDb(dbPath, (db) => {
+        const rows = db.prepare('SELECT id, customer_id, amount, note FROM orders ORDER BY id').all();
+        assert.deepEqual(
+          rows,
+          before.orders.map((o) => {
+            const { total, ...rest } = o as { total: number };
+            return { ...rest, amount: total };
+          }),
+        );
+        // The view was rewritten by SQLite's RENAME COLUMN and still reads.
+        assert.equal(db.prepare('SELECT count(*) AS n FROM order_totals').pluck().get(), SHOP_CUSTOMERS);
+      });
+
+      assert.deepEqual(migrateTo(migrationsDir, dbPath, 3), ['0003_rebuild_customers.sql']);
+      withDb(dbPath, (db) => {
+        // No child row was cascaded away by the DROP TABLE of the parent.
+        assert.equal(db.prepare('SELECT count(*) FROM orders').pluck().get(), before.orders.length);
+        assert.deepEqual(db.pragma('foreign_key_check'), []);
+        assert.deepEqual(
+          db.prepare('SELECT id, name, address, city FROM customers ORDER BY id').all(),
+          before.customers,
+        );
+        // The AUTOINCREMENT counter stays above the deleted customers' ids.
+        assert.equal(
+          db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'customers'").pluck().get(),
+          SHOP_CUSTOMERS + 2,
+        );
+        const objects = db
+          .prepare("SELECT type || ' ' || name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY 1")
+          .pluck()
+          .all();
+        assert.deepEqual(objects, [
+          'index customers_by_name',
+          'index orders_by_customer',
+          'table _db_hydration_migrations',
+          'table audit',
+          'table customers',
+          'table orders',
+          'trigger customers_audit',
+          'view order_totals',
+        ]);
+        assert.equal(db.prepare('SELECT count(*) FROM order_totals').pluck().get(), SHOP_CUSTOMERS);
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        // The new NOT NULL holds, and the trigger still fires.
+        assert.throws(() => db.prepare('INSERT INTO customers (name) VALUES (NULL)').run(), /NOT NULL/);
+        db.prepare("UPDATE customers SET tier = 'gold' WHERE id = 1").run();
+        assert.equal(db.prepare('SELECT what FROM audit').pluck().get(), 'updated 1');
+        db.prepare("UPDATE customers SET tier = 'basic' WHERE id = 1").run();
+        db.prepare('DELETE FROM audit').run();
+        // A new customer continues after the counter, not after the largest id.
+        const id = db.prepare("INSERT INTO customers (name) VALUES ('new') RETURNING id").pluck().get();
+        assert.equal(id, SHOP_CUSTOMERS + 3);
+        db.prepare('DELETE FROM customers WHERE id = ?').run(id);
+      });
+
+      assert.deepEqual(migrateTo(migrationsDir, dbPath, 4), ['0004_split_addresses.sql']);
+      withDb(dbPath, (db) => {
+        assert.deepEqual(
+          db.prepare('SELECT customer_id AS id, street AS address, city FROM addresses ORDER BY 1').all(),
+          before.customers.map((c) => {
+            const { id, address, city } = c as Record<string, unknown>;
+            return { id, address, city };
+          }),
+        );
+        assert.deepEqual(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('customers'), [
+          'id',
+          'name',
+          'tier',
+        ]);
+        assert.equal(db.prepare('SELECT count(*) FROM orders').pluck().get(), before.orders.length);
+        assert.deepEqual(
+          readLedger(db, DEFAULT_MIGRATIONS_TABLE).entries.map((e) => [e.id, e.name]),
+          SHOP_MIGRATIONS.map(([name], i) => [i + 1, name]),
+        );
+        assert.equal(db.pragma('user_version', { simple: true }), 4);
+        assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'the connection setting is restored');
+      });
+      // Nothing is pending any more: a second run applies nothing.
+      assert.deepEqual(migrateTo(migrationsDir, dbPath, 4), []);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('control: with foreign keys on, dropping the parent would have deleted every child row', () => {
+    const { dir: dir2, cleanup: cleanup2 } = tempDir('dh-mig-');
+    try {
+      const dbPath = join(dir2, 'shop.db');
+      makeShop(dbPath);
+      const orders = withDb(dbPath, (db) => {
+        db.pragma('foreign_keys = ON');
+        db.exec('DROP TABLE customers');
+        return db.prepare('SELECT count(*) FROM orders').pluck().get();
+      });
+      assert.equal(orders, 0, 'with foreign keys on, dropping the parent deletes every child row');
+    } finally {
+      cleanup2();
+    }
+  });
+});
+
+describe('the migrations directory', () => {
+  const refusesDir = (files: readonly (readonly [string, string])[], message: RegExp): void => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const migrationsDir = writeMigrations(join(dir, 'm'), files);
+      assert.throws(
+        () => readMigrationsDir(migrationsDir),
+        (e) => e instanceof MigrationError && message.test(e.message) && e.hint !== undefined,
+      );
+    } finally {
+      cleanup();
+    }
+  };
+
+  it('reads files in number order, ignores other files, and checksums text with LF endings', () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const m = writeMigrations(join(dir, 'm'), [
+        ['0002_b.sql', 'SELECT 2;\r\n'],
+        ['1_a.sql', 'SELECT 1;\n'],
+        ['README.md', 'not a migration'],
+      ]);
+      const read = readMigrationsDir(m);
+      assert.deepEqual(
+        read.map((x) => [x.id, x.name]),
+        [
+          [1, '1_a.sql'],
+          [2, '0002_b.sql'],
+        ],
+      );
+      const [first, second] = read.map((x) => ({ checksum: x.checksum, sql: x.sql }));
+      assert.ok(first !== undefined && second !== undefined);
+      assert.equal(second.checksum, parseMigration(2, 'x', 'SELECT 2;\n').checksum);
+      assert.notEqual(first.checksum, second.checksum);
+      assert.equal(readFileSync(join(m, '0002_b.sql'), 'utf8'), second.sql);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('refuses a gap, a duplicate, a file without a number and an unknown directive', () => {
+    refusesDir(
+      [
+        ['0001_a.sql', ''],
+        ['0003_c.sql', ''],
+      ],
+      /gap.*0003_c\.sql.*migration 2 is missing/,
+    );
+    refusesDir(
+      [
+        ['0001_a.sql', ''],
+        ['1_b.sql', ''],
+      ],
+      /two migrations have the number 1/,
+    );
+    refusesDir([['0002_b.sql', '']], /gap.*migration 1 is missing/);
+    refusesDir([['add_notes.sql', '']], /must be named <number>_<description>\.sql/);
+    refusesDir([['0001_a.sql', '-- db-hydration: foreign_keys=on\nSELECT 1;']], /unknown directive/);
+  });
+
+  it('finds transaction statements outside trigger bodies only', () => {
+    assert.equal(transactionStatement('BEGIN; CREATE TABLE t(a);'), 'BEGIN');
+    assert.equal(transactionStatement('CREATE TABLE t(a); commit;'), 'COMMIT');
+    assert.equal(transactionStatement("SELECT 'BEGIN; COMMIT'; -- COMMIT\n"), undefined);
+    assert.equal(
+      transactionStatement(
+        'CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT CASE WHEN 1 THEN 2 END; UPDATE t SET a = 1; END; SELECT 1;',
+      ),
+      undefined,
+    );
+    assert.equal(
+      transactionStatement('CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END; SAVEPOINT s;'),
+      'SAVEPOINT',
+    );
+  });
+});
