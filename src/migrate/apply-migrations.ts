@@ -14,12 +14,17 @@
 import type Database from 'better-sqlite3';
 import { MigrationError } from '../errors.js';
 import { sqlTokens } from '../sqlite/sql-tokens.js';
+import { transactionStatement } from './migrations-dir.js';
 import { ensureLedger, readLedger, recordMigration } from './ledger.js';
 import type { Migration } from './migrations-dir.js';
-import { planMigrations, type MigrationPlan, type PlanContext } from './plan-migrations.js';
 
-/** The keywords that start a statement a migration must not hold: the runner owns the transaction. */
-const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
+export { transactionStatement } from './migrations-dir.js';
+import {
+  planMigrations,
+  transactionStatementError,
+  type MigrationPlan,
+  type PlanContext,
+} from './plan-migrations.js';
 
 /**
  * Plans the migrations for an open database (see {@link planMigrations}).
@@ -76,11 +81,7 @@ export function applyMigration(db: Database.Database, migration: Migration, wher
       cause,
     });
   const forbidden = transactionStatement(migration.sql);
-  if (forbidden !== undefined)
-    throw fail(
-      `holds a ${forbidden} statement, so it was not run`,
-      'remove BEGIN/COMMIT/ROLLBACK/SAVEPOINT from the file: db-hydration runs each migration in its own transaction',
-    );
+  if (forbidden !== undefined) throw transactionStatementError(migration, forbidden, where);
   const foreignKeys = Number(db.pragma('foreign_keys', { simple: true }));
   const legacyAlter = Number(db.pragma('legacy_alter_table', { simple: true }));
   db.pragma('foreign_keys = OFF');
@@ -127,28 +128,6 @@ export function applyMigration(db: Database.Database, migration: Migration, wher
     db.pragma(`legacy_alter_table = ${String(legacyAlter)}`);
     db.pragma(`foreign_keys = ${String(foreignKeys)}`);
   }
-}
-
-/** The first transaction-control statement of a migration's SQL (BEGIN inside CREATE TRIGGER does not count). */
-export function transactionStatement(sql: string): string | undefined {
-  let atStart = true;
-  let depth = 0;
-  for (const token of sqlTokens(sql)) {
-    if (token.kind === 'space' || token.kind === 'comment') continue;
-    if (token.kind === 'punct' && token.text === ';') {
-      atStart = depth === 0;
-      continue;
-    }
-    const word = token.kind === 'word' ? token.text.toUpperCase() : '';
-    if (atStart && depth === 0 && TRANSACTION_WORDS.has(word)) return word;
-    atStart = false;
-    if (word === 'BEGIN' || word === 'CASE') depth++;
-    else if (word === 'END' && depth > 0) {
-      depth--;
-      atStart = false;
-    }
-  }
-  return undefined;
 }
 
 /** `sqlite_sequence` as it is: table name → counter (empty when no table uses AUTOINCREMENT). */

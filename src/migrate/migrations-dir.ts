@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MigrationError } from '../errors.js';
+import { sqlTokens } from '../sqlite/sql-tokens.js';
 
 /** One migration file. */
 export interface Migration {
@@ -42,6 +43,31 @@ const KNOWN_DIRECTIVES: Readonly<Record<string, (d: { legacyAlterTable: boolean 
     d.legacyAlterTable = false;
   },
 };
+
+/** The keywords that start a statement a migration must not hold: the runner owns the transaction. */
+const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
+
+/** The first transaction-control statement of a migration's SQL (BEGIN inside CREATE TRIGGER does not count). */
+export function transactionStatement(sql: string): string | undefined {
+  let atStart = true;
+  let depth = 0;
+  for (const token of sqlTokens(sql)) {
+    if (token.kind === 'space' || token.kind === 'comment') continue;
+    if (token.kind === 'punct' && token.text === ';') {
+      atStart = depth === 0;
+      continue;
+    }
+    const word = token.kind === 'word' ? token.text.toUpperCase() : '';
+    if (atStart && depth === 0 && TRANSACTION_WORDS.has(word)) return word;
+    atStart = false;
+    if (word === 'BEGIN' || word === 'CASE') depth++;
+    else if (word === 'END' && depth > 0) {
+      depth--;
+      atStart = false;
+    }
+  }
+  return undefined;
+}
 
 /** The checksum the ledger records for a migration's text. */
 export function migrationChecksum(sql: string): string {

@@ -4,7 +4,7 @@
  */
 import { MigrationError, type ErrorContext } from '../errors.js';
 import type { LedgerEntry, LedgerState } from './ledger.js';
-import type { Migration } from './migrations-dir.js';
+import { transactionStatement, type Migration } from './migrations-dir.js';
 
 /** What applying the directory's migrations to a database means. */
 export interface MigrationPlan {
@@ -73,5 +73,23 @@ export function planMigrations(
         `restore the file as it was applied (\`git log -p -- ${file.name}\`) and put the change into a new migration`,
       );
   }
-  return { fromVersion: recorded, latest, applied, pending: migrations.slice(recorded) };
+  const pending = migrations.slice(recorded);
+  for (const m of pending) {
+    const statement = transactionStatement(m.sql);
+    if (statement !== undefined) throw transactionStatementError(m, statement, where);
+  }
+  return { fromVersion: recorded, latest, applied, pending };
+}
+
+/** The refusal of a migration file that holds BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE or END. */
+export function transactionStatementError(
+  migration: Migration,
+  statement: string,
+  where: PlanContext,
+): MigrationError {
+  return new MigrationError(`migration ${migration.name} holds a ${statement} statement, so it was not run`, {
+    file: where.file,
+    database: where.database,
+    hint: 'remove BEGIN/COMMIT/ROLLBACK/SAVEPOINT from the file: db-hydration runs each migration in its own transaction',
+  });
 }
