@@ -12,7 +12,9 @@ import { MigrationError } from '../src/errors.js';
 import { readMigrationsDir, parseMigration } from '../src/migrate/migrations-dir.js';
 import { migrateDatabase, transactionStatement } from '../src/migrate/apply-migrations.js';
 import { DEFAULT_MIGRATIONS_TABLE, readLedger } from '../src/migrate/ledger.js';
+import { mergeArchives } from '../src/merge/merge-archives.js';
 import { tempDir } from './helpers/fixtures.js';
+import { dehydrate } from './helpers/merge.js';
 import {
   SHOP_CUSTOMERS,
   SHOP_MIGRATIONS,
@@ -237,5 +239,54 @@ describe('the migrations directory', () => {
       transactionStatement('CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END; SAVEPOINT s;'),
       'SAVEPOINT',
     );
+  });
+});
+
+describe('two branches and their ledgers', () => {
+  const branch = (dir: string, name: string, files: readonly (readonly [string, string])[]): string => {
+    const dbPath = join(dir, `${name}.db`);
+    makeShop(dbPath);
+    const migrations = readMigrationsDir(writeMigrations(join(dir, name), files));
+    withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)));
+    const archive = join(dir, `${name}.json`);
+    dehydrate(dbPath, archive);
+    return archive;
+  };
+
+  it('different migrations under one number conflict in the merge, at the ledger row; the same migration merges clean', () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const first = SHOP_MIGRATIONS.slice(0, 1);
+      const base = branch(dir, 'base', first);
+      const ours = branch(dir, 'ours', [
+        ...first,
+        ['0002_wishlist.sql', 'CREATE TABLE wishlist (id INTEGER PRIMARY KEY);\n'],
+      ]);
+      const theirs = branch(dir, 'theirs', [
+        ...first,
+        ['0002_gifts.sql', 'CREATE TABLE gifts (id INTEGER PRIMARY KEY);\n'],
+      ]);
+      const merged = mergeArchives({ base, ours, theirs, output: join(dir, 'merged.json') });
+      assert.equal(merged.clean, false);
+      const ledger = merged.conflicts.filter((c) => c.table === DEFAULT_MIGRATIONS_TABLE);
+      assert.equal(ledger.length, 1, JSON.stringify(merged.conflicts));
+      assert.equal(ledger[0]?.key, 'id=2');
+      assert.match(
+        readFileSync(join(dir, 'merged.json'), 'utf8'),
+        /0002_wishlist\.sql[\s\S]*=======[\s\S]*0002_gifts\.sql/,
+      );
+
+      const same = [...first, SHOP_MIGRATIONS[1] ?? ['', '']] as const;
+      const clean = mergeArchives({
+        base,
+        ours: branch(dir, 'ours2', same),
+        theirs: branch(dir, 'theirs2', same),
+        output: join(dir, 'merged2.json'),
+      });
+      assert.equal(clean.clean, true, JSON.stringify(clean.conflicts));
+      assert.match(readFileSync(join(dir, 'merged2.json'), 'utf8'), /"user_version":2/);
+    } finally {
+      cleanup();
+    }
   });
 });
