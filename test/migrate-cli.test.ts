@@ -122,7 +122,10 @@ describe('db-hydration migrate', () => {
       }
       // Without --migrate, the old archive comes back as it was.
       rmSync(hydrated);
-      ok(cli(['hydrate'], fresh.dir));
+      assert.match(
+        ok(cli(['hydrate'], fresh.dir)),
+        /shop\.db: 4 migrations pending \(run `db-hydration migrate`/,
+      );
       assert.equal(userVersion(hydrated), 0);
     } finally {
       p.cleanup();
@@ -242,6 +245,10 @@ describe('migrate refuses and changes nothing', () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, differs);
       assert.equal(existsSync(p.db), false, 'hydrate --migrate wrote nothing');
+      // Plain hydrate builds it as the archive has it, and says it does not fit this checkout.
+      const plain = ok(cli(['hydrate'], p.dir));
+      assert.match(plain, /shop\.db: must not be migrated: .*0003_other_branch\.sql/);
+      assert.equal(userVersion(p.db), 3);
     } finally {
       p.cleanup();
     }

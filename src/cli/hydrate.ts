@@ -60,6 +60,12 @@ Examples:
           if (d.note !== undefined) ctx.detail(`  ${fileName}: ${d.note}`);
           if (d.migrationsApplied !== undefined && d.migrationsApplied.length > 0)
             ctx.say(`  migrated  ${fileName}: ${d.migrationsApplied.join(', ')}`);
+          if (d.migrationsPending !== undefined)
+            ctx.say(
+              `  ${fileName}: ${plural(d.migrationsPending.length, 'migration')} pending (run \`db-hydration migrate\`, or hydrate with --migrate)`,
+            );
+          if (d.migrationProblem !== undefined)
+            ctx.say(`  ${fileName}: must not be migrated: ${d.migrationProblem}`);
         }
         const hydrated = entries.filter(([, d]) => d.status === 'hydrated').length;
         ctx.say(

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ArchiveNameError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { ArchiveNameError, MigrationError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOfArchive } from '../archive/naming.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import type { ArchiveHeader } from '../archive/format.js';
@@ -15,7 +15,7 @@ import { classifySync, withSnapshot, type SyncKind } from '../sync/classify-sync
 import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
 import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
-import { migrateDatabase } from '../migrate/apply-migrations.js';
+import { migrateDatabase, planFor } from '../migrate/apply-migrations.js';
 import { requireMigrationsDir } from './migrate-all.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
 
@@ -115,7 +115,7 @@ async function hydrateExisting(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
-  migrations: readonly Migration[] | undefined,
+  migrations: HydrateMigrations | undefined,
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName } = target;
   const skipped = (extra: Partial<HydratedDatabase> = {}): HydratedDatabase => ({
@@ -187,11 +187,13 @@ async function hydrateOne(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
-  migrations?: readonly Migration[],
+  migrations?: HydrateMigrations,
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName, header } = target;
   let backupPath: string | undefined;
   let migrationsApplied: string[] | undefined;
+  let migrationsPending: string[] | undefined;
+  let migrationProblem: string | undefined;
   const outcome = await buildDatabase({
     archivePath,
     dbPath,
@@ -206,7 +208,16 @@ async function hydrateOne(
         ? undefined
         : (db) => {
             const where = { file: dbPath, database: header.database, table: ctx.migrationsTable };
-            migrationsApplied = migrateDatabase(db, migrations, where).map((m) => m.name);
+            if (migrations.apply) {
+              migrationsApplied = migrateDatabase(db, migrations.list, where).map((m) => m.name);
+              return;
+            }
+            try {
+              migrationsPending = planFor(db, migrations.list, where).pending.map((m) => m.name);
+            } catch (error) {
+              if (!(error instanceof MigrationError)) throw error;
+              migrationProblem = error.message;
+            }
           },
     beforeReplace: async () => {
       if (existsSync(dbPath)) backupPath = await ctx.backup(dbPath);
@@ -242,11 +253,29 @@ async function hydrateOne(
     rejectedRows: outcome.rejectedRows,
     ...(backupPath === undefined ? {} : { backupPath }),
     ...(migrationsApplied === undefined ? {} : { migrationsApplied }),
+    ...(migrationsPending === undefined || migrationsPending.length === 0 ? {} : { migrationsPending }),
+    ...(migrationProblem === undefined ? {} : { migrationProblem }),
   };
 }
 
-/** The migrations `hydrate` applies to what it builds: none unless `migrate` (the option, else the manager's). */
-function hydrateMigrations(ctx: ManagerContext, options: HydrateAllOptions): Migration[] | undefined {
-  if (!(options.migrate ?? ctx.migrateOnHydrate)) return undefined;
-  return readMigrationsDir(requireMigrationsDir(ctx));
+/** The migrations `hydrate` applies (`apply`) or only compares each database it builds with. */
+interface HydrateMigrations {
+  readonly list: readonly Migration[];
+  readonly apply: boolean;
+}
+
+/**
+ * With `migrate` (the option, else the manager's): the directory's migrations, to apply; a directory that cannot be
+ * read is then an error. Without it, but with a migrations directory: the same, only to say what each database lacks
+ * (a directory that cannot be read is then passed over: hydrating does not need it).
+ */
+function hydrateMigrations(ctx: ManagerContext, options: HydrateAllOptions): HydrateMigrations | undefined {
+  if (options.migrate ?? ctx.migrateOnHydrate)
+    return { list: readMigrationsDir(requireMigrationsDir(ctx)), apply: true };
+  if (ctx.migrationsDir === undefined) return undefined;
+  try {
+    return { list: readMigrationsDir(ctx.migrationsDir), apply: false };
+  } catch {
+    return undefined;
+  }
 }

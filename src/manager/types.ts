@@ -91,6 +91,13 @@ export interface HydratedDatabase {
   readonly backupPath?: string;
   /** With `migrate`: the file names of the migrations applied to it after it was built, in order. */
   readonly migrationsApplied?: readonly string[];
+  /** Without `migrate`, when a migrations directory is configured: the migrations it lacks (`migrateAll` applies them). */
+  readonly migrationsPending?: readonly string[];
+  /**
+   * Without `migrate`, when a migrations directory is configured: why it must not be migrated (newer than the
+   * directory, or its ledger records migrations that differ from the directory's: another branch's, or edited since).
+   */
+  readonly migrationProblem?: string;
   /** Rows that violated a constraint and were skipped. */
   readonly rejectedRows: readonly RejectedRow[];
   /**
