@@ -4,11 +4,12 @@
  * migrations directory's own checks.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { MigrationError } from '../src/errors.js';
+import { ConfigError, MigrationError } from '../src/errors.js';
+import { DBHydrationManager } from '../src/manager.js';
 import { readMigrationsDir, parseMigration } from '../src/migrate/migrations-dir.js';
 import { migrateDatabase, transactionStatement } from '../src/migrate/apply-migrations.js';
 import { DEFAULT_MIGRATIONS_TABLE, readLedger } from '../src/migrate/ledger.js';
@@ -288,5 +289,48 @@ describe('two branches and their ledgers', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('what the database says about itself', () => {
+  it('a custom ledger table name is used; user_version set by something else, with or without a ledger, is refused', async () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const dbPath = join(data, 'shop.db');
+      makeShop(dbPath);
+      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 2));
+      const manager = new DBHydrationManager({ dataDir: data, migrationsDir, migrationsTable: 'schema_log' });
+      const done = await manager.migrateAll();
+      assert.deepEqual(done.errors, []);
+      assert.deepEqual(done.databases['shop.db']?.applied, ['0001_add_tier.sql', '0002_rename_total.sql']);
+      withDb(dbPath, (db) => {
+        assert.equal(readLedger(db, 'schema_log').entries.length, 2);
+        assert.equal(readLedger(db, DEFAULT_MIGRATIONS_TABLE).exists, false);
+        db.pragma('user_version = 5');
+      });
+      const refuse = async (message: RegExp): Promise<void> => {
+        const bytes = readFileSync(dbPath);
+        const r = await manager.migrateAll();
+        assert.equal(r.databases['shop.db']?.status, 'refused');
+        assert.match(r.errors[0] ?? '', message);
+        assert.deepEqual(readFileSync(dbPath), bytes);
+      };
+      await refuse(/user_version is 5 but the ledger "schema_log" records migrations up to 2/);
+      withDb(dbPath, (db) => db.exec('DROP TABLE schema_log'));
+      await refuse(/user_version is 5 but there is no ledger "schema_log"/);
+      withDb(dbPath, (db) => db.exec('CREATE TABLE schema_log (x)'));
+      await refuse(/the table "schema_log" is not a migrations ledger/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('without a migrations directory, migrateAll is a ConfigError that says how to give one', async () => {
+    await assert.rejects(
+      new DBHydrationManager({ dataDir: 'data' }).migrateAll(),
+      (e) => e instanceof ConfigError && e.key === 'migrationsDir' && /--migrations/.test(e.hint ?? ''),
+    );
   });
 });
