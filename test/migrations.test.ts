@@ -334,3 +334,37 @@ describe('what the database says about itself', () => {
     );
   });
 });
+
+describe('a database another connection is writing', () => {
+  it('waits the busy timeout, then reports it locked and applies nothing', async () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const dbPath = join(data, 'shop.db');
+      makeShop(dbPath);
+      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 1));
+      const writer = new Database(dbPath);
+      writer.exec('BEGIN IMMEDIATE');
+      try {
+        const bytes = readFileSync(dbPath);
+        const r = await new DBHydrationManager({
+          dataDir: data,
+          migrationsDir,
+          busyTimeoutMs: 100,
+        }).migrateAll();
+        assert.equal(r.errorDetails[0]?.code, 'DATABASE_LOCKED', JSON.stringify(r.errorDetails));
+        assert.match(
+          r.errors[0] ?? '',
+          /in use by another connection \(waited 100 ms\), so migration 0001_add_tier\.sql was not applied/,
+        );
+        assert.deepEqual(readFileSync(dbPath), bytes);
+      } finally {
+        writer.exec('ROLLBACK');
+        writer.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -12,7 +12,8 @@
  * A migration that fails is rolled back: the database is as it was before it.
  */
 import type Database from 'better-sqlite3';
-import { MigrationError } from '../errors.js';
+import { DatabaseLockedError, MigrationError } from '../errors.js';
+import { isBusyCode, sqliteCodeOf } from '../sqlite/error-codes.js';
 import { sqlTokens } from '../sqlite/sql-tokens.js';
 import { transactionStatement } from './migrations-dir.js';
 import { ensureLedger, readLedger, recordMigration } from './ledger.js';
@@ -87,7 +88,7 @@ export function applyMigration(db: Database.Database, migration: Migration, wher
   db.pragma('foreign_keys = OFF');
   if (migration.directives.legacyAlterTable) db.pragma('legacy_alter_table = ON');
   try {
-    db.exec('BEGIN IMMEDIATE');
+    begin(db, migration, where);
     try {
       const counters = readCounters(db);
       try {
@@ -127,6 +128,21 @@ export function applyMigration(db: Database.Database, migration: Migration, wher
   } finally {
     db.pragma(`legacy_alter_table = ${String(legacyAlter)}`);
     db.pragma(`foreign_keys = ${String(foreignKeys)}`);
+  }
+}
+
+/** `BEGIN IMMEDIATE`, or a {@link DatabaseLockedError} when another connection holds the write lock past the timeout. */
+function begin(db: Database.Database, migration: Migration, where: PlanContext): void {
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    if (!isBusyCode(sqliteCodeOf(error))) throw error;
+    const waited = Number(db.pragma('busy_timeout', { simple: true }));
+    throw DatabaseLockedError.busy(waited, `, so migration ${migration.name} was not applied`, {
+      file: where.file,
+      database: where.database,
+      cause: error,
+    });
   }
 }
 
