@@ -354,6 +354,7 @@ describe('a database another connection is writing', () => {
           busyTimeoutMs: 100,
         }).migrateAll();
         assert.equal(r.errorDetails[0]?.code, 'DATABASE_LOCKED', JSON.stringify(r.errorDetails));
+        assert.equal(r.databases['shop.db']?.status, 'refused');
         assert.match(
           r.errors[0] ?? '',
           /in use by another connection \(waited 100 ms\), so migration 0001_add_tier\.sql was not applied/,

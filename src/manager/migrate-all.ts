@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConfigError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { ConfigError, DatabaseLockedError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
 import { applyPlan, planFor } from '../migrate/apply-migrations.js';
@@ -25,7 +25,8 @@ export interface MigratedDatabase {
   readonly dbPath: string;
   /**
    * `migrated`: pending migrations were applied; `up-to-date`: nothing was pending; `pending`: a dry run found some;
-   * `refused`: the database must not be migrated (see the result's errors), nothing was changed; `failed`: a migration
+   * `refused`: the database must not be migrated, or another connection kept it locked (see the result's errors);
+   * nothing was changed; `failed`: a migration
    * failed and was rolled back (those before it in `applied` stay applied), the backup holds the database as it was.
    */
   readonly status: 'migrated' | 'up-to-date' | 'pending' | 'refused' | 'failed';
@@ -122,7 +123,9 @@ async function migrateOne(
     return { dbPath, status: 'migrated', fromVersion, toVersion: plan.latest, applied, backupPath };
   } catch (error) {
     errorDetails.push(toErrorDetail(error, { file: dbPath, database: where.database }));
-    const failed = backupPath !== undefined;
+    // Locked before the first migration began: nothing was tried, as for a refusal (the backup is still there).
+    const failed =
+      backupPath !== undefined && !(error instanceof DatabaseLockedError && applied.length === 0);
     return {
       dbPath,
       status: failed ? 'failed' : 'refused',
