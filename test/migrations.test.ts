@@ -4,12 +4,13 @@
  * migrations directory's own checks.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ConfigError, MigrationError } from '../src/errors.js';
 import { DBHydrationManager } from '../src/manager.js';
+import { openDatabase } from '../src/integration/open-database.js';
 import { readMigrationsDir, parseMigration } from '../src/migrate/migrations-dir.js';
 import { migrateDatabase, transactionStatement } from '../src/migrate/apply-migrations.js';
 import { DEFAULT_MIGRATIONS_TABLE, readLedger } from '../src/migrate/ledger.js';
@@ -364,6 +365,46 @@ describe('a database another connection is writing', () => {
         writer.exec('ROLLBACK');
         writer.close();
       }
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('openDatabase with migrationsDir', () => {
+  it('hydrates a missing database from an old archive and returns it migrated; refuses one newer than the directory', async () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const dbPath = join(data, 'shop.db');
+      makeShop(dbPath);
+      assert.deepEqual((await new DBHydrationManager({ dataDir: data }).dehydrateAll()).errors, []);
+      rmSync(dbPath);
+      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS);
+      const applied: string[][] = [];
+      const onMigrate = (names: readonly string[]): void => {
+        applied.push([...names]);
+      };
+      const db = await openDatabase(dbPath, { migrationsDir, onMigrate });
+      try {
+        assert.equal(db.pragma('user_version', { simple: true }), 4);
+        assert.equal(db.prepare('SELECT count(*) FROM addresses').pluck().get(), SHOP_CUSTOMERS);
+      } finally {
+        db.close();
+      }
+      assert.deepEqual(applied, [SHOP_MIGRATIONS.map(([n]) => n)]);
+      assert.equal(readdirSync(data).filter((f) => f.endsWith('.bak')).length, 1);
+      (await openDatabase(dbPath, { migrationsDir, onMigrate })).close();
+      assert.equal(applied.length, 1, 'nothing pending the second time');
+
+      rmSync(join(migrationsDir, '0004_split_addresses.sql'));
+      const bytes = readFileSync(dbPath);
+      await assert.rejects(
+        openDatabase(dbPath, { migrationsDir }),
+        (e) => e instanceof MigrationError && /newer than the migrations directory/.test(e.message),
+      );
+      assert.deepEqual(readFileSync(dbPath), bytes);
     } finally {
       cleanup();
     }
