@@ -64,6 +64,7 @@ describe('db-hydration migrate', () => {
         databases: { migrations?: { version: number; pending: string[] } }[];
       };
       assert.deepEqual(status.databases[0]?.migrations?.pending.length, 4);
+      assert.match(ok(cli(['status'], p.dir)), /in sync .* at 0: 4 pending \(run migrate\)/);
 
       const run = ok(cli(['migrate'], p.dir));
       assert.match(
@@ -241,6 +242,10 @@ describe('migrate refuses and changes nothing', () => {
         /at 3: refused \(below\)[\s\S]*must not be migrated: .*0003_other_branch\.sql/,
       );
       rmSync(p.db);
+      assert.match(
+        ok(cli(['status'], p.dir)),
+        /missing .*archive at 3: refused \(below\)[\s\S]*shop\.db: its archive must not be migrated: .*0003_other_branch\.sql/,
+      );
       const r = cli(['hydrate', '--migrate'], p.dir);
       assert.equal(r.code, 1);
       assert.match(r.stderr, differs);

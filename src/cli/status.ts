@@ -73,7 +73,8 @@ Examples:
         for (const d of result.databases) ctx.detail(`${d.fileName}: ${d.reason}`);
         for (const d of result.databases) {
           if (d.migrations?.problem === undefined) continue;
-          ctx.say(`${d.fileName}: must not be migrated: ${d.migrations.problem}`);
+          const what = d.migrations.ofArchive === true ? 'its archive' : 'it';
+          ctx.say(`${d.fileName}: ${what} must not be migrated: ${d.migrations.problem}`);
           if (d.migrations.hint !== undefined) ctx.say(`  hint: ${d.migrations.hint}`);
         }
         const parts = (Object.keys(LABEL) as SyncState[])
@@ -89,7 +90,8 @@ Examples:
 /** The status table's migrations cell: pending count, up to date, or refused. */
 function migrationsCell(m: MigrationStatus | undefined): string {
   if (m === undefined) return '-';
-  if (m.problem !== undefined) return `at ${m.version}: refused (below)`;
-  if (m.pending.length === 0) return `at ${m.version}, up to date`;
-  return `at ${m.version}: ${String(m.pending.length)} pending (run migrate)`;
+  const at = `${m.ofArchive === true ? 'archive ' : ''}at ${m.version}`;
+  if (m.problem !== undefined) return `${at}: refused (below)`;
+  if (m.pending.length === 0) return `${at}, up to date`;
+  return `${at}: ${String(m.pending.length)} pending (${m.ofArchive === true ? 'hydrate --migrate' : 'run migrate'})`;
 }

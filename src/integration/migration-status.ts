@@ -7,8 +7,11 @@ import Database from 'better-sqlite3';
 import { HydrationError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
 import { planFor } from '../migrate/apply-migrations.js';
+import { planMigrations } from '../migrate/plan-migrations.js';
+import type { LedgerEntry } from '../migrate/ledger.js';
+import { readArchive } from '../archive/read-archive.js';
 
-/** A database against the migrations directory, in a {@link DatabaseStatusEntry}. */
+/** A database (or, before it is hydrated, its archive) against the migrations directory, in a status entry. */
 export interface MigrationStatus {
   /** Its `user_version`: the latest migration applied (0: none). */
   readonly version: number;
@@ -16,6 +19,8 @@ export interface MigrationStatus {
   readonly latest: number;
   /** The file names of the migrations it lacks, in order (`db-hydration migrate` applies them). */
   readonly pending: readonly string[];
+  /** Whether this is what its archive holds (the database is missing, or its archive was updated), not the database. */
+  readonly ofArchive?: boolean;
   /** Why it must not be migrated (then `pending` is empty). */
   readonly problem?: string;
   readonly hint?: string;
@@ -60,5 +65,47 @@ export function migrationStatusOf(
     }
   } finally {
     db.close();
+  }
+}
+
+/**
+ * How an archive stands against the migrations: what a database hydrated from it would have had. Its ledger's rows
+ * are read (the other tables' rows are only counted past) and its `user_version` taken from its pragmas.
+ */
+export function archiveMigrationStatus(
+  archivePath: string,
+  migrations: readonly Migration[],
+  table: string,
+): MigrationStatus {
+  let userVersion = 0;
+  let exists = false;
+  let inLedger = false;
+  const entries: LedgerEntry[] = [];
+  for (const event of readArchive(archivePath, { lazyRows: true })) {
+    if (event.kind === 'header') userVersion = event.header.pragmas?.user_version ?? 0;
+    else if (event.kind === 'table') {
+      inLedger = event.table.name.toLowerCase() === table.toLowerCase();
+      exists ||= inLedger;
+    } else if (event.kind === 'row' && inLedger) {
+      const { id, name, checksum } = event.row;
+      entries.push({
+        id: typeof id === 'number' ? id : -1,
+        name: typeof name === 'string' ? name : '',
+        checksum: typeof checksum === 'string' ? checksum : '',
+      });
+    } else if (event.kind === 'tableEnd') inLedger = false;
+  }
+  try {
+    const plan = planMigrations({ exists, entries, userVersion }, migrations, { file: archivePath, table });
+    return { version: userVersion, latest: plan.latest, pending: plan.pending.map((m) => m.name) };
+  } catch (error) {
+    if (!(error instanceof HydrationError)) throw error;
+    return {
+      version: userVersion,
+      latest: migrations.length,
+      pending: [],
+      problem: error.message,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+    };
   }
 }

@@ -21,7 +21,13 @@ import { compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker } from '../archive/conflict-markers.js';
 import { classifySync, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
-import { loadMigrationsForStatus, migrationStatusOf, type MigrationStatus } from './migration-status.js';
+import {
+  archiveMigrationStatus,
+  loadMigrationsForStatus,
+  migrationStatusOf,
+  type MigrationStatus,
+} from './migration-status.js';
+import type { Migration } from '../migrate/migrations-dir.js';
 
 export type { MigrationStatus } from './migration-status.js';
 
@@ -130,14 +136,11 @@ export async function getStatus(
     try {
       const hasArchive = exportedAt !== undefined || withConflicts.has(fileName);
       const status = statusOf(base, hasArchive, busyTimeoutMs, options.onProgress);
-      databases.push(
-        migrations === undefined || !USABLE_STATES.has(status.state)
-          ? status
-          : {
-              ...status,
-              migrations: migrationStatusOf(dbPath, migrations, manager.migrationsTable, busyTimeoutMs),
-            },
-      );
+      const m =
+        migrations === undefined
+          ? undefined
+          : migrationsOfEntry(status, migrations, manager.migrationsTable, busyTimeoutMs);
+      databases.push(m === undefined ? status : { ...status, migrations: m });
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
@@ -181,14 +184,28 @@ export async function getStatus(
   };
 }
 
-/** The states of a database that can be read, so its migrations can be told. */
-const USABLE_STATES: ReadonlySet<SyncState> = new Set([
-  'in-sync',
-  'changed',
-  'no-archive',
-  'archive-updated',
-  'diverged',
-]);
+/** The states of a database whose own migrations are told: it can be read, and it is what stays. */
+const LIVE_STATES: ReadonlySet<SyncState> = new Set(['in-sync', 'changed', 'no-archive', 'diverged']);
+
+/**
+ * The migrations of an entry: of the database itself, or, where `hydrate` is the next step (missing, archive updated),
+ * of its archive, which is what the database will hold.
+ */
+function migrationsOfEntry(
+  entry: DatabaseStatusEntry,
+  migrations: readonly Migration[],
+  table: string,
+  busyTimeoutMs: number,
+): MigrationStatus | undefined {
+  if (LIVE_STATES.has(entry.state)) return migrationStatusOf(entry.dbPath, migrations, table, busyTimeoutMs);
+  if (entry.state !== 'missing' && entry.state !== 'archive-updated') return undefined;
+  if (!existsSync(entry.archivePath)) return undefined;
+  try {
+    return { ...archiveMigrationStatus(entry.archivePath, migrations, table), ofArchive: true };
+  } catch {
+    return undefined; // an archive that cannot be read is reported by the other checks
+  }
+}
 
 /**
  * The archives' headers (`exported_at` by database file name), adding each archive's database to `names`; archives
