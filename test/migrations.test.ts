@@ -410,3 +410,31 @@ describe('openDatabase with migrationsDir', () => {
     }
   });
 });
+
+describe('a table rebuild without its directive', () => {
+  it('is rolled back with a hint naming the directive, and leaves the database as it was', () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const dbPath = join(dir, 'shop.db');
+      makeShop(dbPath);
+      const [name, sql] = SHOP_MIGRATIONS[2] ?? ['', ''];
+      const without = sql.replace('-- db-hydration: legacy_alter_table=on\n', '');
+      const migrations = [
+        parseMigration(1, 'x.sql', "ALTER TABLE customers ADD COLUMN tier TEXT NOT NULL DEFAULT 'basic';"),
+        parseMigration(2, name, without),
+      ];
+      withDb(dbPath, (db) => migrateDatabase(db, migrations.slice(0, 1), where(dbPath)));
+      const bytes = readFileSync(dbPath);
+      assert.throws(
+        () => withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath))),
+        (e) =>
+          e instanceof MigrationError &&
+          /error in view order_totals: no such table: main\.customers; it was rolled back/.test(e.message) &&
+          /legacy_alter_table=on/.test(e.hint ?? ''),
+      );
+      assert.deepEqual(readFileSync(dbPath), bytes);
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -96,7 +96,10 @@ export function applyMigration(db: Database.Database, migration: Migration, wher
       } catch (error) {
         throw fail(
           `failed: ${(error as Error).message}; it was rolled back`,
-          'fix the migration file (it was not applied, so it may still be edited) and run again',
+          /error in (view|trigger) .*no such table/.test((error as Error).message) &&
+            !migration.directives.legacyAlterTable
+            ? 'a table rebuild (create new_X, copy, drop X, rename new_X to X) needs `-- db-hydration: legacy_alter_table=on` on the first line while views or triggers name X (docs/migrations.md)'
+            : 'fix the migration file (it was not applied, so it may still be edited) and run again',
           error,
         );
       }
