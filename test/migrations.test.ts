@@ -4,7 +4,7 @@
  * migrations directory's own checks.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -433,6 +433,35 @@ describe('a table rebuild without its directive', () => {
           /legacy_alter_table=on/.test(e.hint ?? ''),
       );
       assert.deepEqual(readFileSync(dbPath), bytes);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('a file that is not a database', () => {
+  it('is reported with a hint and left as it was; the other databases are migrated', async () => {
+    const { dir, cleanup } = tempDir('dh-mig-');
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      makeShop(join(data, 'shop.db'));
+      writeFileSync(
+        join(data, 'junk.db'),
+        'not a database at all, but long enough to be looked at '.repeat(20),
+      );
+      const junk = readFileSync(join(data, 'junk.db'));
+      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 1));
+      const r = await new DBHydrationManager({ dataDir: data, migrationsDir }).migrateAll();
+      assert.equal(r.databases['shop.db']?.status, 'migrated');
+      assert.equal(r.databases['junk.db']?.status, 'refused');
+      assert.equal(r.errorDetails.length, 1);
+      const [detail] = r.errorDetails;
+      assert.ok(detail !== undefined);
+      assert.equal(detail.code, 'DATABASE_READ');
+      assert.match(detail.message, /junk\.db/);
+      assert.match(detail.hint ?? '', /db-hydration fix/);
+      assert.deepEqual(readFileSync(join(data, 'junk.db')), junk);
     } finally {
       cleanup();
     }

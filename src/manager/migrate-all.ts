@@ -122,7 +122,14 @@ async function migrateOne(
     applyPlan(db, planFor(db, migrations, where), where, (m) => applied.push(m.name));
     return { dbPath, status: 'migrated', fromVersion, toVersion: plan.latest, applied, backupPath };
   } catch (error) {
-    errorDetails.push(toErrorDetail(error, { file: dbPath, database: where.database }));
+    errorDetails.push(
+      toErrorDetail(error, {
+        file: dbPath,
+        database: where.database,
+        code: 'DATABASE_READ',
+        hint: 'check it with `db-hydration status`; a damaged database is repaired by `db-hydration fix`',
+      }),
+    );
     // Locked before the first migration began: nothing was tried, as for a refusal (the backup is still there).
     const failed =
       backupPath !== undefined && !(error instanceof DatabaseLockedError && applied.length === 0);
