@@ -28,6 +28,8 @@ export {
   readMigrationsDir,
   parseMigration,
   migrationChecksum,
+  migrationsDirFor,
+  MigrationsReader,
   type Migration,
   type MigrationDirectives,
 } from './migrate/migrations-dir.js';

@@ -259,3 +259,36 @@ describe('migrate refuses and changes nothing', () => {
     }
   });
 });
+
+describe('one migrations directory per database', () => {
+  it('migrations/<name>/ holds a database’s own migrations; the others use the top-level files', () => {
+    const p = project(0);
+    try {
+      const other = join(p.dir, 'data', 'notes.db');
+      const db = new Database(other);
+      db.exec(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('a'), ('b');",
+      );
+      db.close();
+      writeMigrations(join(p.dir, 'migrations'), SHOP_MIGRATIONS.slice(0, 2));
+      writeMigrations(join(p.dir, 'migrations', 'notes'), [
+        ['0001_pinned.sql', 'ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;\n'],
+      ]);
+      const out = ok(cli(['migrate'], p.dir));
+      assert.match(out, /migrated +notes\.db +0 -> 1: 0001_pinned\.sql/);
+      assert.match(out, /migrated +shop\.db +0 -> 2: 0001_add_tier\.sql, 0002_rename_total\.sql/);
+      assert.equal(userVersion(other), 1);
+      assert.equal(userVersion(p.db), 2);
+      const status = ok(cli(['status'], p.dir));
+      assert.match(status, /notes\.db .*at 1, up to date/);
+      assert.match(status, /shop\.db .*at 2, up to date/);
+      const json = JSON.parse(ok(cli(['migrate', '--json', '--dry-run'], p.dir))) as {
+        databases: Record<string, { migrationsDir: string; status: string }>;
+      };
+      assert.equal(json.databases['notes.db']?.migrationsDir, join(p.dir, 'migrations', 'notes'));
+      assert.equal(json.databases['shop.db']?.migrationsDir, join(p.dir, 'migrations'));
+    } finally {
+      p.cleanup();
+    }
+  });
+});

@@ -35,6 +35,8 @@ Examples:
         const entries = Object.entries(result.databases);
         for (const [fileName, d] of entries) {
           const list = d.applied.join(', ');
+          if (d.migrationsDir !== result.migrationsDir)
+            ctx.detail(`${fileName}: migrations from ${ctx.path(d.migrationsDir)}`);
           if (d.status === 'up-to-date') ctx.say(`up to date  ${fileName}  (at ${d.fromVersion})`);
           else if (d.status === 'pending')
             ctx.say(`would run   ${fileName}  ${d.fromVersion} -> ${d.toVersion}: ${list}`);
@@ -54,7 +56,7 @@ Examples:
           ? `${count('pending')} would be migrated`
           : `${count('migrated')} migrated`;
         ctx.say(
-          `${plural(entries.length, 'database')}: ${verb}, ${count('up-to-date')} up to date (${plural(result.migrations.length, 'migration')} in ${ctx.path(result.migrationsDir)}, ${formatDuration(Date.now() - ctx.startedAt)}).` +
+          `${plural(entries.length, 'database')}: ${verb}, ${count('up-to-date')} up to date (migrations in ${ctx.path(result.migrationsDir)}, ${formatDuration(Date.now() - ctx.startedAt)}).` +
             (result.errors.length > 0 ? ` ${plural(result.errors.length, 'error')}.` : ''),
         );
       });

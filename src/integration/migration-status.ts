@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { HydrationError, toErrorDetail, type ErrorDetail } from '../errors.js';
-import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
+import type { Migration, MigrationsReader } from '../migrate/migrations-dir.js';
 import { planFor } from '../migrate/apply-migrations.js';
 import { planMigrations } from '../migrate/plan-migrations.js';
 import type { LedgerEntry } from '../migrate/ledger.js';
@@ -26,16 +26,23 @@ export interface MigrationStatus {
   readonly hint?: string;
 }
 
-/** The directory's migrations, or undefined (with the error in `errorDetails`) when it cannot be used. */
-export function loadMigrationsForStatus(
-  dir: string | undefined,
+/**
+ * A database's migrations for `status`, or undefined when no migrations directory is configured or its directory
+ * cannot be used (then the error is in `errorDetails`, once per directory).
+ */
+export function migrationsForStatus(
+  reader: MigrationsReader | undefined,
+  fileName: string,
   errorDetails: ErrorDetail[],
+  reported: Set<string>,
 ): readonly Migration[] | undefined {
-  if (dir === undefined) return undefined;
+  if (reader === undefined) return undefined;
   try {
-    return readMigrationsDir(dir);
+    return reader.forDatabase(fileName);
   } catch (error) {
-    errorDetails.push(toErrorDetail(error, { file: dir }));
+    const dir = reader.dirFor(fileName);
+    if (!reported.has(dir)) errorDetails.push(toErrorDetail(error, { file: dir }));
+    reported.add(dir);
     return undefined;
   }
 }

@@ -12,7 +12,7 @@ import type { FixDetail } from '../integrity/fix-databases.js';
 import type { ProgressListener } from '../progress.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { databaseNameOf } from '../archive/naming.js';
-import { readMigrationsDir } from '../migrate/migrations-dir.js';
+import { migrationsDirFor, readMigrationsDir } from '../migrate/migrations-dir.js';
 import { DEFAULT_MIGRATIONS_TABLE } from '../migrate/ledger.js';
 import { applyPlan, planFor } from '../migrate/apply-migrations.js';
 import { backupDatabase, DEFAULT_BACKUPS_KEPT } from '../manager/backups.js';
@@ -151,7 +151,7 @@ async function migrateOpened(
   path: string,
   options: OpenDatabaseOptions,
 ): Promise<void> {
-  const migrations = readMigrationsDir(options.migrationsDir ?? '');
+  const migrations = readMigrationsDir(migrationsDirFor(options.migrationsDir ?? '', basename(path)));
   const where = {
     file: path,
     database: databaseNameOf(basename(path)),

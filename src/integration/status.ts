@@ -23,11 +23,11 @@ import { classifySync, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import {
   archiveMigrationStatus,
-  loadMigrationsForStatus,
+  migrationsForStatus,
   migrationStatusOf,
   type MigrationStatus,
 } from './migration-status.js';
-import type { Migration } from '../migrate/migrations-dir.js';
+import { MigrationsReader, type Migration } from '../migrate/migrations-dir.js';
 
 export type { MigrationStatus } from './migration-status.js';
 
@@ -127,7 +127,9 @@ export async function getStatus(
   const names = new Set(manager.listDatabases());
   const { headers, withConflicts } = readHeaders(manager, names, errorDetails);
   const databases: DatabaseStatusEntry[] = [];
-  const migrations = loadMigrationsForStatus(manager.migrationsDir, errorDetails);
+  const reader =
+    manager.migrationsDir === undefined ? undefined : new MigrationsReader(manager.migrationsDir);
+  const reportedDirs = new Set<string>();
   for (const fileName of [...names].sort(compareNames)) {
     const dbPath = join(manager.dataDir, fileName);
     const archivePath = manager.archivePathFor(fileName);
@@ -136,6 +138,7 @@ export async function getStatus(
     try {
       const hasArchive = exportedAt !== undefined || withConflicts.has(fileName);
       const status = statusOf(base, hasArchive, busyTimeoutMs, options.onProgress);
+      const migrations = migrationsForStatus(reader, fileName, errorDetails, reportedDirs);
       const m =
         migrations === undefined
           ? undefined

@@ -14,7 +14,7 @@ import { checkDatabase } from '../integrity/classify-database.js';
 import { classifySync, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
 import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
-import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
+import { MigrationsReader } from '../migrate/migrations-dir.js';
 import { migrateDatabase, planFor } from '../migrate/apply-migrations.js';
 import { requireMigrationsDir } from './migrate-all.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
@@ -209,11 +209,13 @@ async function hydrateOne(
         : (db) => {
             const where = { file: dbPath, database: header.database, table: ctx.migrationsTable };
             if (migrations.apply) {
-              migrationsApplied = migrateDatabase(db, migrations.list, where).map((m) => m.name);
+              const list = migrations.reader.forDatabase(fileName);
+              migrationsApplied = migrateDatabase(db, list, where).map((m) => m.name);
               return;
             }
             try {
-              migrationsPending = planFor(db, migrations.list, where).pending.map((m) => m.name);
+              const list = migrations.reader.forDatabase(fileName);
+              migrationsPending = planFor(db, list, where).pending.map((m) => m.name);
             } catch (error) {
               if (!(error instanceof MigrationError)) throw error;
               migrationProblem = error.message;
@@ -260,22 +262,19 @@ async function hydrateOne(
 
 /** The migrations `hydrate` applies (`apply`) or only compares each database it builds with. */
 interface HydrateMigrations {
-  readonly list: readonly Migration[];
+  readonly reader: MigrationsReader;
   readonly apply: boolean;
 }
 
 /**
- * With `migrate` (the option, else the manager's): the directory's migrations, to apply; a directory that cannot be
- * read is then an error. Without it, but with a migrations directory: the same, only to say what each database lacks
- * (a directory that cannot be read is then passed over: hydrating does not need it).
+ * With `migrate` (the option, else the manager's): each database's migrations, to apply; a directory that cannot be
+ * read is then that database's error, and it is not written. Without it, but with a migrations directory: the same,
+ * only to say what each database lacks (a directory that cannot be read is then passed over: hydrating does not need
+ * it).
  */
 function hydrateMigrations(ctx: ManagerContext, options: HydrateAllOptions): HydrateMigrations | undefined {
   if (options.migrate ?? ctx.migrateOnHydrate)
-    return { list: readMigrationsDir(requireMigrationsDir(ctx)), apply: true };
+    return { reader: new MigrationsReader(requireMigrationsDir(ctx)), apply: true };
   if (ctx.migrationsDir === undefined) return undefined;
-  try {
-    return { list: readMigrationsDir(ctx.migrationsDir), apply: false };
-  } catch {
-    return undefined;
-  }
+  return { reader: new MigrationsReader(ctx.migrationsDir), apply: false };
 }

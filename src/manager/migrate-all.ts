@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError, DatabaseLockedError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/naming.js';
-import { readMigrationsDir, type Migration } from '../migrate/migrations-dir.js';
+import { MigrationsReader, type Migration } from '../migrate/migrations-dir.js';
 import { applyPlan, planFor } from '../migrate/apply-migrations.js';
 import type { PlanContext } from '../migrate/plan-migrations.js';
 import { assertDataDir } from './paths.js';
@@ -38,15 +38,16 @@ export interface MigratedDatabase {
   readonly applied: readonly string[];
   /** Where the database was backed up before the first migration. */
   readonly backupPath?: string;
+  /** The directory its migrations came from: `<migrationsDir>/<database name>/` when there is one, else migrationsDir. */
+  readonly migrationsDir: string;
 }
 
 /** Result of {@link DBHydrationManager.migrateAll}. */
 export interface MigrationResult {
   readonly timestamp: string;
+  /** The configured migrations directory. */
   readonly migrationsDir: string;
   readonly dryRun: boolean;
-  /** The migrations the directory holds (the latest number: its length). */
-  readonly migrations: readonly string[];
   /** Keyed by database file name. */
   readonly databases: Readonly<Record<string, MigratedDatabase>>;
   readonly errors: readonly string[];
@@ -66,11 +67,14 @@ export function requireMigrationsDir(ctx: ManagerContext): string {
 export async function migrateAll(ctx: ManagerContext, options: MigrateAllOptions): Promise<MigrationResult> {
   const timestamp = new Date().toISOString();
   const migrationsDir = requireMigrationsDir(ctx);
-  const migrations = readMigrationsDir(migrationsDir);
   assertDataDir(ctx.dataDir);
+  const reader = new MigrationsReader(migrationsDir);
+  const fileNames = ctx.listDatabases();
+  // Every directory is read and checked before any database is touched.
+  const migrationsOf = new Map(fileNames.map((f) => [f, reader.forDatabase(f)] as const));
   const databases: Record<string, MigratedDatabase> = {};
   const errorDetails: ErrorDetail[] = [];
-  for (const fileName of ctx.listDatabases()) {
+  for (const fileName of fileNames) {
     const dbPath = join(ctx.dataDir, fileName);
     const where = { file: dbPath, database: databaseNameOf(fileName), table: ctx.migrationsTable };
     if (!existsSync(dbPath)) {
@@ -83,13 +87,14 @@ export async function migrateAll(ctx: ManagerContext, options: MigrateAllOptions
       });
       continue;
     }
-    databases[fileName] = await migrateOne(ctx, migrations, where, options, errorDetails);
+    const migrations = migrationsOf.get(fileName) ?? [];
+    const outcome = await migrateOne(ctx, migrations, where, options, errorDetails);
+    databases[fileName] = { ...outcome, migrationsDir: reader.dirFor(fileName) };
   }
   return {
     timestamp,
     migrationsDir,
     dryRun: options.dryRun === true,
-    migrations: migrations.map((m) => m.name),
     databases,
     errors: errorDetails.map((e) => e.message),
     errorDetails,
@@ -102,7 +107,7 @@ async function migrateOne(
   where: PlanContext & { file: string },
   options: MigrateAllOptions,
   errorDetails: ErrorDetail[],
-): Promise<MigratedDatabase> {
+): Promise<Omit<MigratedDatabase, 'migrationsDir'>> {
   const dbPath = where.file;
   let fromVersion = 0;
   const applied: string[] = [];

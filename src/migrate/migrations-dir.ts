@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MigrationError } from '../errors.js';
 import { sqlTokens } from '../sqlite/sql-tokens.js';
+import { databaseNameOf } from '../archive/naming.js';
 
 /** One migration file. */
 export interface Migration {
@@ -147,4 +148,47 @@ export function readMigrationsDir(dir: string): Migration[] {
     const path = join(dir, f.name);
     return parseMigration(f.id, f.name, readFileSync(path, 'utf8'), path);
   });
+}
+
+/**
+ * The directory holding one database's migrations: `<dir>/<database name>/` (e.g. `migrations/app/` for `app.db`)
+ * when there is one, so each database of a data directory can have its own; otherwise `dir` itself, whose files then
+ * apply to every database without a directory of its own.
+ */
+export function migrationsDirFor(dir: string, databaseFileName: string): string {
+  const own = join(dir, databaseNameOf(databaseFileName));
+  try {
+    return statSync(own).isDirectory() ? own : dir;
+  } catch {
+    return dir;
+  }
+}
+
+/** Reads each migrations directory once, however many databases use it. */
+export class MigrationsReader {
+  private readonly cache = new Map<string, Migration[]>();
+
+  constructor(
+    /** The configured migrations directory. */
+    readonly dir: string,
+  ) {}
+
+  /** The directory a database's migrations come from (see {@link migrationsDirFor}). */
+  dirFor(databaseFileName: string): string {
+    return migrationsDirFor(this.dir, databaseFileName);
+  }
+
+  /**
+   * The migrations of a database, in order.
+   * @throws {MigrationError} as {@link readMigrationsDir}
+   */
+  forDatabase(databaseFileName: string): Migration[] {
+    const dir = this.dirFor(databaseFileName);
+    let migrations = this.cache.get(dir);
+    if (migrations === undefined) {
+      migrations = readMigrationsDir(dir);
+      this.cache.set(dir, migrations);
+    }
+    return migrations;
+  }
 }
