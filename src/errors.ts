@@ -21,6 +21,7 @@ export type HydrationErrorCode =
   | 'CONFIG'
   | 'USAGE'
   | 'GIT'
+  | 'MIGRATION'
   | 'IO';
 
 /** Where an error happened. All fields are optional; the message already names them. */
@@ -196,6 +197,18 @@ export class UsageError extends HydrationError {
 export class GitError extends HydrationError {
   constructor(message: string, context: ErrorContext = {}) {
     super('GIT', message, context);
+  }
+}
+
+/**
+ * A schema migration was refused or failed: the migrations directory is not usable (a gap or duplicate in the
+ * numbering, an unnamed file), a database is newer than the directory knows, an applied migration was edited since, the
+ * ledger disagrees with the directory or `user_version`, or a migration's SQL failed (its transaction was rolled back).
+ * The database was left as it was before that migration.
+ */
+export class MigrationError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('MIGRATION', message, context);
   }
 }
 

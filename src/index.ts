@@ -19,8 +19,28 @@ export {
   type SyncAllOptions,
   type SyncedDatabase,
   type SyncResult,
+  type MigrateAllOptions,
+  type MigratedDatabase,
+  type MigrationResult,
 } from './manager.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
+export {
+  readMigrationsDir,
+  parseMigration,
+  migrationChecksum,
+  migrationsDirFor,
+  MigrationsReader,
+  type Migration,
+  type MigrationDirectives,
+} from './migrate/migrations-dir.js';
+export {
+  DEFAULT_MIGRATIONS_TABLE,
+  readLedger,
+  type LedgerEntry,
+  type LedgerState,
+} from './migrate/ledger.js';
+export { planMigrations, type MigrationPlan, type PlanContext } from './migrate/plan-migrations.js';
+export { planFor, applyPlan, applyMigration, migrateDatabase } from './migrate/apply-migrations.js';
 export {
   HydrationError,
   ArchiveFormatError,
@@ -35,6 +55,7 @@ export {
   ConfigError,
   UsageError,
   GitError,
+  MigrationError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,

@@ -21,6 +21,8 @@ import { hydrateAll } from './manager/hydrate-all.js';
 import { fixAll } from './manager/fix-all.js';
 import { syncAll, type SyncAllOptions, type SyncResult } from './manager/sync-all.js';
 import { archiveStats } from './manager/archive-stats.js';
+import { migrateAll, type MigrateAllOptions, type MigrationResult } from './manager/migrate-all.js';
+import { DEFAULT_MIGRATIONS_TABLE } from './migrate/ledger.js';
 import type {
   ArchiveStats,
   DehydrateAllOptions,
@@ -43,6 +45,7 @@ export type {
   HydrationResult,
 } from './manager/types.js';
 export { peekHeader, targetFileName } from './archive/archive-header.js';
+export type { MigrateAllOptions, MigratedDatabase, MigrationResult } from './manager/migrate-all.js';
 export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
 
 /**
@@ -59,6 +62,10 @@ export class DBHydrationManager {
   readonly dataDir: string;
   readonly archiveDir: string;
   readonly manifestPath: string;
+  /** The migrations directory, when one is configured (`migrationsDir`). */
+  readonly migrationsDir: string | undefined;
+  /** The ledger table of applied migrations in each database. */
+  readonly migrationsTable: string;
   private readonly options: HydrationManagerOptions;
   private readonly context: ManagerContext;
 
@@ -68,12 +75,17 @@ export class DBHydrationManager {
     this.archiveDir = options.archiveDir ?? join(this.dataDir, 'json_archives');
     this.manifestPath = join(this.archiveDir, MANIFEST_FILE);
     checkManagerOptions(options);
+    this.migrationsDir = options.migrationsDir;
+    this.migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
     this.context = {
       dataDir: this.dataDir,
       archiveDir: this.archiveDir,
       manifestPath: this.manifestPath,
       busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      migrationsDir: this.migrationsDir,
+      migrationsTable: this.migrationsTable,
+      migrateOnHydrate: options.migrate === true,
       onProgress: options.onProgress,
       databases: options.databases,
       listDatabases: () => this.listDatabases(),
@@ -179,6 +191,27 @@ export class DBHydrationManager {
    */
   async syncAll(options: SyncAllOptions): Promise<SyncResult> {
     return syncAll(this.context, options);
+  }
+
+  /**
+   * Applies the pending migrations of `migrationsDir` to every database of dataDir: each database is backed up first,
+   * each migration runs in its own transaction (foreign keys off, `foreign_key_check` before commit) and is recorded in
+   * the database's ledger and `user_version`. A database newer than the directory, one whose applied migrations differ
+   * from the directory's files (edited since, or another branch's), or a directory with a gap or duplicate in its
+   * numbering is refused and left as it was; a migration that fails is rolled back. See docs/migrations.md.
+   *
+   * @example
+   * ```ts
+   * const manager = new DBHydrationManager({ dataDir: 'data', migrationsDir: 'migrations' });
+   * const plan = await manager.migrateAll({ dryRun: true }); // what would run, per database
+   * const result = await manager.migrateAll();
+   * for (const [file, d] of Object.entries(result.databases)) console.log(file, d.status, d.applied);
+   * ```
+   * @throws {ConfigError} when no migrations directory is configured
+   * @throws {MigrationError} when the directory cannot be read or its numbering has a gap or duplicate
+   */
+  async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationResult> {
+    return migrateAll(this.context, options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

@@ -27,6 +27,9 @@ describe('configuration', () => {
         databases: ['a.db'],
         busyTimeoutMs: 250,
         backupsKept: 2,
+        migrationsDir: 'db/migrations',
+        migrate: true,
+        migrationsTable: 'schema_log',
       });
       const loaded = loadConfig({ cwd: dir });
       assert.equal(loaded.source, join(dir, 'db-hydration.config.json'));
@@ -36,6 +39,9 @@ describe('configuration', () => {
         databases: ['a.db'],
         busyTimeoutMs: 250,
         backupsKept: 2,
+        migrationsDir: join(dir, 'db', 'migrations'),
+        migrate: true,
+        migrationsTable: 'schema_log',
       });
     });
   });
@@ -92,6 +98,9 @@ describe('configuration', () => {
       databases: 'a.db',
       busyTimeoutMs: -1,
       backupsKept: 1.5,
+      migrationsDir: '',
+      migrate: 'yes',
+      migrationsTable: 'sqlite_log',
     };
     withDir((dir) => {
       for (const [key, value] of Object.entries(wrong)) {

@@ -92,6 +92,9 @@ export class CommandContext {
         ...(databases === undefined ? {} : { databases }),
         ...(this.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: this.busyTimeoutMs }),
         ...(config.backupsKept === undefined ? {} : { backupsKept: config.backupsKept }),
+        ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
+        ...(config.migrate === undefined ? {} : { migrate: config.migrate }),
+        ...(config.migrationsTable === undefined ? {} : { migrationsTable: config.migrationsTable }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
@@ -179,6 +182,17 @@ function checkDatabaseNames(
         : `check the name; the databases here are: ${names.join(', ')}`,
     );
   });
+}
+
+/** The `--migrations <dir>` option of the commands that read migrations (migrate, hydrate, status). */
+export const MIGRATIONS_OPTION = [
+  '--migrations <dir>',
+  'directory of numbered SQL migrations, e.g. migrations/0001_add_notes.sql (default: "migrationsDir" of the config)',
+] as const;
+
+/** The manager options for a `--migrations` flag: it overrides the config's migrationsDir. */
+export function migrationsOverride(dir: string | undefined): Partial<HydrationManagerOptions> {
+  return dir === undefined ? {} : { migrationsDir: resolve(dir) };
 }
 
 /** Prints a JSON result or runs the human renderer. */

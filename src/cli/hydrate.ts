@@ -1,6 +1,12 @@
 /** `db-hydration hydrate`: every archive → its database. One call of `manager.hydrateAll()`, then rendering. */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { CommandContext, output, withCommonOptions } from './context.js';
+import {
+  CommandContext,
+  MIGRATIONS_OPTION,
+  migrationsOverride,
+  output,
+  withCommonOptions,
+} from './context.js';
 import { formatDuration, plural } from './render.js';
 
 /** The `hydrate` command. */
@@ -13,17 +19,26 @@ export function hydrateCommand(setExit: (code: number) => void): CommandUnknownO
       ),
   )
     .option('-f, --force', 'replace existing databases (each is backed up first)')
+    .option(
+      '--migrate',
+      'apply pending migrations to each database built, before it is put in place (default: "migrate" of the config)',
+    )
+    .option(...MIGRATIONS_OPTION)
     .addHelpText(
       'after',
       `
 Examples:
   $ git pull && db-hydration hydrate   # create missing databases, bring pulled archive updates in
   $ db-hydration hydrate --force       # replace local databases with the archives' content
-  $ db-hydration hydrate --db arbiter --force`,
+  $ db-hydration hydrate --db arbiter --force
+  $ db-hydration hydrate --migrate --migrations migrations   # an old archive comes out at the latest schema`,
     )
     .action(async (opts) => {
-      const ctx = new CommandContext(opts);
-      const result = await ctx.manager.hydrateAll({ force: opts.force === true });
+      const ctx = new CommandContext(opts, migrationsOverride(opts.migrations));
+      const result = await ctx.manager.hydrateAll({
+        force: opts.force === true,
+        ...(opts.migrate === true ? { migrate: true } : {}),
+      });
       output(ctx, result, () => {
         const entries = Object.entries(result.databases);
         for (const [fileName, d] of entries) {
@@ -43,6 +58,14 @@ Examples:
             `hydrated  ${fileName} <- ${ctx.path(d.archivePath)}  (${plural(d.tablesImported, 'table')}, ${plural(d.totalRows, 'row')}${backup})`,
           );
           if (d.note !== undefined) ctx.detail(`  ${fileName}: ${d.note}`);
+          if (d.migrationsApplied !== undefined && d.migrationsApplied.length > 0)
+            ctx.say(`  migrated  ${fileName}: ${d.migrationsApplied.join(', ')}`);
+          if (d.migrationsPending !== undefined)
+            ctx.say(
+              `  ${fileName}: ${plural(d.migrationsPending.length, 'migration')} pending (run \`db-hydration migrate\`, or hydrate with --migrate)`,
+            );
+          if (d.migrationProblem !== undefined)
+            ctx.say(`  ${fileName}: must not be migrated: ${d.migrationProblem}`);
         }
         const hydrated = entries.filter(([, d]) => d.status === 'hydrated').length;
         ctx.say(

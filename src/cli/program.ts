@@ -19,6 +19,7 @@ import { syncCommand } from './sync.js';
 import { verifyCommand } from './verify.js';
 import { diffCommand } from './diff.js';
 import { gitCommand } from './git.js';
+import { migrateCommand } from './migrate.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -78,6 +79,7 @@ Examples:
     verifyCommand,
     diffCommand,
     gitCommand,
+    migrateCommand,
   ]) {
     program.addCommand(
       make(setExit)

@@ -4,6 +4,12 @@
  */
 import { busyTimeoutProblem } from '../sqlite/busy-timeout.js';
 
+/** Why a name cannot be the migrations ledger's table (`migrationsTable`): a plain name, not one of SQLite's own. */
+const tableName: ValueCheck = (v) =>
+  typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v) && !/^sqlite_/i.test(v)
+    ? undefined
+    : 'must be a table name of letters, digits and _ (not starting with a digit or sqlite_)';
+
 /** Why a value is not usable for its key, or undefined when it is. */
 export type ValueCheck = (value: unknown) => string | undefined;
 
@@ -23,6 +29,9 @@ export const CONFIG_CHECKS = {
     typeof v === 'number' && Number.isInteger(v) && v >= 0
       ? undefined
       : 'must be a whole number: 1 or more, or 0 to keep every backup',
+  migrationsDir: directory,
+  migrate: (v) => (typeof v === 'boolean' ? undefined : 'must be true or false'),
+  migrationsTable: tableName,
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */

@@ -27,6 +27,12 @@ export interface HydrationConfig {
   readonly busyTimeoutMs?: number;
   /** How many backups to keep per database when a hydration replaces it. */
   readonly backupsKept?: number;
+  /** Directory of numbered SQL migrations (`0001_add_notes.sql`, ...); docs/migrations.md. */
+  readonly migrationsDir?: string;
+  /** Whether `hydrate` applies pending migrations to the databases it builds (as `hydrate --migrate`). */
+  readonly migrate?: boolean;
+  /** The ledger table of applied migrations in each database. Default `_db_hydration_migrations`. */
+  readonly migrationsTable?: string;
 }
 
 /** A configuration that was found and checked, with its paths made absolute. */
@@ -99,6 +105,7 @@ export function checkConfig(value: unknown, file: string): HydrationConfig {
   const base = dirname(file);
   if (typeof out.dataDir === 'string') out.dataDir = resolve(base, out.dataDir);
   if (typeof out.archiveDir === 'string') out.archiveDir = resolve(base, out.archiveDir);
+  if (typeof out.migrationsDir === 'string') out.migrationsDir = resolve(base, out.migrationsDir);
   return out as HydrationConfig;
 }
 

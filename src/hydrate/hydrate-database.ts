@@ -21,6 +21,11 @@ export interface BuildDatabaseOptions {
   readonly dbPath: string;
   /** Called with the archive header before anything is built; may throw to refuse the archive. */
   readonly checkHeader?: (header: ArchiveHeader) => void;
+  /**
+   * Called with the new database once the archive is loaded, before it is closed and put in place (the manager applies
+   * migrations here, so a database is never in place unmigrated); may throw to refuse it, and then nothing is written.
+   */
+  readonly afterLoad?: ((db: Database.Database) => void) | undefined;
   /** Called after the new file is complete and synced, right before it is renamed over `dbPath`. */
   readonly beforeReplace?: () => void | Promise<void>;
   readonly onProgress?: ProgressListener | undefined;
@@ -47,6 +52,7 @@ export async function buildDatabase(options: BuildDatabaseOptions): Promise<Buil
   try {
     db = new Database(temp);
     const outcome = loadArchive(db, options);
+    options.afterLoad?.(db);
     db.close();
     db = undefined;
     fsyncFile(temp);

@@ -11,6 +11,11 @@ import { DBHydrationManager } from '../manager.js';
 import type { FixDetail } from '../integrity/fix-databases.js';
 import type { ProgressListener } from '../progress.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import { databaseNameOf } from '../archive/naming.js';
+import { migrationsDirFor, readMigrationsDir } from '../migrate/migrations-dir.js';
+import { DEFAULT_MIGRATIONS_TABLE } from '../migrate/ledger.js';
+import { applyPlan, planFor } from '../migrate/apply-migrations.js';
+import { backupDatabase, DEFAULT_BACKUPS_KEPT } from '../manager/backups.js';
 
 /** Options of {@link checkAndHydrate}. */
 export interface CheckAndHydrateOptions {
@@ -79,13 +84,26 @@ export interface OpenDatabaseOptions extends CheckAndHydrateOptions {
   readonly database?: Database.Options;
   /** Receives what the check did (e.g. to log "restored from archive"). */
   readonly onCheck?: (result: CheckAndHydrateResult) => void;
+  /**
+   * A directory of numbered SQL migrations (docs/migrations.md): the ones the database lacks are applied before it is
+   * returned, after a backup (`<file>.<timestamp>.bak`), so a database hydrated from an older archive comes out at the
+   * schema the application expects.
+   */
+  readonly migrationsDir?: string;
+  /** The ledger table of applied migrations. Default `_db_hydration_migrations`. */
+  readonly migrationsTable?: string;
+  /** Receives the file names of the migrations applied (called only when there were some). */
+  readonly onMigrate?: (applied: readonly string[]) => void;
 }
 
 /**
- * Checks a database file, hydrates it from its archive when it is missing or damaged, then opens it.
+ * Checks a database file, hydrates it from its archive when it is missing or damaged, then opens it; with
+ * `migrationsDir`, applies the migrations it lacks (after a backup) before returning it.
  *
  * @returns an open better-sqlite3 connection
  * @throws {DatabaseReadError} when the file is damaged and could not be repaired (the error says what to run)
+ * @throws {MigrationError} with `migrationsDir`, when the database must not be migrated or a migration failed (it was
+ *   rolled back; the connection is closed)
  *
  * @example
  * ```ts
@@ -113,8 +131,38 @@ export async function openDatabase(
       },
     );
   }
-  return new Database(path, {
+  const db = new Database(path, {
     timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     ...options.database,
   });
+  if (options.migrationsDir === undefined) return db;
+  try {
+    await migrateOpened(db, path, options);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** Applies the pending migrations of `options.migrationsDir` to an opened database, after a backup. */
+async function migrateOpened(
+  db: Database.Database,
+  path: string,
+  options: OpenDatabaseOptions,
+): Promise<void> {
+  const migrations = readMigrationsDir(migrationsDirFor(options.migrationsDir ?? '', basename(path)));
+  const where = {
+    file: path,
+    database: databaseNameOf(basename(path)),
+    table: options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE,
+  };
+  const plan = planFor(db, migrations, where);
+  if (plan.pending.length === 0) return;
+  await backupDatabase(path, {
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    backupsKept: DEFAULT_BACKUPS_KEPT,
+  });
+  const applied = applyPlan(db, planFor(db, migrations, where), where);
+  options.onMigrate?.(applied.map((m) => m.name));
 }

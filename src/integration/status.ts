@@ -21,6 +21,15 @@ import { compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker } from '../archive/conflict-markers.js';
 import { classifySync, classifyWithoutReading, withSnapshot } from '../sync/classify-sync.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import {
+  archiveMigrationStatus,
+  migrationsForStatus,
+  migrationStatusOf,
+  type MigrationStatus,
+} from './migration-status.js';
+import { MigrationsReader, type Migration } from '../migrate/migrations-dir.js';
+
+export type { MigrationStatus } from './migration-status.js';
 
 /** The state of one database relative to its archive. */
 export type SyncState =
@@ -66,6 +75,11 @@ export interface DatabaseStatusEntry {
   readonly tracked?: boolean;
   /** For `conflict`: the line of the archive's first conflict marker. */
   readonly conflictLine?: number;
+  /**
+   * With a migrations directory configured, for a usable database: its version, the migrations it lacks, or why it
+   * must not be migrated.
+   */
+  readonly migrations?: MigrationStatus;
 }
 
 /** Result of {@link getStatus}. */
@@ -113,6 +127,9 @@ export async function getStatus(
   const names = new Set(manager.listDatabases());
   const { headers, withConflicts } = readHeaders(manager, names, errorDetails);
   const databases: DatabaseStatusEntry[] = [];
+  const reader =
+    manager.migrationsDir === undefined ? undefined : new MigrationsReader(manager.migrationsDir);
+  const reportedDirs = new Set<string>();
   for (const fileName of [...names].sort(compareNames)) {
     const dbPath = join(manager.dataDir, fileName);
     const archivePath = manager.archivePathFor(fileName);
@@ -120,7 +137,13 @@ export async function getStatus(
     const base = { fileName, dbPath, archivePath, ...(exportedAt === undefined ? {} : { exportedAt }) };
     try {
       const hasArchive = exportedAt !== undefined || withConflicts.has(fileName);
-      databases.push(statusOf(base, hasArchive, busyTimeoutMs, options.onProgress));
+      const status = statusOf(base, hasArchive, busyTimeoutMs, options.onProgress);
+      const migrations = migrationsForStatus(reader, fileName, errorDetails, reportedDirs);
+      const m =
+        migrations === undefined
+          ? undefined
+          : migrationsOfEntry(status, migrations, manager.migrationsTable, busyTimeoutMs);
+      databases.push(m === undefined ? status : { ...status, migrations: m });
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: dbPath, database: databaseNameOf(fileName) }));
     }
@@ -162,6 +185,29 @@ export async function getStatus(
     errors: errorDetails.map((e) => e.message),
     errorDetails,
   };
+}
+
+/** The states of a database whose own migrations are told: it can be read, and it is what stays. */
+const LIVE_STATES: ReadonlySet<SyncState> = new Set(['in-sync', 'changed', 'no-archive', 'diverged']);
+
+/**
+ * The migrations of an entry: of the database itself, or, where `hydrate` is the next step (missing, archive updated),
+ * of its archive, which is what the database will hold.
+ */
+function migrationsOfEntry(
+  entry: DatabaseStatusEntry,
+  migrations: readonly Migration[],
+  table: string,
+  busyTimeoutMs: number,
+): MigrationStatus | undefined {
+  if (LIVE_STATES.has(entry.state)) return migrationStatusOf(entry.dbPath, migrations, table, busyTimeoutMs);
+  if (entry.state !== 'missing' && entry.state !== 'archive-updated') return undefined;
+  if (!existsSync(entry.archivePath)) return undefined;
+  try {
+    return { ...archiveMigrationStatus(entry.archivePath, migrations, table), ofArchive: true };
+  } catch {
+    return undefined; // an archive that cannot be read is reported by the other checks
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ArchiveNameError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { ArchiveNameError, MigrationError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOfArchive } from '../archive/naming.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import type { ArchiveHeader } from '../archive/format.js';
@@ -14,6 +14,9 @@ import { checkDatabase } from '../integrity/classify-database.js';
 import { classifySync, classifyWithoutReading, withSnapshot, type SyncKind } from '../sync/classify-sync.js';
 import { forgetSyncState, recordMatch } from '../sync/sync-state.js';
 import { assertArchiveDir, assertDataDir, kindOf } from './paths.js';
+import { MigrationsReader } from '../migrate/migrations-dir.js';
+import { migrateDatabase, planFor } from '../migrate/apply-migrations.js';
+import { requireMigrationsDir } from './migrate-all.js';
 import type { HydrateAllOptions, HydratedDatabase, HydrationResult, ManagerContext } from './types.js';
 
 /**
@@ -40,14 +43,15 @@ export async function hydrateAll(ctx: ManagerContext, options: HydrateAllOptions
   removeStaleTempFiles(ctx.dataDir);
   const databases: Record<string, HydratedDatabase> = {};
   const errorDetails: ErrorDetail[] = [];
+  const migrations = hydrateMigrations(ctx, options);
   for (const archivePath of ctx.listArchives()) {
     const expectedName = databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath);
     try {
       const target = locate(ctx, archivePath, expectedName);
       const hydrated =
         existsSync(target.dbPath) && options.force !== true
-          ? await hydrateExisting(ctx, target, errorDetails)
-          : await hydrateOne(ctx, target, errorDetails);
+          ? await hydrateExisting(ctx, target, errorDetails, migrations)
+          : await hydrateOne(ctx, target, errorDetails, migrations);
       databases[target.fileName] = hydrated;
     } catch (error) {
       errorDetails.push(toErrorDetail(error, { file: archivePath, database: expectedName }));
@@ -111,6 +115,7 @@ async function hydrateExisting(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
+  migrations: HydrateMigrations | undefined,
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName } = target;
   const skipped = (extra: Partial<HydratedDatabase> = {}): HydratedDatabase => ({
@@ -134,7 +139,7 @@ async function hydrateExisting(
     classifyWithoutReading(syncTarget) ??
     withSnapshot(syncTarget, (snapshot) => classifySync(syncTarget, snapshot));
   if (sync.kind !== 'archive-updated') return skipped({ sync: sync.kind, note: SKIP_NOTES[sync.kind] });
-  const hydrated = await hydrateOne(ctx, target, errorDetails);
+  const hydrated = await hydrateOne(ctx, target, errorDetails, migrations);
   return {
     ...hydrated,
     sync: sync.kind,
@@ -184,9 +189,13 @@ async function hydrateOne(
   ctx: ManagerContext,
   target: Target,
   errorDetails: ErrorDetail[],
+  migrations?: HydrateMigrations,
 ): Promise<HydratedDatabase> {
   const { archivePath, dbPath, fileName, header } = target;
   let backupPath: string | undefined;
+  let migrationsApplied: string[] | undefined;
+  let migrationsPending: string[] | undefined;
+  let migrationProblem: string | undefined;
   const outcome = await buildDatabase({
     archivePath,
     dbPath,
@@ -196,6 +205,24 @@ async function hydrateOne(
       if (targetFileName(h, archivePath) !== fileName)
         throw new ArchiveNameError('the archive changed while it was read', { file: archivePath });
     },
+    afterLoad:
+      migrations === undefined
+        ? undefined
+        : (db) => {
+            const where = { file: dbPath, database: header.database, table: ctx.migrationsTable };
+            if (migrations.apply) {
+              const list = migrations.reader.forDatabase(fileName);
+              migrationsApplied = migrateDatabase(db, list, where).map((m) => m.name);
+              return;
+            }
+            try {
+              const list = migrations.reader.forDatabase(fileName);
+              migrationsPending = planFor(db, list, where).pending.map((m) => m.name);
+            } catch (error) {
+              if (!(error instanceof MigrationError)) throw error;
+              migrationProblem = error.message;
+            }
+          },
     beforeReplace: async () => {
       if (existsSync(dbPath)) backupPath = await ctx.backup(dbPath);
     },
@@ -229,5 +256,27 @@ async function hydrateOne(
     totalRows: outcome.totalRows,
     rejectedRows: outcome.rejectedRows,
     ...(backupPath === undefined ? {} : { backupPath }),
+    ...(migrationsApplied === undefined ? {} : { migrationsApplied }),
+    ...(migrationsPending === undefined || migrationsPending.length === 0 ? {} : { migrationsPending }),
+    ...(migrationProblem === undefined ? {} : { migrationProblem }),
   };
+}
+
+/** The migrations `hydrate` applies (`apply`) or only compares each database it builds with. */
+interface HydrateMigrations {
+  readonly reader: MigrationsReader;
+  readonly apply: boolean;
+}
+
+/**
+ * With `migrate` (the option, else the manager's): each database's migrations, to apply; a directory that cannot be
+ * read is then that database's error, and it is not written. Without it, but with a migrations directory: the same,
+ * only to say what each database lacks (a directory that cannot be read is then passed over: hydrating does not need
+ * it).
+ */
+function hydrateMigrations(ctx: ManagerContext, options: HydrateAllOptions): HydrateMigrations | undefined {
+  if (options.migrate ?? ctx.migrateOnHydrate)
+    return { reader: new MigrationsReader(requireMigrationsDir(ctx)), apply: true };
+  if (ctx.migrationsDir === undefined) return undefined;
+  return { reader: new MigrationsReader(ctx.migrationsDir), apply: false };
 }

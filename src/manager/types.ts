@@ -24,6 +24,15 @@ export interface HydrationManagerOptions {
   readonly backupsKept?: number;
   /** Receives progress of long work. */
   readonly onProgress?: ProgressListener;
+  /**
+   * A directory of numbered SQL migrations (`0001_add_notes.sql`, ...) for `migrateAll`, `hydrateAll({ migrate })`
+   * and the status's pending count (docs/migrations.md).
+   */
+  readonly migrationsDir?: string;
+  /** Whether `hydrateAll` applies pending migrations to each database it builds. Default false. */
+  readonly migrate?: boolean;
+  /** The ledger table recording applied migrations in each database. Default `_db_hydration_migrations`. */
+  readonly migrationsTable?: string;
 }
 
 /** One database in a {@link DehydrationResult}. */
@@ -85,6 +94,15 @@ export interface HydratedDatabase {
   readonly totalRows: number;
   /** Where the replaced database was backed up (force only). */
   readonly backupPath?: string;
+  /** With `migrate`: the file names of the migrations applied to it after it was built, in order. */
+  readonly migrationsApplied?: readonly string[];
+  /** Without `migrate`, when a migrations directory is configured: the migrations it lacks (`migrateAll` applies them). */
+  readonly migrationsPending?: readonly string[];
+  /**
+   * Without `migrate`, when a migrations directory is configured: why it must not be migrated (newer than the
+   * directory, or its ledger records migrations that differ from the directory's: another branch's, or edited since).
+   */
+  readonly migrationProblem?: string;
   /** Rows that violated a constraint and were skipped. */
   readonly rejectedRows: readonly RejectedRow[];
   /**
@@ -138,6 +156,12 @@ export interface ArchiveStats {
 export interface HydrateAllOptions {
   /** Replace existing databases (each is backed up first). Default false: existing databases are skipped. */
   readonly force?: boolean;
+  /**
+   * Apply the pending migrations of `migrationsDir` to each database built from its archive, before it is put in
+   * place: a database built from an older archive comes out at the latest version, or (when it must not be migrated)
+   * is not written at all. Default: the manager's `migrate` option.
+   */
+  readonly migrate?: boolean;
 }
 
 /** What the manager's steps (dehydrate-all, hydrate-all, ...) need of the manager. Internal. */
@@ -149,6 +173,12 @@ export interface ManagerContext {
   readonly onProgress: ProgressListener | undefined;
   /** The configured database file names, if any. */
   readonly databases: readonly string[] | undefined;
+  /** The migrations directory, if one is configured. */
+  readonly migrationsDir: string | undefined;
+  /** The ledger table's name. */
+  readonly migrationsTable: string;
+  /** The manager's `migrate` option. */
+  readonly migrateOnHydrate: boolean;
   listDatabases(): string[];
   listArchives(): string[];
   archivePathFor(fileName: string): string;
