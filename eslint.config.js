@@ -55,6 +55,7 @@ const OPENS_FILES = [
   'src/hydrate/build-limits.ts',
   'src/git/text-file.ts',
   'src/sync/sync-state.ts',
+  'src/archive/keys.ts',
 ];
 const FS_OPENERS = [
   'open',

@@ -7,6 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArchiveNameError, ConfigError } from './errors.js';
 import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
+import { AGE_CODEC } from './archive/codec.js';
+import { useDecryptionKeys, useRecipients } from './archive/keys.js';
+import type { EncryptionSettings } from './config/load-config.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { compareNames } from './sqlite/names.js';
@@ -69,6 +72,18 @@ export class DBHydrationManager {
     this.manifestPath = join(this.archiveDir, MANIFEST_FILE);
     checkManagerOptions(options);
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
+    useDecryptionKeys({
+      identityFiles: [
+        ...(options.identityFiles ?? []),
+        // An identity file named in the config is read where it exists: a teammate who only encrypts has none.
+        ...[options.encrypt, ...Object.values(options.perDatabase ?? {}).map((s) => s.encrypt)]
+          .flatMap((e) =>
+            e === undefined || e === false || e.identityFile === undefined ? [] : [e.identityFile],
+          )
+          .filter((f) => existsSync(f)),
+      ],
+      passphrase: options.passphrase,
+    });
     this.context = {
       dataDir: this.dataDir,
       archiveDir: this.archiveDir,
@@ -79,6 +94,7 @@ export class DBHydrationManager {
       listDatabases: () => this.listDatabases(),
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
+      isEncrypted: (fileName) => this.encryptionOf(fileName) !== undefined,
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -112,15 +128,33 @@ export class DBHydrationManager {
   listArchives(): string[] {
     assertArchiveDir(this.archiveDir);
     if (this.options.databases !== undefined) {
-      return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
+      return this.options.databases.map((n) => this.archivePathFor(n));
     }
     const store = new LocalDirectoryStore(this.archiveDir);
     return store.listSync().map((n) => store.pathOf(n));
   }
 
-  /** The archive path for a database file name. */
+  /**
+   * The archive path for a database file name: `<name>.json`, or `<name>.json.age` for a database whose archive is
+   * encrypted (the recipients it is encrypted to are set for that path).
+   */
   archivePathFor(fileName: string): string {
-    return join(this.archiveDir, archiveFileNameFor(fileName));
+    const encryption = this.encryptionOf(fileName);
+    const path = join(this.archiveDir, archiveFileNameFor(fileName, AGE_CODEC));
+    if (encryption === undefined) {
+      // Not configured here, but encrypted by whoever wrote it: readers find it (a writer then needs recipients).
+      const plain = join(this.archiveDir, archiveFileNameFor(fileName));
+      return existsSync(plain) || !existsSync(path) ? plain : path;
+    }
+    useRecipients(path, { recipients: encryption.recipients });
+    return path;
+  }
+
+  /** The encryption settings of a database's archive, or `undefined` for a plain archive. */
+  private encryptionOf(fileName: string): EncryptionSettings | undefined {
+    const own = this.options.perDatabase?.[fileName]?.encrypt;
+    if (own === false) return undefined;
+    return own ?? this.options.encrypt;
   }
 
   /**

@@ -25,6 +25,7 @@ export interface CommonOptions {
   readonly archiveDir?: string;
   readonly config?: string;
   readonly db?: string[];
+  readonly identity?: string[];
   readonly busyTimeout?: number;
   readonly json?: true;
   readonly quiet?: true;
@@ -51,6 +52,11 @@ export function withCommonOptions(cmd: Command) {
       'config file (default: ./db-hydration.config.json or "dbHydration" in ./package.json)',
     )
     .option('--db <name>', 'only this database, e.g. app.db or app (repeatable)', collect)
+    .option(
+      '--identity <file>',
+      'age identity file that decrypts encrypted archives (repeatable; also DB_HYDRATION_AGE_IDENTITY)',
+      collect,
+    )
     .addOption(new Option('--busy-timeout <ms>', 'wait this long for a locked database').argParser(parseMs))
     .option('--json', 'print the result as JSON on stdout, and nothing else there')
     .option('-q, --quiet', 'print errors only')
@@ -92,6 +98,9 @@ export class CommandContext {
         ...(databases === undefined ? {} : { databases }),
         ...(this.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: this.busyTimeoutMs }),
         ...(config.backupsKept === undefined ? {} : { backupsKept: config.backupsKept }),
+        ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
+        ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
+        ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });

@@ -15,6 +15,7 @@ import { readSyncRecord } from '../sync/sync-state.js';
 import { withScratchDir } from '../integration/scratch.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { findRepository, git, repoRelative, shellQuote } from './git-command.js';
+import { scratchArchivePath } from '../archive/keys.js';
 
 /** Options of {@link checkStagedArchives}. */
 export interface StagedCheckOptions {
@@ -128,7 +129,7 @@ function compareStaged(
     git(top, ['checkout-index', `--prefix=${dir}/`, '--', archive]);
     const staged = join(dir, archive);
     if (!existsSync(staged)) throw new Error(`git did not write out the staged ${archive}`);
-    const live = join(dir, 'live-database.json');
+    const live = scratchArchivePath(dir, manager.archivePathFor(fileName), { prefix: 'live-database.' });
     dehydrateDatabase({
       dbPath: join(manager.dataDir, fileName),
       archivePath: live,

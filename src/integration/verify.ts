@@ -16,6 +16,7 @@ import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import { scratchArchivePath } from '../archive/keys.js';
 
 /** Options of {@link verifyArchives}. */
 export interface VerifyOptions {
@@ -108,14 +109,12 @@ export async function verifyArchives(
         const hydrated = join(dir, fileName);
         await buildDatabase({ archivePath, dbPath: hydrated, onProgress: options.onProgress });
         const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs };
-        dehydrateDatabase({ ...common, dbPath: hydrated, archivePath: join(dir, 'from-archive.json') });
-        dehydrateDatabase({
-          ...common,
-          dbPath,
-          archivePath: join(dir, 'from-live.json'),
-          onProgress: options.onProgress,
-        });
-        const comparison = compareArchives(join(dir, 'from-archive.json'), join(dir, 'from-live.json'));
+        // Scratch archives of an encrypted database are encrypted too (keys.ts scratchArchivePath).
+        const fromArchive = scratchArchivePath(dir, archivePath, { prefix: 'from-archive.' });
+        const fromLive = scratchArchivePath(dir, archivePath, { prefix: 'from-live.' });
+        dehydrateDatabase({ ...common, dbPath: hydrated, archivePath: fromArchive });
+        dehydrateDatabase({ ...common, dbPath, archivePath: fromLive, onProgress: options.onProgress });
+        const comparison = compareArchives(fromArchive, fromLive);
         return comparison.same
           ? ({ fileName, archivePath, dbPath, status: 'same' } as const)
           : ({
