@@ -24,6 +24,7 @@ import { hydrateAll } from './manager/hydrate-all.js';
 import { fixAll } from './manager/fix-all.js';
 import { syncAll, type SyncAllOptions, type SyncResult } from './manager/sync-all.js';
 import { archiveStats } from './manager/archive-stats.js';
+import { rekeyAll, type RekeyOptions, type RekeyResult } from './manager/rekey-all.js';
 import type {
   ArchiveStats,
   DehydrateAllOptions,
@@ -47,6 +48,7 @@ export type {
 } from './manager/types.js';
 export { peekHeader, targetFileName } from './archive/archive-header.js';
 export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
+export type { RekeyOptions, RekeyResult, RekeyedArchive } from './manager/rekey-all.js';
 
 /**
  * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
@@ -213,6 +215,16 @@ export class DBHydrationManager {
    */
   async syncAll(options: SyncAllOptions): Promise<SyncResult> {
     return syncAll(this.context, options);
+  }
+
+  /**
+   * Re-encrypts every encrypted archive (`.json.age`) to a new set of recipients: `options.recipients`, or each
+   * database's configured ones. Needs an identity that decrypts them (`identityFiles`, `DB_HYDRATION_AGE_IDENTITY`).
+   * Each archive is replaced atomically; plain archives are not touched. The result lists the archives rewritten.
+   */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async rekey(options: RekeyOptions = {}): Promise<RekeyResult> {
+    return rekeyAll(this.context, (fileName) => this.encryptionOf(fileName)?.recipients, options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

@@ -376,4 +376,70 @@ describe('encrypted archives (age)', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"encrypt".*"age1nope" is not an age recipient/);
   });
+
+  it('rekey re-encrypts to a new recipient set atomically, says which archives it rewrote, and keeps the content', async () => {
+    const { dataDir, archive } = encryptedProject('rekey');
+    const plainBefore = execFileSync('age', ['-d', '-i', identity, archive]);
+    const third = join(root.dir, 'third-key.txt');
+    const thirdRecipient = keygen(third);
+    const added = cli(
+      [
+        'rekey',
+        '--data-dir',
+        dataDir,
+        '--identity',
+        identity,
+        '--recipient',
+        recipient,
+        '--recipient',
+        thirdRecipient,
+        '--json',
+      ],
+      root.dir,
+    );
+    assert.equal(added.code, 0, added.stderr);
+    const result = JSON.parse(added.stdout) as { archives: { archivePath: string; recipients: number }[] };
+    assert.deepEqual(
+      result.archives.map((a) => [a.archivePath, a.recipients]),
+      [[archive, 2]],
+    );
+    // Both people decrypt it, to the same plain archive.
+    assert.deepEqual(execFileSync('age', ['-d', '-i', third, archive]), plainBefore);
+    assert.deepEqual(execFileSync('age', ['-d', '-i', identity, archive]), plainBefore);
+    const manifest = JSON.parse(readFileSync(join(dataDir, 'json_archives', 'manifest.json'), 'utf8')) as {
+      databases: Record<string, { sha256: string; bytes: number }>;
+    };
+    assert.equal(manifest.databases['shop.db']?.sha256, sha(archive));
+    assert.equal(manifest.databases['shop.db'].bytes, statSync(archive).size);
+    // The database still matches it: dehydrate (recipient only) leaves it as it is.
+    const kept = readFileSync(archive);
+    assert.match(
+      cli(['dehydrate', '--data-dir', dataDir, '--recipient', recipient], root.dir).stdout,
+      /unchanged/,
+    );
+    assert.deepEqual(readFileSync(archive), kept);
+    // Removing a person: the first identity no longer opens it (Git's history still holds the older files).
+    const removed = cli(
+      ['rekey', '--data-dir', dataDir, '--identity', identity, '--recipient', thirdRecipient],
+      root.dir,
+    );
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /rekeyed\s+\S*shop\.json\.age\s+\(1 recipient\)/);
+    assert.throws(() => execFileSync('age', ['-d', '-i', identity, archive], { stdio: 'pipe' }));
+    assert.deepEqual(execFileSync('age', ['-d', '-i', third, archive]), plainBefore);
+    // Without an identity that opens it: refused, file untouched.
+    const before = readFileSync(archive);
+    const refused = cli(
+      ['rekey', '--data-dir', dataDir, '--identity', identity, '--recipient', recipient],
+      root.dir,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /shop\.json\.age: cannot decrypt the archive/);
+    assert.deepEqual(readFileSync(archive), before);
+    const lib = await new DBHydrationManager({ dataDir, identityFiles: [third] }).rekey({
+      recipients: [recipient],
+    });
+    assert.deepEqual(lib.errors, []);
+    assert.deepEqual(execFileSync('age', ['-d', '-i', identity, archive]), plainBefore);
+  });
 });

@@ -19,6 +19,7 @@ import { syncCommand } from './sync.js';
 import { verifyCommand } from './verify.js';
 import { diffCommand } from './diff.js';
 import { gitCommand } from './git.js';
+import { rekeyCommand } from './rekey.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -77,6 +78,7 @@ Examples:
     syncCommand,
     verifyCommand,
     diffCommand,
+    rekeyCommand,
     gitCommand,
   ]) {
     program.addCommand(
