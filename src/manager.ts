@@ -96,7 +96,7 @@ export class DBHydrationManager {
       listDatabases: () => this.listDatabases(),
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
-      isEncrypted: (fileName) => this.encryptionOf(fileName) !== undefined,
+      isEncrypted: (fileName) => this.isEncrypted(fileName),
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -150,6 +150,11 @@ export class DBHydrationManager {
     }
     useRecipients(path, { recipients: encryption.recipients });
     return path;
+  }
+
+  /** Whether a database's archive is configured to be encrypted (`encrypt`, `perDatabase`). */
+  isEncrypted(fileName: string): boolean {
+    return this.encryptionOf(fileName) !== undefined;
   }
 
   /** The encryption settings of a database's archive, or `undefined` for a plain archive. */

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { CLI, ROOT, cli } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { gitRunner } from './helpers/git.js';
 
 /** A cell value that must never appear on disk in plaintext outside the database itself. */
 const SECRET = 'SECRET-CELL-7f3a91';
@@ -441,5 +442,43 @@ describe('encrypted archives (age)', () => {
     });
     assert.deepEqual(lib.errors, []);
     assert.deepEqual(execFileSync('age', ['-d', '-i', identity, archive]), plainBefore);
+  });
+
+  it('the pre-commit check refuses a staged plaintext archive of a database configured to be encrypted', () => {
+    const repo = join(root.dir, 'pre-commit');
+    mkdirSync(join(repo, 'data'), { recursive: true });
+    const { git } = gitRunner(() => ({
+      HOME: root.dir,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@example.com',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+    }));
+    git(repo, 'init', '-q');
+    makeShop(join(repo, 'data', 'shop.db'), 20);
+    assert.equal(cli(['dehydrate'], repo).code, 0);
+    git(repo, 'add', 'data/json_archives');
+    writeFileSync(
+      join(repo, 'db-hydration.config.json'),
+      JSON.stringify({ encrypt: { recipients: [recipient], identityFile: identity } }),
+    );
+    const refused = cli(['git', 'pre-commit'], repo);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      /data\/json_archives\/shop\.json is a plaintext archive of a database configured to be encrypted.*\n.*git rm --cached/,
+    );
+    // The way out the hint gives: unstage, dehydrate (writes .json.age, removes .json), stage.
+    git(repo, 'rm', '-q', '--cached', 'data/json_archives/shop.json');
+    const d = cli(['dehydrate'], repo);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(readdirSync(join(repo, 'data', 'json_archives')).sort(), [
+      'manifest.json',
+      'shop.json.age',
+    ]);
+    git(repo, 'add', '-A', 'data/json_archives');
+    const ok = cli(['git', 'pre-commit'], repo);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   });
 });
