@@ -19,6 +19,9 @@ export {
   type SyncAllOptions,
   type SyncedDatabase,
   type SyncResult,
+  type RekeyOptions,
+  type RekeyResult,
+  type RekeyedArchive,
 } from './manager.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
@@ -28,6 +31,7 @@ export {
   ArchiveNameError,
   ArchiveSchemaError,
   ArchiveValueError,
+  ArchiveEncryptionError,
   DatabaseReadError,
   DatabaseWriteError,
   PathError,
@@ -77,6 +81,8 @@ export {
   type HydrationConfig,
   type LoadConfigOptions,
   type LoadedConfig,
+  type EncryptionSettings,
+  type DatabaseSettings,
 } from './config/load-config.js';
 export {
   openDatabase,

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { CLI, ROOT, cli } from './helpers/cli.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
-import { gitRunner } from './helpers/git.js';
+import { addLocalBin, gitRunner } from './helpers/git.js';
 
 /** A cell value that must never appear on disk in plaintext outside the database itself. */
 const SECRET = 'SECRET-CELL-7f3a91';
@@ -480,5 +480,83 @@ describe('encrypted archives (age)', () => {
     git(repo, 'add', '-A', 'data/json_archives');
     const ok = cli(['git', 'pre-commit'], repo);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  });
+
+  it('git: the merge driver decrypts, merges and re-encrypts, diff shows rows; without the identity a clean conflict', () => {
+    const repo = join(root.dir, 'merge');
+    mkdirSync(join(repo, 'data'), { recursive: true });
+    const home = join(root.dir, 'merge-home');
+    mkdirSync(home);
+    const env = { HOME: home, GIT_CONFIG_GLOBAL: join(home, 'none'), GIT_CONFIG_NOSYSTEM: '1' };
+    const { run, git } = gitRunner(() => env);
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'config', 'user.email', 'dev@example.com');
+    git(repo, 'config', 'user.name', 'Dev');
+    addLocalBin(repo);
+    const key = join(root.dir, 'merge-key.txt');
+    copyFileSync(identity, key);
+    writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
+    writeFileSync(
+      join(repo, 'db-hydration.config.json'),
+      JSON.stringify({ encrypt: { recipients: [recipient], identityFile: key } }),
+    );
+    const db = join(repo, 'data', 'shop.db');
+    makeShop(db, 40);
+    const dh = (...args: string[]): ReturnType<typeof cli> => {
+      const r = cli(args, repo, env);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      return r;
+    };
+    const edit = (statement: string): void => {
+      const d = new Database(db);
+      d.exec(statement);
+      d.close();
+    };
+    dh('git', 'install');
+    assert.match(
+      readFileSync(join(repo, '.gitattributes'), 'utf8'),
+      /\*\.json\.age merge=db-hydration diff=db-hydration -text/,
+    );
+    dh('dehydrate');
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-qm', 'start');
+    const archive = join(repo, 'data', 'json_archives', 'shop.json.age');
+    // Two branches change different rows: the driver merges them, and the result is encrypted.
+    git(repo, 'checkout', '-q', '-b', 'other');
+    edit("UPDATE items SET name = 'theirs-1' WHERE id = 1");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'theirs');
+    git(repo, 'checkout', '-q', 'main');
+    dh('hydrate', '--force');
+    edit("UPDATE items SET name = 'ours-2' WHERE id = 2");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'ours');
+    const merged = run('git', ['merge', '-q', '--no-edit', 'other'], repo);
+    assert.equal(merged.code, 0, merged.stdout + merged.stderr);
+    assert.ok(!readFileSync(archive).includes('theirs-1'), 'the merged archive is encrypted');
+    const plain = execFileSync('age', ['-d', '-i', key, archive], { encoding: 'utf8' });
+    assert.match(plain, /"theirs-1"/);
+    assert.match(plain, /"ours-2"/);
+    // git diff shows the row change in plaintext, locally.
+    const diff = git(repo, 'diff', 'HEAD~1', 'HEAD', '--', 'data/json_archives/shop.json.age');
+    assert.match(diff, /theirs-1/);
+    // Without the identity: a conflict, and the file is our version as it was (valid, encrypted), never a mix.
+    git(repo, 'checkout', '-q', '-b', 'other2');
+    dh('hydrate', '--force');
+    edit("UPDATE items SET name = 'x-3' WHERE id = 3");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'theirs 2');
+    git(repo, 'checkout', '-q', 'main');
+    dh('hydrate', '--force');
+    edit("UPDATE items SET name = 'y-4' WHERE id = 4");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'ours 2');
+    const oursBytes = readFileSync(archive);
+    rmSync(key);
+    const conflicted = run('git', ['merge', '-q', '--no-edit', 'other2'], repo);
+    assert.notEqual(conflicted.code, 0);
+    assert.match(conflicted.stdout + conflicted.stderr, /shop\.json\.age.*(no identity|cannot decrypt)/);
+    assert.match(git(repo, 'status', '--porcelain'), /^UU data\/json_archives\/shop\.json\.age$/m);
+    assert.deepEqual(readFileSync(archive), oursBytes);
   });
 });

@@ -23,7 +23,10 @@ import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import { codecForFileName, type ArchiveCodec, type ByteSink, type ByteSource } from './codec.js';
 import { isEncryptedCodec } from './age-codec.js';
-import { recipientsFor } from './keys.js';
+import { recipientsFor, useRecipients } from './keys.js';
+import { tempPathFor } from '../files/atomic-file.js';
+import { IDENTITY_CODEC } from './codec.js';
+import { ARCHIVE_EXTENSION } from './naming.js';
 import { ArchiveEncryptionError } from '../errors.js';
 
 /** Opens an archive (or an archive part file) for reading its plain bytes. */
@@ -47,6 +50,21 @@ export function openArchiveSource(
 export function codecForArchivePath(path: string): ArchiveCodec {
   const codec = codecForFileName(basename(path));
   return isEncryptedCodec(codec) ? codec.withKeys(recipientsFor(path)) : codec;
+}
+
+/**
+ * A temp file's path for writing (or rewriting) the archive at `target`: `tempPathFor(target)` plus `tag`, and for an
+ * archive with a codec (`.json.age`) that codec's ending again, with the target's recipients, so the temp file is
+ * written and read back through the same codec (an encrypted archive's temp file is encrypted too). Temp names start
+ * with a dot: they are never taken for archives, and the next run's stale-file cleanup removes them.
+ */
+export function tempArchivePath(target: string, tag = ''): string {
+  const name = basename(target);
+  const codec = codecForFileName(name);
+  if (codec === IDENTITY_CODEC) return `${tempPathFor(target)}${tag}`;
+  const path = `${tempPathFor(target)}${tag}${ARCHIVE_EXTENSION}${codec.extension}`;
+  useRecipients(path, recipientsFor(target));
+  return path;
 }
 
 /** An encryption error that does not name its file yet, naming `path`. */
