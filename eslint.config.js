@@ -70,6 +70,7 @@ const OPENS_FILES = [
   'src/git/text-file.ts',
   'src/sync/sync-state.ts',
   'src/migrate/migrations-dir.ts',
+  'src/archive/keys.ts',
 ];
 const FS_OPENERS = [
   'open',

@@ -13,6 +13,7 @@ export type HydrationErrorCode =
   | 'ARCHIVE_SCHEMA'
   | 'ARCHIVE_NAME'
   | 'ARCHIVE_CHANGED'
+  | 'ARCHIVE_ENCRYPTION'
   | 'DATABASE_READ'
   | 'DATABASE_WRITE'
   | 'DATABASE_LOCKED'
@@ -261,4 +262,18 @@ function composeMessage(message: string, context: ErrorContext): string {
     where.push(`table "${context.table}"`);
   const prefix = where.length > 0 ? `${where.join(', ')}: ` : '';
   return `${prefix}${message}`;
+}
+
+/**
+ * An encrypted archive (`.json.age`) could not be decrypted or encrypted: no identity or passphrase was given, none
+ * of them opens it, or the file is damaged, truncated or tampered with (age authenticates every chunk, so such a file
+ * is refused as a whole). Nothing was written from it.
+ */
+export class ArchiveEncryptionError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('ARCHIVE_ENCRYPTION', message, {
+      hint: 'give the identity file with --identity FILE or DB_HYDRATION_AGE_IDENTITY (docs/encryption.md); if the key is right, restore the archive from Git (`git checkout -- <file>`)',
+      ...context,
+    });
+  }
 }

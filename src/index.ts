@@ -22,6 +22,9 @@ export {
   type MigrateAllOptions,
   type MigratedDatabase,
   type MigrationResult,
+  type RekeyOptions,
+  type RekeyResult,
+  type RekeyedArchive,
 } from './manager.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
@@ -48,6 +51,7 @@ export {
   ArchiveNameError,
   ArchiveSchemaError,
   ArchiveValueError,
+  ArchiveEncryptionError,
   DatabaseReadError,
   DatabaseWriteError,
   PathError,
@@ -98,6 +102,8 @@ export {
   type HydrationConfig,
   type LoadConfigOptions,
   type LoadedConfig,
+  type EncryptionSettings,
+  type DatabaseSettings,
 } from './config/load-config.js';
 export {
   openDatabase,

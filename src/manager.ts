@@ -7,6 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArchiveNameError, ConfigError } from './errors.js';
 import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
+import { AGE_CODEC } from './archive/codec.js';
+import { useDecryptionKeys, useRecipients } from './archive/keys.js';
+import type { EncryptionSettings } from './config/load-config.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
 import { compareNames } from './sqlite/names.js';
@@ -23,6 +26,7 @@ import { syncAll, type SyncAllOptions, type SyncResult } from './manager/sync-al
 import { archiveStats } from './manager/archive-stats.js';
 import { migrateAll, type MigrateAllOptions, type MigrationResult } from './manager/migrate-all.js';
 import { DEFAULT_MIGRATIONS_TABLE } from './migrate/ledger.js';
+import { rekeyAll, type RekeyOptions, type RekeyResult } from './manager/rekey-all.js';
 import type {
   ArchiveStats,
   DehydrateAllOptions,
@@ -47,6 +51,7 @@ export type {
 export { peekHeader, targetFileName } from './archive/archive-header.js';
 export type { MigrateAllOptions, MigratedDatabase, MigrationResult } from './manager/migrate-all.js';
 export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
+export type { RekeyOptions, RekeyResult, RekeyedArchive } from './manager/rekey-all.js';
 
 /**
  * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
@@ -78,6 +83,18 @@ export class DBHydrationManager {
     this.migrationsDir = options.migrationsDir;
     this.migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
+    useDecryptionKeys({
+      identityFiles: [
+        ...(options.identityFiles ?? []),
+        // An identity file named in the config is read where it exists: a teammate who only encrypts has none.
+        ...[options.encrypt, ...Object.values(options.perDatabase ?? {}).map((s) => s.encrypt)]
+          .flatMap((e) =>
+            e === undefined || e === false || e.identityFile === undefined ? [] : [e.identityFile],
+          )
+          .filter((f) => existsSync(f)),
+      ],
+      passphrase: options.passphrase,
+    });
     this.context = {
       dataDir: this.dataDir,
       archiveDir: this.archiveDir,
@@ -91,6 +108,7 @@ export class DBHydrationManager {
       listDatabases: () => this.listDatabases(),
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
+      isEncrypted: (fileName) => this.isEncrypted(fileName),
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -124,15 +142,38 @@ export class DBHydrationManager {
   listArchives(): string[] {
     assertArchiveDir(this.archiveDir);
     if (this.options.databases !== undefined) {
-      return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
+      return this.options.databases.map((n) => this.archivePathFor(n));
     }
     const store = new LocalDirectoryStore(this.archiveDir);
     return store.listSync().map((n) => store.pathOf(n));
   }
 
-  /** The archive path for a database file name. */
+  /**
+   * The archive path for a database file name: `<name>.json`, or `<name>.json.age` for a database whose archive is
+   * encrypted (the recipients it is encrypted to are set for that path).
+   */
   archivePathFor(fileName: string): string {
-    return join(this.archiveDir, archiveFileNameFor(fileName));
+    const encryption = this.encryptionOf(fileName);
+    const path = join(this.archiveDir, archiveFileNameFor(fileName, AGE_CODEC));
+    if (encryption === undefined) {
+      // Not configured here, but encrypted by whoever wrote it: readers find it (a writer then needs recipients).
+      const plain = join(this.archiveDir, archiveFileNameFor(fileName));
+      return existsSync(plain) || !existsSync(path) ? plain : path;
+    }
+    useRecipients(path, { recipients: encryption.recipients });
+    return path;
+  }
+
+  /** Whether a database's archive is configured to be encrypted (`encrypt`, `perDatabase`). */
+  isEncrypted(fileName: string): boolean {
+    return this.encryptionOf(fileName) !== undefined;
+  }
+
+  /** The encryption settings of a database's archive, or `undefined` for a plain archive. */
+  private encryptionOf(fileName: string): EncryptionSettings | undefined {
+    const own = this.options.perDatabase?.[fileName]?.encrypt;
+    if (own === false) return undefined;
+    return own ?? this.options.encrypt;
   }
 
   /**
@@ -212,6 +253,16 @@ export class DBHydrationManager {
    */
   async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationResult> {
     return migrateAll(this.context, options);
+  }
+
+  /**
+   * Re-encrypts every encrypted archive (`.json.age`) to a new set of recipients: `options.recipients`, or each
+   * database's configured ones. Needs an identity that decrypts them (`identityFiles`, `DB_HYDRATION_AGE_IDENTITY`).
+   * Each archive is replaced atomically; plain archives are not touched. The result lists the archives rewritten.
+   */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async rekey(options: RekeyOptions = {}): Promise<RekeyResult> {
+    return rekeyAll(this.context, (fileName) => this.encryptionOf(fileName)?.recipients, options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

@@ -10,7 +10,18 @@ import { DOC, helpText, renderDoc } from '../scripts/cli-docs.js';
 import { ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
-const COMMANDS = ['dehydrate', 'hydrate', 'fix', 'stats', 'status', 'sync', 'verify', 'diff', 'migrate'];
+const COMMANDS = [
+  'dehydrate',
+  'hydrate',
+  'fix',
+  'stats',
+  'status',
+  'sync',
+  'verify',
+  'diff',
+  'migrate',
+  'rekey',
+];
 /** The `git` group's subcommands, each documented like a command. */
 const GIT_COMMANDS = [
   'git install',

@@ -22,24 +22,79 @@ import {
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import { codecForFileName, type ArchiveCodec, type ByteSink, type ByteSource } from './codec.js';
+import { isEncryptedCodec } from './age-codec.js';
+import { recipientsFor, useRecipients } from './keys.js';
+import { tempPathFor } from '../files/atomic-file.js';
+import { IDENTITY_CODEC } from './codec.js';
+import { ARCHIVE_EXTENSION } from './naming.js';
+import { ArchiveEncryptionError } from '../errors.js';
 
 /** Opens an archive (or an archive part file) for reading its plain bytes. */
 export function openArchiveSource(
   path: string,
   codec: ArchiveCodec = codecForFileName(basename(path)),
 ): ByteSource {
-  return codec.decode(rawSource(openSync(path, 'r')));
+  const raw = rawSource(openSync(path, 'r'));
+  try {
+    return codec.decode(raw);
+  } catch (error) {
+    raw.close();
+    throw namingFile(error, path);
+  }
+}
+
+/**
+ * The codec to write an archive path with: the one its name ends with, and for an encrypted archive the recipients set
+ * for that path (keys.ts `useRecipients`).
+ */
+export function codecForArchivePath(path: string): ArchiveCodec {
+  const codec = codecForFileName(basename(path));
+  return isEncryptedCodec(codec) ? codec.withKeys(recipientsFor(path)) : codec;
+}
+
+/**
+ * A temp file's path for writing (or rewriting) the archive at `target`: `tempPathFor(target)` plus `tag`, and for an
+ * archive with a codec (`.json.age`) that codec's ending again, with the target's recipients, so the temp file is
+ * written and read back through the same codec (an encrypted archive's temp file is encrypted too). Temp names start
+ * with a dot: they are never taken for archives, and the next run's stale-file cleanup removes them.
+ */
+export function tempArchivePath(target: string, tag = ''): string {
+  const name = basename(target);
+  const codec = codecForFileName(name);
+  if (codec === IDENTITY_CODEC) return `${tempPathFor(target)}${tag}`;
+  const path = `${tempPathFor(target)}${tag}${ARCHIVE_EXTENSION}${codec.extension}`;
+  useRecipients(path, recipientsFor(target));
+  return path;
+}
+
+/** An encryption error that does not name its file yet, naming `path`. */
+function namingFile(error: unknown, path: string): unknown {
+  if (!(error instanceof ArchiveEncryptionError) || error.file !== undefined) return error;
+  const message = error.message;
+  return new ArchiveEncryptionError(message, { file: path, hint: error.hint, cause: error.cause });
 }
 
 /**
  * Creates a new archive file (it must not exist: temp names are unique) and returns the sink for its plain bytes.
  * The file is created with mode 0644, as `git checkout` would.
  */
-export function createArchiveSink(
-  path: string,
-  codec: ArchiveCodec = codecForFileName(basename(path)),
-): ByteSink {
-  return codec.encode(rawSink(path, openSync(path, 'wx', 0o644)));
+export function createArchiveSink(path: string, codec: ArchiveCodec = codecForArchivePath(path)): ByteSink {
+  const sink = codec.encode(rawSink(path, openSync(path, 'wx', 0o644)));
+  return {
+    write: (bytes) => {
+      sink.write(bytes);
+    },
+    finish: (sync) => {
+      try {
+        sink.finish(sync);
+      } catch (error) {
+        throw namingFile(error, path);
+      }
+    },
+    abort: () => {
+      sink.abort();
+    },
+  };
 }
 
 /** Reads at most `maxBytes` plain bytes from the start of an archive (for sniffing its layout and header). */

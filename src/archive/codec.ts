@@ -4,6 +4,7 @@
  * writer, the comparison) sees plain bytes only. The identity codec is the only one today; a compressing or an
  * encrypting codec is one more object of this shape, chosen by {@link codecForFileName} from the file's ending.
  */
+import { AgeCodec } from './age-codec.js';
 
 /** Plain bytes, read chunk by chunk. */
 export interface ByteSource {
@@ -43,8 +44,11 @@ export const IDENTITY_CODEC: ArchiveCodec = {
   encode: (file) => file,
 };
 
+/** Plain JSON text encrypted with age (`.json.age`, age-codec.ts): a layer over the identity codec. */
+export const AGE_CODEC: AgeCodec = new AgeCodec(IDENTITY_CODEC);
+
 /** Every codec this version knows, the identity codec first. */
-export const CODECS: readonly ArchiveCodec[] = [IDENTITY_CODEC];
+export const CODECS: readonly ArchiveCodec[] = [IDENTITY_CODEC, AGE_CODEC];
 
 /**
  * The codec of an archive file, from its name: the longest codec extension after `.json` that the name ends with

@@ -7,10 +7,10 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
-import { codecForFileName } from './codec.js';
+import { ArchiveEncryptionError } from '../errors.js';
 import { BufferedWriter } from './buffered-writer.js';
-import { hashArchiveFile, readArchivePrefix } from './archive-file.js';
+import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
+import { isEncryptedCodec } from './age-codec.js';
 import { ContentComparison, findExportedAtLine } from './content-comparison.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
 import {
@@ -36,6 +36,12 @@ export interface ArchiveWriteOutcome {
   readonly contentSha256: string;
 }
 
+/** What an archive file held when its database last matched it: its SHA-256 as stored, and its content hash. */
+export interface KnownArchive {
+  readonly sha256: string;
+  readonly contentHash: string;
+}
+
 /** Writes one archive; call the methods in file order, then {@link ArchiveWriter.commit}. */
 export class ArchiveWriter {
   private readonly writer: BufferedWriter;
@@ -44,12 +50,24 @@ export class ArchiveWriter {
   private firstRow = true;
   private readonly exportedAt: string;
   private readonly contentHash = createHash('sha256');
+  private readonly encrypted: boolean;
+  private readonly known: KnownArchive | undefined;
 
-  constructor(readonly target: string) {
-    const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
+  /**
+   * @param options.known what the existing archive held when its database last matched it (the sync state): an
+   *   encrypted archive that cannot be decrypted here (only recipients are configured) is kept when it is still that
+   *   file and the new content is that content
+   */
+  constructor(
+    readonly target: string,
+    options: { readonly known?: KnownArchive | undefined } = {},
+  ) {
+    this.known = options.known;
+    const codec = codecForArchivePath(target);
+    this.encrypted = isEncryptedCodec(codec);
+    const comparison = existsSync(target) ? openComparison(target, this.encrypted) : undefined;
     this.comparison = comparison;
     try {
-      const codec = codecForFileName(basename(target));
       const contentHash = this.contentHash;
       this.writer = new BufferedWriter(tempPathFor(target), {
         codec,
@@ -136,7 +154,8 @@ export class ArchiveWriter {
   commit(): ArchiveWriteOutcome {
     const written = this.writer.finish();
     const contentSha256 = this.contentHash.digest('hex');
-    const same = this.comparison?.finish() === true;
+    const same =
+      this.comparison === undefined ? this.knownUnchanged(contentSha256) : this.comparison.finish();
     const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;
     if (existing !== undefined) {
       rmSync(this.writer.path, { force: true });
@@ -149,13 +168,25 @@ export class ArchiveWriter {
       };
     }
     commitTempFile(this.writer.path, this.target);
+    // An encrypted file's bytes are not the plain bytes the writer hashed: the manifest's checksum covers the file.
+    const stored = this.encrypted ? hashArchiveFile(this.target) : written;
     return {
       changed: true,
-      sha256: written.sha256,
-      bytes: written.bytes,
+      sha256: stored.sha256,
+      bytes: stored.bytes,
       exportedAt: this.exportedAt,
       contentSha256,
     };
+  }
+
+  /**
+   * For an encrypted archive this process cannot decrypt: whether it is still the file its database last matched and
+   * the new content is what that file held. Only the hashes in the local sync state are compared, never plaintext.
+   */
+  private knownUnchanged(contentSha256: string): boolean {
+    const known = this.known;
+    if (!this.encrypted || known === undefined || known.contentHash !== contentSha256) return false;
+    return existsSync(this.target) && hashArchiveFile(this.target).sha256 === known.sha256;
   }
 
   /** Drops the temp file; the existing archive stays as it was. */
@@ -215,8 +246,32 @@ function sortedKeys<T extends object>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : 1))) as T;
 }
 
+/**
+ * The comparison with the existing archive, or `undefined` when it is encrypted and cannot be decrypted here (no
+ * identity, another one): the writer then goes by {@link KnownArchive}.
+ */
+function openComparison(target: string, encrypted: boolean): ContentComparison | undefined {
+  if (encrypted) {
+    try {
+      // Decrypts the whole file (kept for the comparison's own read, age-codec.ts).
+      readArchivePrefix(target, 1);
+    } catch (error) {
+      if (error instanceof ArchiveEncryptionError) return undefined;
+      throw error;
+    }
+  }
+  return new ContentComparison(target);
+}
+
 /** Hashes an existing archive, and reads its `exported_at`. */
 function hashExisting(path: string): { sha256: string; bytes: number; exportedAt: string | undefined } {
   const { sha256, bytes } = hashArchiveFile(path);
-  return { sha256, bytes, exportedAt: findExportedAtLine(readArchivePrefix(path, 4096))?.value };
+  let exportedAt: string | undefined;
+  try {
+    exportedAt = findExportedAtLine(readArchivePrefix(path, 4096))?.value;
+  } catch (error) {
+    // An encrypted archive this process cannot decrypt: its export time is not known here.
+    if (!(error instanceof ArchiveEncryptionError)) throw error;
+  }
+  return { sha256, bytes, exportedAt };
 }

@@ -3,7 +3,7 @@
  * rules (--json: the result object alone on stdout; --quiet: errors only; --verbose: details and hints).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
 import {
@@ -13,7 +13,8 @@ import {
   isArchiveFileName,
 } from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadConfig, type HydrationConfig } from '../config/load-config.js';
+import { useDecryptionKeys } from '../archive/keys.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
 import { displayPath, toJson } from './render.js';
@@ -25,6 +26,7 @@ export interface CommonOptions {
   readonly archiveDir?: string;
   readonly config?: string;
   readonly db?: string[];
+  readonly identity?: string[];
   readonly busyTimeout?: number;
   readonly json?: true;
   readonly quiet?: true;
@@ -51,6 +53,11 @@ export function withCommonOptions(cmd: Command) {
       'config file (default: ./db-hydration.config.json or "dbHydration" in ./package.json)',
     )
     .option('--db <name>', 'only this database, e.g. app.db or app (repeatable)', collect)
+    .option(
+      '--identity <file>',
+      'age identity file that decrypts encrypted archives (repeatable; also DB_HYDRATION_AGE_IDENTITY)',
+      collect,
+    )
     .addOption(new Option('--busy-timeout <ms>', 'wait this long for a locked database').argParser(parseMs))
     .option('--json', 'print the result as JSON on stdout, and nothing else there')
     .option('-q, --quiet', 'print errors only')
@@ -95,6 +102,9 @@ export class CommandContext {
         ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
         ...(config.migrate === undefined ? {} : { migrate: config.migrate }),
         ...(config.migrationsTable === undefined ? {} : { migrationsTable: config.migrationsTable }),
+        ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
+        ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
+        ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
@@ -203,3 +213,29 @@ export function output(ctx: CommandContext, result: unknown, human: () => void):
 }
 
 export { toJson };
+
+/**
+ * For git's drivers, which take no common options: sets the config's identity files (those that exist) as the
+ * decryption keys (the environment's are added anyway), and returns the recipients the config gives the archive
+ * `archiveFileName` (`undefined` when it is not configured to be encrypted). A config that cannot be read gives none.
+ */
+export function useConfigKeys(archiveFileName: string): readonly string[] | undefined {
+  let config: HydrationConfig;
+  try {
+    config = loadConfig().config;
+  } catch {
+    return undefined;
+  }
+  const settings = [config.encrypt, ...Object.values(config.perDatabase ?? {}).map((d) => d.encrypt)];
+  useDecryptionKeys({
+    identityFiles: settings.flatMap((e) =>
+      e === undefined || e === false || e.identityFile === undefined || !existsSync(e.identityFile)
+        ? []
+        : [e.identityFile],
+    ),
+  });
+  const name = databaseNameOfArchive(basename(archiveFileName));
+  const own = Object.entries(config.perDatabase ?? {}).find(([f]) => databaseNameOf(f) === name)?.[1].encrypt;
+  const encryption = own === false ? undefined : (own ?? config.encrypt);
+  return encryption?.recipients;
+}

@@ -2,6 +2,21 @@
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { formatCount, formatDuration, plural } from './render.js';
+import { isAgeRecipient } from '../archive/keys.js';
+import { UsageError } from '../errors.js';
+import type { HydrationManagerOptions } from '../manager.js';
+
+/** `--recipient` as manager options: every archive encrypted to those recipients. */
+function recipientsOption(recipients: readonly string[] | undefined): Partial<HydrationManagerOptions> {
+  if (recipients === undefined || recipients.length === 0) return {};
+  const bad = recipients.find((r) => !isAgeRecipient(r));
+  if (bad !== undefined)
+    throw new UsageError(
+      `--recipient must be an age recipient (age1…), got "${bad}"`,
+      'print the recipient of an identity file with `age-keygen -y FILE`',
+    );
+  return { encrypt: { recipients } };
+}
 
 /** The `dehydrate` command. */
 export function dehydrateCommand(setExit: (code: number) => void): CommandUnknownOpts {
@@ -16,16 +31,22 @@ export function dehydrateCommand(setExit: (code: number) => void): CommandUnknow
       '-f, --force',
       'overwrite archives that changed since their database last matched them (their changes are lost; prefer `sync`)',
     )
+    .option(
+      '--recipient <age1…>',
+      'encrypt every archive with age to this recipient (repeatable; over the config\'s "encrypt" recipients)',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ db-hydration dehydrate                      # data/*.db -> data/json_archives/*.json
+  $ db-hydration dehydrate --recipient age1…    # data/*.db -> data/json_archives/*.json.age (docs/encryption.md)
   $ db-hydration dehydrate --db trading_journal # only one database
   $ db-hydration dehydrate --json | jq .totalRows`,
     )
     .action(async (opts) => {
-      const ctx = new CommandContext(opts);
+      const ctx = new CommandContext(opts, recipientsOption(opts.recipient));
       const result = await ctx.manager.dehydrateAll({ force: opts.force === true });
       output(ctx, result, () => {
         const entries = Object.entries(result.databases);

@@ -12,12 +12,29 @@ import { mergeArchives } from '../merge/merge-archives.js';
 import { markWholeFileConflict } from '../merge/merge-output.js';
 import { mergeManifests } from '../merge/merge-manifest.js';
 import { resolveConflicts, type ResolveOutcome } from '../merge/resolve-conflicts.js';
-import type { MergeConflict } from '../merge/merge-types.js';
-import { toErrorDetail, UsageError } from '../errors.js';
-import { CommandContext, output, withCommonOptions } from './context.js';
+import type { MergeConflict, MergeResult } from '../merge/merge-types.js';
+import { ArchiveEncryptionError, toErrorDetail, UsageError } from '../errors.js';
+import { CommandContext, output, useConfigKeys, withCommonOptions } from './context.js';
+import { codecForFileName } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
+import { mergeEncryptedArchives } from '../merge/merge-encrypted.js';
 import { plural, toJson } from './render.js';
 import { diffArchives } from '../diff/diff-archives.js';
 import { changeLine } from './diff.js';
+
+/** The merge of an encrypted archive: keys from the config and the environment, recipients from the config. */
+function mergeEncrypted(
+  options: { base: string; ours: string; theirs: string; output: string; diff3: boolean },
+  path: string,
+): MergeResult {
+  const recipients = useConfigKeys(path);
+  if (recipients === undefined)
+    throw new ArchiveEncryptionError('the config gives no recipients to encrypt the merged archive to', {
+      file: path,
+      hint: 'run git at the top of the work tree, with "encrypt": { "recipients": [...] } in db-hydration.config.json',
+    });
+  return mergeEncryptedArchives({ ...options, archiveFileName: basename(path), recipients });
+}
 
 /** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
 function gitWantsDiff3(): boolean {
@@ -85,13 +102,10 @@ Examples:
           setExit(0);
           return;
         }
-        const result = mergeArchives({
-          base,
-          ours,
-          theirs,
-          output: ours,
-          diff3: opts.diff3 === true || gitWantsDiff3(),
-        });
+        const diff3 = opts.diff3 === true || gitWantsDiff3();
+        const result = isEncryptedCodec(codecForFileName(basename(path)))
+          ? mergeEncrypted({ base, ours, theirs, output: ours, diff3 }, path)
+          : mergeArchives({ base, ours, theirs, output: ours, diff3 });
         if (opts.json === true) process.stdout.write(`${toJson(result)}\n`);
         for (const c of result.conflicts) process.stderr.write(`${conflictLine(c)}\n`);
         if (!result.clean) {
@@ -105,7 +119,15 @@ Examples:
         const detail = toErrorDetail(error, { file: path });
         process.stderr.write(`error: ${path}: ${detail.message}\n`);
         if (detail.hint !== undefined) process.stderr.write(`  hint: ${detail.hint}\n`);
-        // Not mergeable: both whole versions go between markers, so nothing takes the file for merged.
+        // Not mergeable: both whole versions go between markers, so nothing takes the file for merged. An encrypted
+        // archive is left as git gave it (git records the conflict): its plaintext must not be written out.
+        if (isEncryptedCodec(codecForFileName(basename(path)))) {
+          process.stderr.write(
+            `${path} was not merged (git marks it conflicted): merge it with the identity available (\`git checkout -m -- ${path}\` reruns the driver), or keep one side with \`git checkout --ours -- ${path}\` or \`--theirs\`\n`,
+          );
+          setExit(2);
+          return;
+        }
         try {
           markWholeFileConflict(ours, theirs, { ours: 'ours', base: 'base', theirs: 'theirs', diff3: false });
           process.stderr.write(
@@ -206,6 +228,7 @@ Examples:
         return;
       }
       try {
+        useConfigKeys(path);
         for (const change of diffArchives(old, newFile)) process.stdout.write(`${changeLine(change)}\n`);
       } catch (error) {
         const detail = toErrorDetail(error, { file: path });

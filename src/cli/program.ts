@@ -20,6 +20,7 @@ import { verifyCommand } from './verify.js';
 import { diffCommand } from './diff.js';
 import { gitCommand } from './git.js';
 import { migrateCommand } from './migrate.js';
+import { rekeyCommand } from './rekey.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -78,6 +79,7 @@ Examples:
     syncCommand,
     verifyCommand,
     diffCommand,
+    rekeyCommand,
     gitCommand,
     migrateCommand,
   ]) {

@@ -16,6 +16,43 @@ export type ValueCheck = (value: unknown) => string | undefined;
 const directory: ValueCheck = (v) =>
   typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)';
 
+/** An age recipient as the config gives it: `age1…` (bech32); the age library checks it fully when used. */
+const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{20,}$/;
+
+/** `encrypt`: `{ "recipients": ["age1…"], "identityFile": "path" }`. */
+const encryptCheck: ValueCheck = (v) => {
+  const usage = 'must be { "recipients": ["age1…", …], "identityFile"?: "path" }';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return usage;
+  for (const key of Object.keys(v))
+    if (key !== 'recipients' && key !== 'identityFile') return `${usage}: unknown key "${key}"`;
+  const { recipients, identityFile } = v as { recipients?: unknown; identityFile?: unknown };
+  if (!Array.isArray(recipients) || recipients.length === 0)
+    return `${usage}: "recipients" must list one or more`;
+  const bad: unknown = (recipients as unknown[]).find((r) => typeof r !== 'string' || !AGE_RECIPIENT.test(r));
+  if (bad !== undefined)
+    return `${usage}: ${JSON.stringify(bad)} is not an age recipient (age1…, from age-keygen -y)`;
+  if (identityFile !== undefined && (typeof identityFile !== 'string' || identityFile === ''))
+    return `${usage}: "identityFile" must be a non-empty string (a path)`;
+  return undefined;
+};
+
+/** `perDatabase`: `{ "<db file name>": { "encrypt": {…} | false } }`. */
+const perDatabaseCheck: ValueCheck = (v) => {
+  const usage =
+    'must map database file names to settings, e.g. { "app.db": { "encrypt": { "recipients": ["age1…"] } } }';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return usage;
+  for (const [name, settings] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
+      return `${usage}: "${name}" is not an object`;
+    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
+      if (key !== 'encrypt') return `${usage}: "${name}" has an unknown key "${key}"`;
+      const problem = value === false ? undefined : encryptCheck(value);
+      if (problem !== undefined) return `"${name}".encrypt ${problem} (or false)`;
+    }
+  }
+  return undefined;
+};
+
 /** The keys a config file may set, and the check of each. */
 export const CONFIG_CHECKS = {
   dataDir: directory,
@@ -32,12 +69,19 @@ export const CONFIG_CHECKS = {
   migrationsDir: directory,
   migrate: (v) => (typeof v === 'boolean' ? undefined : 'must be true or false'),
   migrationsTable: tableName,
+  encrypt: encryptCheck,
+  perDatabase: perDatabaseCheck,
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */
 export const MANAGER_CHECKS = {
   ...CONFIG_CHECKS,
   onProgress: (v) => (typeof v === 'function' ? undefined : 'must be a function'),
+  identityFiles: (v) =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
+      ? undefined
+      : 'must be an array of identity file paths',
+  passphrase: (v) => (typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string'),
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** What is wrong with an options object: an unknown key (with the nearest known one) or a value. */

@@ -33,6 +33,24 @@ export interface HydrationConfig {
   readonly migrate?: boolean;
   /** The ledger table of applied migrations in each database. Default `_db_hydration_migrations`. */
   readonly migrationsTable?: string;
+  /** Encrypt every database's archive with age to these recipients (docs/encryption.md). */
+  readonly encrypt?: EncryptionSettings;
+  /** Settings of single databases, by database file name; they override the top-level ones. */
+  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
+}
+
+/** Age encryption of archives: the recipients (public keys) to encrypt to, and where this machine's identity is. */
+export interface EncryptionSettings {
+  /** Age recipients (`age1…`, as `age-keygen -y` prints them). */
+  readonly recipients: readonly string[];
+  /** Path of an age identity file (private; keep it outside the repository). Resolved against the config's directory. */
+  readonly identityFile?: string;
+}
+
+/** The settings of one database. */
+export interface DatabaseSettings {
+  /** Encryption of this database's archive; `false` keeps it plain when the top level encrypts. */
+  readonly encrypt?: EncryptionSettings | false;
 }
 
 /** A configuration that was found and checked, with its paths made absolute. */
@@ -106,7 +124,23 @@ export function checkConfig(value: unknown, file: string): HydrationConfig {
   if (typeof out.dataDir === 'string') out.dataDir = resolve(base, out.dataDir);
   if (typeof out.archiveDir === 'string') out.archiveDir = resolve(base, out.archiveDir);
   if (typeof out.migrationsDir === 'string') out.migrationsDir = resolve(base, out.migrationsDir);
-  return out as HydrationConfig;
+  const config = out as HydrationConfig;
+  const withIdentity = (e: EncryptionSettings): EncryptionSettings =>
+    e.identityFile === undefined ? e : { ...e, identityFile: resolve(base, e.identityFile) };
+  return {
+    ...config,
+    ...(config.encrypt === undefined ? {} : { encrypt: withIdentity(config.encrypt) }),
+    ...(config.perDatabase === undefined
+      ? {}
+      : {
+          perDatabase: Object.fromEntries(
+            Object.entries(config.perDatabase).map(([name, s]) => [
+              name,
+              s.encrypt === undefined || s.encrypt === false ? s : { ...s, encrypt: withIdentity(s.encrypt) },
+            ]),
+          ),
+        }),
+  };
 }
 
 function readJson(file: string): unknown {

@@ -3,12 +3,15 @@
  * snapshot, WAL content included), stream it into a temp archive, and put that in place only if it changed.
  */
 import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { codecForFileName } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
 import type Database from 'better-sqlite3';
 import { recoverHotJournal, sizeProblem } from '../sqlite/file-header.js';
 import { DatabaseReadError, HydrationError, DatabaseLockedError } from '../errors.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems } from '../sqlite/check.js';
-import { ArchiveWriter, type ArchiveWriteOutcome } from '../archive/write-archive.js';
+import { ArchiveWriter, type ArchiveWriteOutcome, type KnownArchive } from '../archive/write-archive.js';
 import { readDatabasePlan, type DatabasePlan } from './read-schema.js';
 import { readSequences, writeTables } from './export-tables.js';
 import { describe, openForExport, statDatabaseFile, type ExportContext } from './open-database.js';
@@ -32,6 +35,8 @@ export interface DehydrateDatabaseOptions {
   readonly onProgress?: ProgressListener | undefined;
   /** Faults injected into a parallel export's helper thread: for tests only. */
   readonly faults?: ExportFaults | undefined;
+  /** The sync state's hashes of the archive: they tell an unchanged encrypted archive that cannot be decrypted here. */
+  readonly known?: KnownArchive | undefined;
 }
 
 /** Result of dehydrating one database. */
@@ -79,13 +84,15 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   let writer: ArchiveWriter | undefined;
   let helper: ExportHelper | undefined;
   try {
-    writer = new ArchiveWriter(archivePath);
+    writer = new ArchiveWriter(archivePath, { known: options.known });
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
     db.pragma('cache_size = -2048');
     // The read transaction, and a helper thread on the same snapshot when the database is large.
-    helper = beginSnapshot(db, dbPath, size, options.faults);
+    // An encrypted archive is exported on one thread: the helper's part files would be plaintext on disk.
+    const encrypted = isEncryptedCodec(codecForFileName(basename(archivePath)));
+    helper = beginSnapshot(db, dbPath, size, options.faults, !encrypted);
     const problems = checkSnapshot(db, dbPath, helper, context);
     if (problems !== undefined) throwIfDamaged(problems, context);
     // Inside the read transaction: no commit can land between this stamp and the rows read below.

@@ -32,8 +32,9 @@ export function beginSnapshot(
   dbPath: string,
   fileBytes: number,
   faults?: ExportFaults,
+  parallel = true,
 ): ExportHelper | undefined {
-  const settings = parallelSettings();
+  const settings = parallel ? parallelSettings() : undefined;
   let helper =
     settings !== undefined && fileBytes >= settings.minFileBytes
       ? ExportHelper.start(dbPath, settings, faults)

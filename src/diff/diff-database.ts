@@ -12,6 +12,8 @@ import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { HydrationError } from '../errors.js';
 import { diffArchives } from './diff-archives.js';
 import type { DiffChange } from './diff-types.js';
+import { scratchArchivePath } from '../archive/keys.js';
+import { IDENTITY_CODEC } from '../archive/codec.js';
 
 /** Runs `fn` with a private temp directory that is removed afterwards. */
 function withTemp<T>(fn: (dir: string) => T): T {
@@ -39,7 +41,7 @@ export interface DiffDatabaseOptions {
  */
 export function diffDatabase(options: DiffDatabaseOptions): DiffChange[] {
   return withTemp((dir) => {
-    const live = join(dir, basename(options.archivePath));
+    const live = scratchArchivePath(dir, options.archivePath);
     dehydrateDatabase({
       dbPath: options.dbPath,
       archivePath: live,
@@ -73,7 +75,8 @@ export function diffRevision(archivePath: string, rev: string, newPath: string =
         hint: 'check the revision with `git log -- <archive>`',
       });
     }
-    const sink = createArchiveSink(old);
+    // The bytes as stored (compressed, encrypted): written as they are, read through the codec of their name.
+    const sink = createArchiveSink(old, IDENTITY_CODEC);
     sink.write(bytes);
     sink.finish(false);
     return [...diffArchives(old, newPath)];

@@ -26,6 +26,8 @@ export function attributeLines(archiveDir: string): string[] {
   const dir = anchored(archiveDir);
   return [
     `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME}`,
+    // Encrypted archives: the same drivers (they decrypt where an identity is available); binary otherwise.
+    `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}.age`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME} -text`,
     `${attributePattern(`${dir}${MANIFEST_FILE}`)} merge=${DRIVER_NAME}`,
   ];
 }

@@ -5,16 +5,19 @@
  * same scratch directory. Nothing in the data, archive or git directory is written.
  */
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { toErrorDetail, type ErrorDetail } from '../errors.js';
+import { basename, join, resolve } from 'node:path';
+import { ArchiveEncryptionError, toErrorDetail, type ErrorDetail } from '../errors.js';
+import { CODECS } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
 import type { DBHydrationManager } from '../manager.js';
-import { databaseNameOf } from '../archive/naming.js';
+import { archiveFileNameFor, databaseNameOf } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
 import { readSyncRecord } from '../sync/sync-state.js';
 import { withScratchDir } from '../integration/scratch.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { findRepository, git, repoRelative, shellQuote } from './git-command.js';
+import { scratchArchivePath } from '../archive/keys.js';
 
 /** Options of {@link checkStagedArchives}. */
 export interface StagedCheckOptions {
@@ -65,6 +68,34 @@ function isMerging(top: string): boolean {
   );
 }
 
+/**
+ * For a database configured to be encrypted: a plain archive of it (`<name>.json`, any codec but age's) that is in the
+ * index, relative to the top; else `undefined`.
+ */
+function stagedPlaintext(top: string, manager: DBHydrationManager, fileName: string): string | undefined {
+  if (!manager.isEncrypted(fileName)) return undefined;
+  for (const codec of CODECS) {
+    if (isEncryptedCodec(codec)) continue;
+    const plain = join(manager.archiveDir, archiveFileNameFor(fileName, codec));
+    const relative = repoRelative(top, plain, 'archive directory');
+    if (isStaged(top, relative)) return relative;
+  }
+  return undefined;
+}
+
+function plaintextError(archive: string, dbPath: string): ErrorDetail {
+  return toErrorDetail(
+    new ArchiveEncryptionError(
+      `${archive} is a plaintext archive of a database configured to be encrypted, and it is staged: the commit would publish its rows`,
+      {
+        file: archive,
+        database: databaseNameOf(basename(dbPath)),
+        hint: `unstage it with \`git rm --cached ${shellQuote(archive)}\`, then \`db-hydration dehydrate\` (it writes the .json.age archive and removes the plain one)`,
+      },
+    ),
+  );
+}
+
 /** Whether `path` (relative to the top) is in the index. */
 function isStaged(top: string, path: string): boolean {
   return git(top, ['ls-files', '--cached', '-z', '--', `:(literal)${path}`]).stdout !== '';
@@ -91,6 +122,11 @@ export async function checkStagedArchives(
     const dbPath = join(manager.dataDir, fileName);
     if (!isFile(dbPath)) continue;
     const archive = repoRelative(top, manager.archivePathFor(fileName), 'archive directory');
+    const plaintext = stagedPlaintext(top, manager, fileName);
+    if (plaintext !== undefined) {
+      errorDetails.push(plaintextError(plaintext, join(manager.dataDir, fileName)));
+      continue;
+    }
     if (!isStaged(top, archive)) {
       databases.push({ fileName, archive, state: 'not-staged' });
       continue;
@@ -128,7 +164,7 @@ function compareStaged(
     git(top, ['checkout-index', `--prefix=${dir}/`, '--', archive]);
     const staged = join(dir, archive);
     if (!existsSync(staged)) throw new Error(`git did not write out the staged ${archive}`);
-    const live = join(dir, 'live-database.json');
+    const live = scratchArchivePath(dir, manager.archivePathFor(fileName), { prefix: 'live-database.' });
     dehydrateDatabase({
       dbPath: join(manager.dataDir, fileName),
       archivePath: live,

@@ -16,6 +16,10 @@ import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
+import { scratchArchivePath } from '../archive/keys.js';
+import { ensureSyncStateDir } from '../sync/sync-state.js';
+import { codecForFileName } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
 
 /** Options of {@link verifyArchives}. */
 export interface VerifyOptions {
@@ -104,28 +108,10 @@ export async function verifyArchives(
           hint: check.hint,
         });
       }
-      const entry = await withScratchDir(async (dir) => {
-        const hydrated = join(dir, fileName);
-        await buildDatabase({ archivePath, dbPath: hydrated, onProgress: options.onProgress });
-        const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs };
-        dehydrateDatabase({ ...common, dbPath: hydrated, archivePath: join(dir, 'from-archive.json') });
-        dehydrateDatabase({
-          ...common,
-          dbPath,
-          archivePath: join(dir, 'from-live.json'),
-          onProgress: options.onProgress,
-        });
-        const comparison = compareArchives(join(dir, 'from-archive.json'), join(dir, 'from-live.json'));
-        return comparison.same
-          ? ({ fileName, archivePath, dbPath, status: 'same' } as const)
-          : ({
-              fileName,
-              archivePath,
-              dbPath,
-              status: 'different',
-              ...(comparison.firstDifference === undefined ? {} : { difference: comparison.firstDifference }),
-            } as const);
-      });
+      const entry = await withScratchDir(
+        (dir) => compareRoundTrip(dir, { fileName, archivePath, dbPath, busyTimeoutMs, options }),
+        encryptedArchive(archivePath) ? ensureSyncStateDir(manager.dataDir) : undefined,
+      );
       databases.push(entry);
     } catch (error) {
       databases.push({ fileName, archivePath, dbPath, status: 'error' });
@@ -139,4 +125,44 @@ export async function verifyArchives(
     errors: errorDetails.map((e) => e.message),
     errorDetails,
   };
+}
+
+/**
+ * Whether an archive is encrypted: its hydrated copy, a plaintext database, is then built in the data directory's
+ * private state directory (never committed), not in the shared temp directory.
+ */
+function encryptedArchive(archivePath: string): boolean {
+  return isEncryptedCodec(codecForFileName(basename(archivePath)));
+}
+
+/** Hydrates the archive into `dir`, dehydrates that copy and the live database, and compares the two. */
+async function compareRoundTrip(
+  dir: string,
+  target: {
+    readonly fileName: string;
+    readonly archivePath: string;
+    readonly dbPath: string;
+    readonly busyTimeoutMs: number;
+    readonly options: VerifyOptions;
+  },
+): Promise<VerifiedDatabase> {
+  const { fileName, archivePath, dbPath, busyTimeoutMs, options } = target;
+  const hydrated = join(dir, fileName);
+  await buildDatabase({ archivePath, dbPath: hydrated, onProgress: options.onProgress });
+  const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs };
+  // Scratch archives of an encrypted database are encrypted too (keys.ts scratchArchivePath).
+  const fromArchive = scratchArchivePath(dir, archivePath, { prefix: 'from-archive.' });
+  const fromLive = scratchArchivePath(dir, archivePath, { prefix: 'from-live.' });
+  dehydrateDatabase({ ...common, dbPath: hydrated, archivePath: fromArchive });
+  dehydrateDatabase({ ...common, dbPath, archivePath: fromLive, onProgress: options.onProgress });
+  const comparison = compareArchives(fromArchive, fromLive);
+  return comparison.same
+    ? { fileName, archivePath, dbPath, status: 'same' }
+    : {
+        fileName,
+        archivePath,
+        dbPath,
+        status: 'different',
+        ...(comparison.firstDifference === undefined ? {} : { difference: comparison.firstDifference }),
+      };
 }

@@ -1,8 +1,9 @@
 /** Dehydrating every database of the data directory into its archive, then the manifest. */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { ArchiveNameError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import {
+  ARCHIVE_EXTENSION,
   archiveFileNameFor,
   databaseNameOf,
   hasDatabaseExtension,
@@ -14,6 +15,8 @@ import { readManifest, writeManifest, type ManifestEntry } from '../manifest/man
 import { assertArchiveDir, assertDataDir } from './paths.js';
 import { checkBeforeDehydrate } from '../sync/dehydrate-guard.js';
 import { exportIsCurrent, readSyncRecord, recordMatch, type MatchedBy } from '../sync/sync-state.js';
+import { CODECS } from '../archive/codec.js';
+import type { KnownArchive } from '../archive/write-archive.js';
 import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
 
 /**
@@ -66,7 +69,10 @@ export function dehydrateAll(
         databases[fileName] = unchanged;
         continue;
       }
-      const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress });
+      const known = knownArchive(ctx, fileName, archivePath);
+      const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress, known });
+      removeOtherArchives(archivePath, database);
+      const previous = entries[fileName];
       databases[fileName] = {
         archivePath,
         tablesExported: outcome.tablesExported,
@@ -76,12 +82,15 @@ export function dehydrateAll(
         ...(overwrote === undefined ? {} : { overwrote }),
       };
       entries[fileName] = {
-        archive_path: archiveFileNameFor(fileName),
+        archive_path: basename(archivePath),
         tables_exported: outcome.tablesExported,
         total_rows: outcome.totalRows,
         sha256: outcome.sha256,
         bytes: outcome.bytes,
-        exported_at: outcome.exportedAt,
+        // An unchanged encrypted archive that cannot be decrypted here keeps the export time it was listed with.
+        exported_at:
+          (!outcome.changed && previous?.sha256 === outcome.sha256 ? previous.exported_at : undefined) ??
+          outcome.exportedAt,
       };
       // Last: the archive is written and listed whether or not the sync state can be.
       recordMatch({
@@ -162,7 +171,25 @@ function keptManifestEntries(ctx: ManagerContext): Record<string, ManifestEntry>
   for (const [fileName, entry] of Object.entries(readManifest(ctx.manifestPath)?.databases ?? {})) {
     if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) continue;
     if (!existsSync(ctx.archivePathFor(fileName))) continue;
-    entries[fileName] = { ...entry, archive_path: archiveFileNameFor(fileName) };
+    entries[fileName] = { ...entry, archive_path: basename(ctx.archivePathFor(fileName)) };
   }
   return entries;
+}
+
+/**
+ * Removes the database's archives of other codecs (`shop.json` once `shop.json.age` is written, or back): a database
+ * whose encryption was switched on keeps no plain archive beside the encrypted one.
+ */
+function removeOtherArchives(archivePath: string, database: string): void {
+  for (const codec of CODECS) {
+    const other = join(dirname(archivePath), `${database}${ARCHIVE_EXTENSION}${codec.extension}`);
+    if (other !== archivePath && existsSync(other)) rmSync(other, { force: true });
+  }
+}
+
+/** For an encrypted archive: what it held when its database last matched it (the local sync state's hashes). */
+function knownArchive(ctx: ManagerContext, fileName: string, archivePath: string): KnownArchive | undefined {
+  if (!ctx.isEncrypted(fileName)) return undefined;
+  const record = readSyncRecord(ctx.dataDir, fileName, archivePath);
+  return record === undefined ? undefined : { sha256: record.archiveSha256, contentHash: record.contentHash };
 }

@@ -17,7 +17,8 @@ import {
   toErrorDetail,
   type ErrorDetail,
 } from '../errors.js';
-import { archiveFileNameFor, databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
+import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
+import { scratchArchivePath } from '../archive/keys.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { findConflictMarker } from '../archive/conflict-markers.js';
 import { archiveContentHash } from '../archive/content-comparison.js';
@@ -175,7 +176,7 @@ async function syncOne(step: Step): Promise<SyncedDatabase> {
   if (!existsSync(dbPath)) return done('missing', 'hydrated', await rebuild(step));
   assertUsable(target);
   return withScratch(async (dir) => {
-    const ours = join(dir, archiveFileNameFor(fileName));
+    const ours = scratchArchivePath(dir, archivePath);
     dehydrateDatabase({ ...target, archivePath: ours, database: databaseNameOf(fileName) });
     const sync = classifySync(target, ours);
     switch (sync.kind) {
@@ -190,7 +191,13 @@ async function syncOne(step: Step): Promise<SyncedDatabase> {
       case 'untracked':
         throw cannotTell(target);
       default:
-        return merge(step, sync, ours, join(dir, `merged.${archiveFileNameFor(fileName)}`), done);
+        return merge(
+          step,
+          sync,
+          ours,
+          scratchArchivePath(dir, archivePath, { prefix: 'merged.', output: true }),
+          done,
+        );
     }
   });
 }

@@ -3,6 +3,7 @@ import type { ErrorDetail } from '../errors.js';
 import type { RejectedRow } from '../hydrate/import-rows.js';
 import type { ProgressListener } from '../progress.js';
 import type { SyncKind } from '../sync/classify-sync.js';
+import type { DatabaseSettings, EncryptionSettings } from '../config/load-config.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -33,6 +34,17 @@ export interface HydrationManagerOptions {
   readonly migrate?: boolean;
   /** The ledger table recording applied migrations in each database. Default `_db_hydration_migrations`. */
   readonly migrationsTable?: string;
+  /**
+   * Encrypt every database's archive with age (`<name>.json.age`) to these recipients; `identityFile` (if the file
+   * exists) is read to decrypt. See docs/encryption.md.
+   */
+  readonly encrypt?: EncryptionSettings;
+  /** Settings of single databases by file name (`encrypt`, or `encrypt: false`), over the top-level ones. */
+  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
+  /** Age identity files that decrypt archives (they must exist); `DB_HYDRATION_AGE_IDENTITY` adds one. */
+  readonly identityFiles?: readonly string[];
+  /** A passphrase that decrypts archives encrypted with one; `DB_HYDRATION_AGE_PASSPHRASE` adds one. */
+  readonly passphrase?: string;
 }
 
 /** One database in a {@link DehydrationResult}. */
@@ -182,5 +194,7 @@ export interface ManagerContext {
   listDatabases(): string[];
   listArchives(): string[];
   archivePathFor(fileName: string): string;
+  /** Whether a database's archive is encrypted. */
+  isEncrypted(fileName: string): boolean;
   backup(dbPath: string): Promise<string>;
 }

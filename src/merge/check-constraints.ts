@@ -9,7 +9,10 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { scratchArchivePath } from '../archive/keys.js';
+import { codecForFileName } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
 import Database from 'better-sqlite3';
 import { readArchive } from '../archive/read-archive.js';
 import { decodeValue, encodeValue, TextBytes, type SqliteValue } from '../codec/value-codec.js';
@@ -35,13 +38,16 @@ export function checkMergedSchema(
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
   const db = new Database(':memory:');
   try {
-    const empty = join(dir, 'schema.json');
+    // Scratch archives of an encrypted archive are encrypted too (keys.ts scratchArchivePath).
+    const empty = scratchArchivePath(dir, archivePath, { prefix: 'schema.' });
     writeTables(archivePath, empty, new Set());
     try {
       loadArchive(db, { archivePath: empty });
       // SQLite accepts a view on a missing table at CREATE time; it fails only when read. A view that reads on
       // each side but not in the merge (the other side dropped what it reads) is a conflict.
-      const working = sides.map((side, i) => workingViews(side, join(dir, `side${i}.json`)));
+      const working = sides.map((side, i) =>
+        workingViews(side, scratchArchivePath(dir, side, { prefix: `side${i}.` })),
+      );
       // Broken in the merge, and reading on every side that has it.
       const broken = brokenViews(db).filter((v) => working.every((w) => w?.get(v.name) !== false));
       if (broken.length > 0) {
@@ -118,9 +124,11 @@ export function checkMergedConstraints(
   const scope = checkScope(archivePath, changedOurs, changedTheirs);
   if (scope.load.size === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
-  const db = new Database(join(dir, 'merged.db'));
+  // The merged rows of an encrypted archive are checked in memory: no plaintext database file in the temp directory.
+  const encrypted = isEncryptedCodec(codecForFileName(basename(archivePath)));
+  const db = new Database(encrypted ? ':memory:' : join(dir, 'merged.db'));
   try {
-    const filtered = join(dir, 'checked.json');
+    const filtered = scratchArchivePath(dir, archivePath, { prefix: 'checked.' });
     // A table both sides changed needs only its rows that are not the base's (each side's table was valid), unless a
     // foreign key ties it to another table: then all its rows.
     const linked = new Set(scope.edges.flatMap((e) => [e.child, e.parent]));

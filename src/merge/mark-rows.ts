@@ -8,7 +8,8 @@ import { ArchiveCursor } from '../archive/archive-cursor.js';
 import { BufferedWriter } from '../archive/buffered-writer.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
 import { readLines } from '../archive/read-lines.js';
-import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
+import { commitTempFile } from '../files/atomic-file.js';
+import { codecForArchivePath, tempArchivePath } from '../archive/archive-file.js';
 import { keyText } from './key-order.js';
 import type { BlockStyle } from './merge-output.js';
 import type { MergeConflict } from './merge-types.js';
@@ -94,8 +95,8 @@ function rewriteLines(
   sideOf: (line: string) => 'ours' | 'theirs' | undefined,
   style: BlockStyle,
 ): void {
-  const temp = `${tempPathFor(path)}.marked`;
-  const writer = new BufferedWriter(temp, { hashed: false });
+  const temp = tempArchivePath(path, '.marked');
+  const writer = new BufferedWriter(temp, { hashed: false, codec: codecForArchivePath(temp) });
   const m = CONFLICT_MARKERS;
   try {
     for (const [, line] of readLines(path)) {

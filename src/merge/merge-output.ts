@@ -16,8 +16,11 @@
  * lines leaves valid JSON (`db-hydration git resolve` does exactly that and recounts rows).
  */
 import { rmSync } from 'node:fs';
+import { basename } from 'node:path';
+import { codecForFileName } from '../archive/codec.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
 import { BufferedWriter } from '../archive/buffered-writer.js';
-import { readWholeArchive } from '../archive/archive-file.js';
+import { codecForArchivePath, readWholeArchive, tempArchivePath } from '../archive/archive-file.js';
 import { PLAIN_ARCHIVE_MAX_BYTES } from '../archive/read-archive.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
@@ -109,8 +112,13 @@ export class MergedFile {
   private readonly open = new Set<PartFile>();
   private finished = false;
 
+  /** An encrypted target's part files are kept in memory: on disk they would be plaintext. */
+  private readonly memoryParts: boolean;
+
   constructor(readonly target: string) {
-    this.writer = new BufferedWriter(tempPathFor(target));
+    const temp = tempArchivePath(target);
+    this.memoryParts = isEncryptedCodec(codecForFileName(basename(target)));
+    this.writer = new BufferedWriter(temp, { codec: codecForArchivePath(temp) });
   }
 
   /** The temp file's path: complete after {@link finish}, before {@link commit}. */
@@ -125,14 +133,15 @@ export class MergedFile {
   /** A part file for a table's rows, written now and appended later (its row count goes before it). */
   newPart(): PartFile {
     this.parts++;
-    const part = new PartFile(`${this.writer.path}.part${this.parts}`);
+    const part = new PartFile(`${this.writer.path}.part${this.parts}`, this.memoryParts);
     this.open.add(part);
     return part;
   }
 
   appendPart(part: PartFile): void {
     part.finish();
-    this.writer.appendFile(part.path);
+    if (part.memory === undefined) this.writer.appendFile(part.path);
+    else for (const text of part.memory) this.writer.write(text);
     part.remove();
     this.open.delete(part);
   }
@@ -160,11 +169,19 @@ export class MergedFile {
 
 /** One table's rows, in a file of their own until the table's header (with its row count) can be written. */
 export class PartFile {
-  private readonly writer: BufferedWriter;
+  private readonly writer: BufferedWriter | undefined;
   private finished = false;
+  /** The part's text, when it is kept in memory instead of a file. */
+  readonly memory: string[] | undefined;
 
-  constructor(readonly path: string) {
-    this.writer = new BufferedWriter(path, { hashed: false, buffer: Buffer.allocUnsafe(1 << 16) });
+  constructor(
+    readonly path: string,
+    inMemory = false,
+  ) {
+    this.memory = inMemory ? [] : undefined;
+    this.writer = inMemory
+      ? undefined
+      : new BufferedWriter(path, { hashed: false, buffer: Buffer.allocUnsafe(1 << 16) });
   }
 
   /** Whether anything was written. */
@@ -172,12 +189,14 @@ export class PartFile {
 
   write = (text: string): void => {
     if (text.length > 0) this.written = true;
-    this.writer.write(text);
+    if (this.memory !== undefined) this.memory.push(text);
+    else this.writer?.write(text);
   };
 
   /** The part's text (for a conflict block, which holds a whole table). */
   readBack(): string {
     this.finish();
+    if (this.memory !== undefined) return this.memory.join('');
     const bytes = readWholeArchive(this.path, PLAIN_ARCHIVE_MAX_BYTES);
     if (bytes === undefined) {
       throw new HydrationError(
@@ -195,12 +214,13 @@ export class PartFile {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.writer.finish(false);
+    this.writer?.finish(false);
   }
 
   remove(): void {
-    if (!this.finished) this.writer.abort();
-    rmSync(this.path, { force: true });
+    if (!this.finished) this.writer?.abort();
+    if (this.memory !== undefined) this.memory.length = 0;
+    else rmSync(this.path, { force: true });
   }
 }
 

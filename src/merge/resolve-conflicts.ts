@@ -11,7 +11,8 @@ import { BufferedWriter } from '../archive/buffered-writer.js';
 import { CONFLICT_MARKERS, isConflictMarker, UNRESOLVED_CONFLICT_HINT } from '../archive/conflict-markers.js';
 import { readLines } from '../archive/read-lines.js';
 import { ArchiveFormatError } from '../errors.js';
-import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
+import { commitTempFile } from '../files/atomic-file.js';
+import { codecForArchivePath, tempArchivePath } from '../archive/archive-file.js';
 
 /** Options of {@link resolveConflicts}. */
 export interface ResolveOptions {
@@ -39,8 +40,9 @@ const CLOSING = new Set([']}', ']},', ']', '],', '}', '},']);
  * @throws {ArchiveFormatError} when a block is malformed, or (without a side) when blocks remain
  */
 export function resolveConflicts(path: string, options: ResolveOptions = {}): ResolveOutcome {
-  const temp = tempPathFor(path);
-  const out = new LineWriter(new BufferedWriter(temp, { hashed: false }));
+  // Temp files keep the archive's codec (an encrypted archive's are encrypted too) and are read back through it.
+  const temp = tempArchivePath(path);
+  const out = new LineWriter(new BufferedWriter(temp, { hashed: false, codec: codecForArchivePath(temp) }));
   let blocks = 0;
   let remaining = 0;
   try {
@@ -172,8 +174,8 @@ class LineWriter {
 
 /** Copies `temp` over `path`, with each table header's `row_count` set from `counts` (when given). */
 function writeCounts(temp: string, path: string, counts: ReadonlyMap<string, number> | undefined): void {
-  const final = `${temp}.counted`;
-  const writer = new BufferedWriter(final, { hashed: false });
+  const final = tempArchivePath(path, '.counted');
+  const writer = new BufferedWriter(final, { hashed: false, codec: codecForArchivePath(final) });
   try {
     const lines = readLines(temp);
     for (let r = lines.next(); r.done !== true; r = lines.next()) {

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { archiveContentHash } from '../archive/content-comparison.js';
-import { archiveFileNameFor, databaseNameOf } from '../archive/naming.js';
+import { databaseNameOf } from '../archive/naming.js';
+import { scratchArchivePath } from '../archive/keys.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import type { ProgressListener } from '../progress.js';
 import {
@@ -124,7 +125,7 @@ export function classifyWithoutReading(target: SyncTarget): SyncClassification |
 export function withSnapshot<T>(target: SyncTarget, fn: (snapshotPath: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-sync-'));
   try {
-    const snapshotPath = join(dir, archiveFileNameFor(target.fileName));
+    const snapshotPath = scratchArchivePath(dir, target.archivePath);
     dehydrateDatabase({
       dbPath: target.dbPath,
       archivePath: snapshotPath,

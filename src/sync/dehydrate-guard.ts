@@ -5,7 +5,7 @@
  * what is overwritten.
  */
 import { existsSync } from 'node:fs';
-import { ArchiveChangedError } from '../errors.js';
+import { ArchiveChangedError, ArchiveEncryptionError } from '../errors.js';
 import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker, hasConflictMarkers } from '../archive/conflict-markers.js';
 import { databaseNameOf } from '../archive/naming.js';
@@ -30,7 +30,7 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
   if (record !== undefined && archiveUnchangedSince(record, target.archivePath)) return undefined;
   // An archive with conflict markers holds a merge's result, both sides' changes included: never written over
   // unasked, sync state or not.
-  if (hasConflictMarkers(target.archivePath)) {
+  if (hasMarkersOrUnreadable(target, force)) {
     if (force) {
       return `overwrote ${target.archivePath}, which had unresolved merge conflicts: the merge's result is no longer in the archive`;
     }
@@ -74,6 +74,30 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
     `the archive ${target.archivePath} ${what}, and the database has changes of its own, so it was not overwritten`,
     { file: target.dbPath, database: databaseNameOf(target.fileName) },
   );
+}
+
+/**
+ * {@link hasConflictMarkers}, for an encrypted archive this process cannot decrypt too: with `force` it is written
+ * over (false), without it the error says that an identity is needed to know what it holds.
+ */
+function hasMarkersOrUnreadable(target: SyncTarget, force: boolean): boolean {
+  try {
+    return hasConflictMarkers(target.archivePath);
+  } catch (error) {
+    if (!(error instanceof ArchiveEncryptionError) || force) {
+      if (error instanceof ArchiveEncryptionError) return false;
+      throw error;
+    }
+    throw new ArchiveEncryptionError(
+      `the archive ${target.archivePath} cannot be decrypted here, so it is not known what it holds; it was not overwritten`,
+      {
+        file: target.archivePath,
+        database: databaseNameOf(target.fileName),
+        hint: 'give an identity that decrypts it (--identity FILE or DB_HYDRATION_AGE_IDENTITY), or `dehydrate --force` to write the database over it',
+        cause: error,
+      },
+    );
+  }
 }
 
 /** `; table "t" first differs`, comparing the archive with the base copy, or nothing when that cannot be told. */

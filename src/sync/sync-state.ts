@@ -285,6 +285,28 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
 }
 
 /**
+ * Records that an archive was re-encrypted (rekey): the same content in a new file. A record that matched the old
+ * file (`oldSha256`) now matches the new one, and its base copy is the new file; any other record is left alone.
+ * Returns whether a record was updated.
+ */
+export function recordRekey(
+  dataDir: string,
+  fileName: string,
+  archivePath: string,
+  oldSha256: string,
+): boolean {
+  const record = readSyncRecord(dataDir, fileName, archivePath);
+  if (record?.archiveSha256 !== oldSha256) return false;
+  linkOrCopyAtomically(archivePath, syncStatePaths(dataDir, fileName, archivePath).base);
+  writeRecord(dataDir, {
+    ...record,
+    archiveSha256: hashArchiveFile(archivePath).sha256,
+    ...withDefinedStat(archiveFileStat(archivePath)),
+  });
+  return true;
+}
+
+/**
  * Records that `git resolve` resolved the pending merge of the database whose archive is `archivePath`, if it has
  * one: the resolved archive is then recognised as the merge's result. Returns whether a record was updated.
  */
