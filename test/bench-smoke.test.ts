@@ -28,11 +28,11 @@ describe('benchmark (tiny run)', () => {
       // The second table: gzip'd sizes, merge, verify, the CLI in fresh processes, peak RSS; merge clean and exact.
       assert.match(
         run.stdout,
-        /^\| rows \| archive gzip MB \| dump gzip MB \| gzip ratio \| merge s \| merge \/ dehydrate \|/m,
+        /^\| rows \| archive gzip MB \| dump gzip MB \| gzip ratio \| unchanged re-dehydrate ms \/ of a dehydrate \| merge s \| merge \/ dehydrate \|/m,
       );
       assert.match(
         run.stdout,
-        /^\| 3k( \| [\d.]+){3}x \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \/ [\d.]+x \/ \d+ \| \d+ \/ \d+ \| [\d.]+ \/ \d+ \| \d+ \/ \d+ \| \d+ \([\w -]+\) \| yes \|$/m,
+        /^\| 3k( \| [\d.]+){3}x \| \d+ \/ [\d.]+ % \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \/ [\d.]+x \/ \d+ \| \d+ \/ \d+ \| [\d.]+ \/ \d+ \| \d+ \/ \d+ \| \d+ \([\w -]+\) \| yes \|$/m,
       );
       // The targets, at the largest size measured when neither 1M nor 5M was.
       for (const target of [

@@ -19,8 +19,8 @@ const COMMANDS = [
   'sync',
   'verify',
   'diff',
-  'migrate',
   'rekey',
+  'migrate',
 ];
 /** The `git` group's subcommands, each documented like a command. */
 const GIT_COMMANDS = [
