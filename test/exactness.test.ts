@@ -213,6 +213,37 @@ describe('exactness: values', () => {
     );
   });
 
+  it('keeps TEXT that is not valid UTF-8 in the middle of a large WITHOUT ROWID table, and of one with no rowid name', async () => {
+    // Such tables are read without their keys' raw bytes until a row needs them, then from that row on with them.
+    await assertRoundTrip(
+      (db) => {
+        db.exec(
+          'CREATE TABLE w (k TEXT PRIMARY KEY, v) WITHOUT ROWID; CREATE TABLE r (rowid, _rowid_, oid, v)',
+        );
+        const w = db.prepare('INSERT INTO w VALUES (?, ?)');
+        const r = db.prepare('INSERT INTO r VALUES (?, ?, ?, ?)');
+        db.transaction(() => {
+          for (let i = 0; i < 3000; i++) {
+            w.run(`k${String(i).padStart(4, '0')}`, BigInt(i));
+            r.run(BigInt(i), BigInt(-i), `o${String(i)}`, i * 0.5);
+          }
+        })();
+        db.exec(`
+          INSERT INTO w VALUES (CAST(x'6b31353030ff' AS TEXT), 1), ('k2000x', CAST(x'76ff' AS TEXT));
+          UPDATE r SET v = CAST(x'76ff' AS TEXT) WHERE rowid IN (1500, 2500);
+        `);
+      },
+      (r) => {
+        const rows = r.archive.split('\n').filter((line) => line.startsWith('{"k":'));
+        assert.equal(rows.length, 3002);
+        assert.equal(rows[1501], '{"k":{"$text":"azE1MDD/"},"v":1},', 'k1500 < k1500\\xff < k1501');
+        assert.equal(rows[2002], '{"k":"k2000x","v":{"$text":"dv8="}},');
+        assert.equal(rows[3001], '{"k":"k2999","v":2999}');
+        assert.equal(r.archive.match(/"v":\{"\$text":"dv8="\}/g)?.length, 3);
+      },
+    );
+  });
+
   it('keeps BLOBs: the empty blob, the empty string and NULL are three values; base64- or JSON-looking blobs stay BLOB', async () => {
     const blobs = [
       Buffer.alloc(0),

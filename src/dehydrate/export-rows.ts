@@ -51,25 +51,27 @@ export function exportRows(
   batches = true,
 ): number {
   if (table.selectSql === undefined) return 0;
-  const offset = table.rowidKey === undefined ? 0 : 1;
-  const keys = [
-    ...(table.rowidKey === undefined ? [] : [table.rowidKey]),
-    ...table.columns.map((c) => c.name),
-  ];
-  const fragments = keys.map((k, i) => `${i === 0 ? '{' : ','}${JSON.stringify(k)}:`);
-  const real = [...(offset === 1 ? [false] : []), ...table.columns.map((c) => c.realAffinity)];
-  const width = keys.length;
+  const keyed = table.rowidKey === undefined ? [] : [{ name: table.rowidKey, realAffinity: false }];
+  const values = [...keyed, ...table.columns];
+  const fragments = values.map((v, i) => `${i === 0 ? '{' : ','}${JSON.stringify(v.name)}:`);
+  const real = values.map((v) => v.realAffinity);
+  const width = values.length;
   const bytesLookup = new TextLookup(db, table, encoding);
   const utf16 = encoding !== 'UTF-8';
   let count = 0;
+  // Rows read without the plan's helper values (`leanSelectSql`, below) cannot look TEXT bytes up: such a row is left
+  // to the statement that has them.
+  let helpers = true;
 
-  const encodeRow = (raw: readonly SqliteValue[]): void => {
+  /** Writes one row; `false` (nothing written) when the row needs the helper values that were not read. */
+  const encodeRow = (raw: readonly SqliteValue[]): boolean => {
     let line = '';
     for (let i = 0; i < width; i++) {
       const value = raw[i] as SqliteValue;
       let encoded: string;
       if (typeof value === 'string') {
         if (value.includes('\uFFFD') || (utf16 && SURROGATE.test(value))) {
+          if (!helpers) return false;
           const bytes = bytesLookup.rawBytesIfNotText(raw, i, value);
           encoded = bytes === undefined ? JSON.stringify(value) : encodeTextBytes(bytes);
         } else {
@@ -83,6 +85,7 @@ export function exportRows(
     sink(`${line}}`);
     count++;
     if (onRows !== undefined && count % PROGRESS_EVERY === 0) onRows(count);
+    return true;
   };
 
   const rowid = rowidKeyOf(table);
@@ -106,23 +109,46 @@ export function exportRows(
   }
   // One statement stepped row by row: a little slower than batches, but nothing outlives its row, which keeps V8's
   // young generation from growing (batches keep a few hundred rows alive across each scavenge).
-  let sql = table.selectSql;
-  const bounds: bigint[] = [];
-  if (range !== undefined && rowid !== undefined) {
-    const where: string[] = [];
-    if (range.after !== undefined) {
-      where.push(`${rowid.key} > ?`);
-      bounds.push(range.after);
-    }
-    if (range.upTo !== undefined) {
-      where.push(`${rowid.key} <= ?`);
-      bounds.push(range.upTo);
-    }
-    sql = `${rowid.select}${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`} ORDER BY ${rowid.key}`;
+  const { sql, bounds } = rangeSelect(table.selectSql, rowid, range);
+  const read = (select: string): IterableIterator<SqliteValue[]> =>
+    db
+      .prepare(select)
+      .raw(true)
+      .safeIntegers(true)
+      .iterate(...bounds) as IterableIterator<SqliteValue[]>;
+  // The helper values (the raw bytes of TEXT keys, which keep a key with bytes that are not valid UTF-8 findable) cost
+  // a Buffer per row and are almost never needed: a UTF-8 table is read without them until a row needs them, and
+  // from that row on (LIMIT -1 OFFSET: the same order, in the same read transaction) with them.
+  if (table.leanSelectSql !== undefined && range === undefined && !utf16) {
+    helpers = false;
+    let complete = true;
+    for (const raw of read(table.leanSelectSql)) if (!(complete = encodeRow(raw))) break;
+    if (complete) return count;
+    helpers = true;
   }
-  const statement = db.prepare(sql).raw(true).safeIntegers(true);
-  for (const raw of statement.iterate(...bounds) as IterableIterator<SqliteValue[]>) encodeRow(raw);
+  for (const raw of read(count === 0 ? sql : `${sql} LIMIT -1 OFFSET ${String(count)}`)) encodeRow(raw);
   return count;
+}
+
+/** The SELECT of a table, or of `range` of it (in rowid order), and its parameters. */
+function rangeSelect(
+  selectSql: string,
+  rowid: RowidKey | undefined,
+  range: RowRange | undefined,
+): { sql: string; bounds: bigint[] } {
+  if (range === undefined || rowid === undefined) return { sql: selectSql, bounds: [] };
+  const where: string[] = [];
+  const bounds: bigint[] = [];
+  if (range.after !== undefined) {
+    where.push(`${rowid.key} > ?`);
+    bounds.push(range.after);
+  }
+  if (range.upTo !== undefined) {
+    where.push(`${rowid.key} <= ?`);
+    bounds.push(range.upTo);
+  }
+  const sql = `${rowid.select}${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`} ORDER BY ${rowid.key}`;
+  return { sql, bounds };
 }
 
 /** How a table is read in rowid order: its SELECT without ORDER BY, the key, and the key's place in each row. */

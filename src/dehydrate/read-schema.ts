@@ -45,6 +45,11 @@ export interface TablePlan {
   /** SQL that selects the rows in archive order, `undefined` for virtual tables (their rows live in shadows). */
   readonly selectSql: string | undefined;
   /**
+   * {@link selectSql} without the helper values after the columns, when it has any: the same rows in the same order,
+   * for rows that turn out not to need them (see exportRows). `undefined` otherwise.
+   */
+  readonly leanSelectSql?: string | undefined;
+  /**
    * SQL that fetches one column's raw bytes for a row, given the row's key values; used to keep TEXT that is not
    * valid in the database encoding. `keyIndexes` point into the selected row (which may hold helper values after the
    * columns), one per `?` of `whereSql`.
@@ -148,15 +153,14 @@ function planTable(
     const keyed = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
     // A TEXT key that is not valid in the database encoding reaches JavaScript altered (U+FFFD), so it could not find
     // its own row again. Each key's raw bytes (NULL unless it is TEXT) are selected after the columns, and the lookup
-    // binds them back as TEXT: `k IS CASE WHEN <raw> IS NULL THEN <value> ELSE CAST(<raw> AS TEXT) END`.
+    // binds them back as TEXT: `k IS CASE WHEN <raw> IS NULL THEN <value> ELSE CAST(<raw> AS TEXT) END`. They cost a
+    // Buffer per row, so the export reads them only from the first row that needs them (`leanSelectSql`).
     const rawKeys = keyed ? keyCols.map((k) => rawTextOf(quoteIdent(k.name ?? ''))) : [];
+    const ordered = ` ${from}${orderBy === '' ? '' : ` ORDER BY ${orderBy}`}`;
     return {
-      name,
-      sql,
-      kind,
-      columns,
-      rowidKey: undefined,
-      selectSql: `SELECT ${[...columnList, ...rawKeys].join(', ')} ${from}${orderBy === '' ? '' : ` ORDER BY ${orderBy}`}`,
+      ...{ name, sql, kind, columns, rowidKey: undefined },
+      selectSql: `SELECT ${[...columnList, ...rawKeys].join(', ')}${ordered}`,
+      leanSelectSql: keyed ? `SELECT ${columnList.join(', ')}${ordered}` : undefined,
       lookup: keyed
         ? {
             whereSql: keyCols.map((k) => sameValueAs(quoteIdent(k.name ?? ''))).join(' AND '),
@@ -193,6 +197,7 @@ function planTable(
       columns,
       rowidKey: undefined,
       selectSql: `SELECT ${[...columnList, ...columnList.map(rawTextOf)].join(', ')} ${from} NOT INDEXED`,
+      leanSelectSql: `SELECT ${columnList.join(', ')} ${from} NOT INDEXED`,
       lookup: {
         whereSql: columnList.map(sameValueAs).join(' AND '),
         keyIndexes: columnList.flatMap((_, i) => [stored.length + i, i, stored.length + i]),
