@@ -44,12 +44,17 @@ export function checkMergedSchema(
     try {
       loadArchive(db, { archivePath: empty });
       // SQLite accepts a view on a missing table at CREATE time; it fails only when read. A view that reads on
-      // each side but not in the merge (the other side dropped what it reads) is a conflict.
-      const working = sides.map((side, i) =>
-        workingViews(side, scratchArchivePath(dir, side, { prefix: `side${i}.` })),
-      );
+      // each side but not in the merge (the other side dropped what it reads) is a conflict. The sides' schemas are
+      // only built when the merged one has a view that does not read.
+      const unreadable = brokenViews(db);
+      const working =
+        unreadable.length === 0
+          ? []
+          : sides.map((side, i) =>
+              workingViews(side, scratchArchivePath(dir, side, { prefix: `side${i}.` })),
+            );
       // Broken in the merge, and reading on every side that has it.
-      const broken = brokenViews(db).filter((v) => working.every((w) => w?.get(v.name) !== false));
+      const broken = unreadable.filter((v) => working.every((w) => w?.get(v.name) !== false));
       if (broken.length > 0) {
         return broken.map((v) => ({
           kind: 'schema' as const,
@@ -346,7 +351,8 @@ function writeTables(
   let keep = false;
   let rows: ReadonlySet<string> | undefined;
   try {
-    for (const event of readArchive(archivePath, { lazyRows: true })) {
+    // With no table to keep, the rows are only stepped over (still checked to be row lines).
+    for (const event of readArchive(archivePath, { lazyRows: true, skipRows: tables.size === 0 })) {
       if (event.kind === 'header') {
         const h = event.header;
         writer.writeHeader(h.database, h.file_name ?? `${h.database}.db`, h.pragmas as ArchivePragmas);
