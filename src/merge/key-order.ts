@@ -44,12 +44,99 @@ export function rowComparator(facts: TableFacts, encoding: TextEncoding): RowCom
     const sign = c.descending ? -1 : 1;
     return { name: c.name, compare, sign };
   });
+  const read = leadingMembers(parts.map((p) => p.name));
+  // The merge compares each head row several times: the key read from a row's text is kept for the last few rows.
+  const seen: (KeyedRow | undefined)[] = new Array<KeyedRow | undefined>(KEY_CACHE).fill(undefined);
+  const keys: (KeyValue[] | undefined)[] = new Array<KeyValue[] | undefined>(KEY_CACHE).fill(undefined);
+  let next = 0;
+  const fast = (row: KeyedRow): KeyValue[] | undefined => {
+    for (let k = 0; k < KEY_CACHE; k++) if (seen[k] === row) return keys[k];
+    const values = read(row.text);
+    seen[next] = row;
+    keys[next] = values;
+    next = (next + 1) % KEY_CACHE;
+    return values;
+  };
   return (a, b) => {
-    for (const p of parts) {
-      const d = p.compare(decodeKey(a.values[p.name]), decodeKey(b.values[p.name]));
+    const x = fast(a);
+    const y = x === undefined ? undefined : fast(b);
+    for (const [i, p] of parts.entries()) {
+      const d =
+        y === undefined
+          ? p.compare(decodeKey(a.values[p.name]), decodeKey(b.values[p.name]))
+          : p.compare((x as KeyValue[])[i] as KeyValue, y[i] as KeyValue);
       if (d !== 0) return d * p.sign;
     }
     return 0;
+  };
+}
+
+/** How many rows' keys a comparator keeps (the merge holds three heads and their successors). */
+const KEY_CACHE = 8;
+
+/** A key value read from a row's text without parsing it: TEXT or a small INTEGER. */
+type KeyValue = string | number;
+
+/**
+ * Reads the key columns' values straight from a row's text when each of them comes, before any member that would
+ * need parsing, as a plain JSON string without escapes or a JSON integer of at most 15 digits, and the key columns'
+ * names need no escapes: how the archive writer lists most rows keyed by text and integers
+ * (`{"symbol":"BTC","ts":1700000000,…`). The row then needs no parsing to be ordered. `undefined` otherwise (the
+ * caller parses the row).
+ */
+export function leadingMembers(names: readonly string[]): (text: string) => KeyValue[] | undefined {
+  const members = names.map((n) => `${JSON.stringify(n)}:`);
+  if (members.some((m, i) => m !== `"${names[i] ?? ''}":`)) return () => undefined;
+  return (text) => {
+    const values = new Array<KeyValue | undefined>(names.length).fill(undefined);
+    let found = 0;
+    let i = 1;
+    while (text.charCodeAt(i) === 34) {
+      let at = -1;
+      for (let j = 0; j < members.length; j++) {
+        if (text.startsWith(members[j] as string, i)) {
+          at = j;
+          break;
+        }
+      }
+      if (at >= 0) {
+        i += (members[at] as string).length;
+      } else {
+        // Another member: its name is stepped over (one with escapes gives up).
+        const nameEnd = text.indexOf('"', i + 1);
+        if (nameEnd < 0 || text.charCodeAt(nameEnd + 1) !== 58 || text.lastIndexOf('\\', nameEnd) > i)
+          return undefined;
+        i = nameEnd + 2;
+      }
+      let value: KeyValue;
+      if (text.charCodeAt(i) === 34) {
+        const end = text.indexOf('"', i + 1);
+        if (end < 0) return undefined;
+        value = text.slice(i + 1, end);
+        if (value.includes('\\')) return undefined;
+        i = end + 1;
+      } else {
+        const negative = text.charCodeAt(i) === 45;
+        if (negative) i++;
+        const start = i;
+        let n = 0;
+        for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
+        // At most 15 digits (exact in a double), and no leading zero (not JSON).
+        if (i === start || i - start > 15 || (i - start > 1 && text.charCodeAt(start) === 48))
+          return undefined;
+        value = negative ? -n : n;
+      }
+      const end = text.charCodeAt(i);
+      if (end !== 44 && end !== 125) return undefined;
+      if (at >= 0) {
+        if (values[at] !== undefined) return undefined;
+        values[at] = value;
+        if (++found === names.length) return values as KeyValue[];
+      }
+      if (end === 125) return undefined;
+      i++;
+    }
+    return undefined;
   };
 }
 
@@ -103,11 +190,13 @@ function valueComparator(
 ): (a: DecodedValue, b: DecodedValue) => number {
   const binary =
     encoding === 'UTF-8' ? compareCodePoints : encoding === 'UTF-16be' ? compareCodeUnits : compareUtf16le;
+  // SQLite registers BINARY in all three encodings but NOCASE and RTRIM in UTF-8 only: in a UTF-16 database their
+  // texts are converted to UTF-8 and compared in that byte order (code points), whatever the database encoding.
   const text =
     collation === 'NOCASE'
-      ? (x: string, y: string) => binary(foldAscii(x), foldAscii(y))
+      ? (x: string, y: string) => compareCodePoints(foldAscii(x), foldAscii(y))
       : collation === 'RTRIM'
-        ? (x: string, y: string) => binary(x.replace(/ +$/, ''), y.replace(/ +$/, ''))
+        ? (x: string, y: string) => compareCodePoints(x.replace(/ +$/, ''), y.replace(/ +$/, ''))
         : binary;
   return (a, b) => compareValues(a, b, text, encoding);
 }

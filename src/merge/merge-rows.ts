@@ -86,16 +86,32 @@ export function mergeRows(
     const bh = sides.base.peek();
     const oh = sides.ours.peek();
     const th = sides.theirs.peek();
-    let min = bh;
-    if (oh !== undefined && (min === undefined || compare(oh, min) < 0)) min = oh;
-    if (th !== undefined && (min === undefined || compare(th, min) < 0)) min = th;
-    if (min === undefined) break;
-    const at = min;
-    const holds = (head: CursorRow | undefined): boolean =>
-      head !== undefined && (head === at || compare(head, at) === 0);
-    const b = holds(bh) ? sides.base.take() : undefined;
-    const o = holds(oh) ? sides.ours.take() : undefined;
-    const t = holds(th) ? sides.theirs.take() : undefined;
+    let b: CursorRow | undefined;
+    let o: CursorRow | undefined;
+    let t: CursorRow | undefined;
+    if (
+      bh !== undefined &&
+      oh !== undefined &&
+      th !== undefined &&
+      bh.text === oh.text &&
+      bh.text === th.text
+    ) {
+      // The same row on the three sides (almost every row): one key, no comparison needed.
+      b = sides.base.take();
+      o = sides.ours.take();
+      t = sides.theirs.take();
+    } else {
+      let min = bh;
+      if (oh !== undefined && (min === undefined || compare(oh, min) < 0)) min = oh;
+      if (th !== undefined && (min === undefined || compare(th, min) < 0)) min = th;
+      if (min === undefined) break;
+      const at = min;
+      const holds = (head: CursorRow | undefined): boolean =>
+        head !== undefined && (head === at || compare(head, at) === 0);
+      b = holds(bh) ? sides.base.take() : undefined;
+      o = holds(oh) ? sides.ours.take() : undefined;
+      t = holds(th) ? sides.theirs.take() : undefined;
+    }
     if (!same(b, o)) oursChanged = true;
     if (!same(b, t)) theirsChanged = true;
     const merged = mergeRow(ctx, b, o, t);
