@@ -4,7 +4,7 @@
  * collected into the result. The work itself is in src/manager/: one module per command.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ArchiveNameError, ConfigError } from './errors.js';
 import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
@@ -14,7 +14,9 @@ import { LocalDirectoryStore } from './stores/local-directory-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
 import { MANAGER_CHECKS, didYouMean, findOptionProblem } from './config/check-options.js';
 import type { FixResult } from './integrity/fix-databases.js';
-import { assertArchiveDir, assertDataDir } from './manager/paths.js';
+import { assertArchiveDir, assertDataDir, assertOneArchiveEach, findArchive } from './manager/paths.js';
+import { GZIP_CODEC, IDENTITY_CODEC } from './archive/codec.js';
+import type { Compression } from './config/load-config.js';
 import { backupDatabase, DEFAULT_BACKUPS_KEPT } from './manager/backups.js';
 import { dehydrateAll } from './manager/dehydrate-all.js';
 import { hydrateAll } from './manager/hydrate-all.js';
@@ -79,6 +81,7 @@ export class DBHydrationManager {
       listDatabases: () => this.listDatabases(),
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
+      archiveTargetFor: (fileName, compress) => this.archiveTargetFor(fileName, compress),
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -108,19 +111,41 @@ export class DBHydrationManager {
     assertDataDir(this.dataDir);
   }
 
-  /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
+  /**
+   * The archive paths this manager hydrates: one per configured database, or every archive in archiveDir (plain and
+   * compressed).
+   * @throws {ArchiveNameError} when a database has both a plain and a compressed archive (naming both)
+   */
   listArchives(): string[] {
     assertArchiveDir(this.archiveDir);
     if (this.options.databases !== undefined) {
-      return this.options.databases.map((n) => join(this.archiveDir, archiveFileNameFor(n)));
+      return this.options.databases.map((n) => this.archivePathFor(n));
     }
     const store = new LocalDirectoryStore(this.archiveDir);
-    return store.listSync().map((n) => store.pathOf(n));
+    const paths = store.listSync().map((n) => store.pathOf(n));
+    assertOneArchiveEach(paths, (p) => basename(p));
+    return paths;
   }
 
-  /** The archive path for a database file name. */
+  /**
+   * The archive path for a database file name: its archive in archiveDir, plain (`shop.json`) or compressed
+   * (`shop.json.gz`), or where `dehydrateAll` would write it when there is none ({@link archiveTargetFor}).
+   * @throws {ArchiveNameError} when the database has both a plain and a compressed archive (naming both)
+   */
   archivePathFor(fileName: string): string {
-    return join(this.archiveDir, archiveFileNameFor(fileName));
+    return findArchive(this.archiveDir, fileName) ?? this.archiveTargetFor(fileName);
+  }
+
+  /**
+   * Where `dehydrateAll` writes a database's archive: `<name>.json`, or `<name>.json.gz` when its codec is gzip
+   * (`compress` given here, else `perDatabase[fileName].compress`, else the manager's `compress`).
+   */
+  archiveTargetFor(fileName: string, compress?: Compression): string {
+    const chosen = compress ?? this.options.perDatabase?.[fileName]?.compress ?? this.options.compress;
+    return join(
+      this.archiveDir,
+      archiveFileNameFor(fileName, chosen === 'gzip' ? GZIP_CODEC : IDENTITY_CODEC),
+    );
   }
 
   /**

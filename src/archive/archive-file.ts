@@ -28,7 +28,7 @@ export function openArchiveSource(
   path: string,
   codec: ArchiveCodec = codecForFileName(basename(path)),
 ): ByteSource {
-  return codec.decode(rawSource(openSync(path, 'r')));
+  return codec.decode(rawSource(openSync(path, 'r'), path));
 }
 
 /**
@@ -123,9 +123,10 @@ export function copyArchiveFile(from: string, to: string): void {
   }
 }
 
-function rawSource(fd: number): ByteSource {
+function rawSource(fd: number, path?: string): ByteSource {
   let open = true;
   return {
+    path,
     read: (into, offset, length) => readSync(fd, into, offset, length, null),
     close: () => {
       if (!open) return;

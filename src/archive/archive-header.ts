@@ -5,7 +5,13 @@
 import { basename } from 'node:path';
 import { ArchiveNameError } from '../errors.js';
 import type { ArchiveHeader } from './format.js';
-import { ARCHIVE_EXTENSION, databaseNameOf, hasDatabaseExtension, isSafeFileName } from './naming.js';
+import {
+  ARCHIVE_EXTENSION,
+  databaseNameOf,
+  databaseNameOfArchive,
+  hasDatabaseExtension,
+  isSafeFileName,
+} from './naming.js';
 import { readArchive } from './read-archive.js';
 
 /** The first event of an archive: its header. */
@@ -27,7 +33,8 @@ export function peekHeader(archivePath: string): ArchiveHeader {
  * ever write its own database inside dataDir.
  */
 export function targetFileName(header: ArchiveHeader, archivePath: string): string {
-  const archiveName = basename(archivePath, ARCHIVE_EXTENSION);
+  const archiveName =
+    databaseNameOfArchive(basename(archivePath)) ?? basename(archivePath, ARCHIVE_EXTENSION);
   if (!isSafeFileName(header.database)) {
     throw new ArchiveNameError(`the "database" field ${JSON.stringify(header.database)} is not a safe name`, {
       file: archivePath,
@@ -45,7 +52,7 @@ export function targetFileName(header: ArchiveHeader, archivePath: string): stri
       `"file_name" ${JSON.stringify(fileName)} does not belong to the archive ${basename(archivePath)}`,
       {
         file: archivePath,
-        hint: 'an archive <name>.json hydrates only <name>.db, <name>.sqlite or <name>.sqlite3',
+        hint: 'an archive <name>.json (or <name>.json.gz) hydrates only <name>.db, <name>.sqlite or <name>.sqlite3',
       },
     );
   }

@@ -8,7 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import { codecForFileName } from './codec.js';
+import { codecForFileName, IDENTITY_CODEC, type ArchiveCodec } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
 import { hashArchiveFile, readArchivePrefix } from './archive-file.js';
 import { ContentComparison, findExportedAtLine } from './content-comparison.js';
@@ -44,12 +44,14 @@ export class ArchiveWriter {
   private firstRow = true;
   private readonly exportedAt: string;
   private readonly contentHash = createHash('sha256');
+  private readonly codec: ArchiveCodec;
 
   constructor(readonly target: string) {
+    this.codec = codecForFileName(basename(target));
     const comparison = existsSync(target) ? new ContentComparison(target) : undefined;
     this.comparison = comparison;
     try {
-      const codec = codecForFileName(basename(target));
+      const codec = this.codec;
       const contentHash = this.contentHash;
       this.writer = new BufferedWriter(tempPathFor(target), {
         codec,
@@ -134,7 +136,9 @@ export class ArchiveWriter {
    * temp file is dropped and the existing archive is kept as it is.
    */
   commit(): ArchiveWriteOutcome {
-    const written = this.writer.finish();
+    const plain = this.writer.finish();
+    // The writer hashes plain bytes; a codec's file holds other bytes, which the manifest's checksum covers.
+    const written = this.codec === IDENTITY_CODEC ? plain : hashArchiveFile(this.writer.path);
     const contentSha256 = this.contentHash.digest('hex');
     const same = this.comparison?.finish() === true;
     const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;

@@ -92,6 +92,8 @@ export class CommandContext {
         ...(databases === undefined ? {} : { databases }),
         ...(this.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: this.busyTimeoutMs }),
         ...(config.backupsKept === undefined ? {} : { backupsKept: config.backupsKept }),
+        ...(config.compress === undefined ? {} : { compress: config.compress }),
+        ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });

@@ -10,6 +10,34 @@ export type ValueCheck = (value: unknown) => string | undefined;
 const directory: ValueCheck = (v) =>
   typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (a directory)';
 
+/** The values of `compress`: the gzip codec (`<name>.json.gz`), or none (`<name>.json`). */
+export const COMPRESSIONS = ['gzip', 'none'] as const;
+
+const compression: ValueCheck = (v) =>
+  typeof v === 'string' && (COMPRESSIONS as readonly string[]).includes(v)
+    ? undefined
+    : `must be one of ${COMPRESSIONS.map((c) => JSON.stringify(c)).join(', ')}`;
+
+/** The keys of one database's object under `perDatabase`, and the check of each. */
+export const PER_DATABASE_CHECKS = {
+  compress: compression,
+} as const satisfies Readonly<Record<string, ValueCheck>>;
+
+/** `perDatabase`: database file name → an object of {@link PER_DATABASE_CHECKS} keys. */
+const perDatabase: ValueCheck = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return 'must be an object: database file name -> settings, e.g. {"app.db": {"compress": "gzip"}}';
+  for (const [name, settings] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
+      return `["${name}"] must be an object of settings, e.g. {"compress": "gzip"}`;
+    const problem = findOptionProblem(settings, PER_DATABASE_CHECKS);
+    if (problem?.kind === 'unknown')
+      return `["${name}"] has an unknown key "${problem.key}"${didYouMean(problem.nearest)} (known keys: ${Object.keys(PER_DATABASE_CHECKS).join(', ')})`;
+    if (problem !== undefined) return `["${name}"].${problem.key} ${problem.problem}`;
+  }
+  return undefined;
+};
+
 /** The keys a config file may set, and the check of each. */
 export const CONFIG_CHECKS = {
   dataDir: directory,
@@ -23,6 +51,8 @@ export const CONFIG_CHECKS = {
     typeof v === 'number' && Number.isInteger(v) && v >= 0
       ? undefined
       : 'must be a whole number: 1 or more, or 0 to keep every backup',
+  compress: compression,
+  perDatabase,
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */

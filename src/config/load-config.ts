@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
+import { COMPRESSIONS, CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
 import { ConfigError } from '../errors.js';
 
 export { ConfigError };
@@ -27,6 +27,19 @@ export interface HydrationConfig {
   readonly busyTimeoutMs?: number;
   /** How many backups to keep per database when a hydration replaces it. */
   readonly backupsKept?: number;
+  /** How `dehydrate` stores archives: `"gzip"` (`<name>.json.gz`) or `"none"` (`<name>.json`, the default). */
+  readonly compress?: Compression;
+  /** Settings of single databases, by database file name; each overrides the top-level key of the same name. */
+  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
+}
+
+/** `compress`'s values. */
+export type Compression = (typeof COMPRESSIONS)[number];
+
+/** One database's settings under `perDatabase` (every key optional). */
+export interface DatabaseSettings {
+  /** This database's archive codec, over the top-level `compress`. */
+  readonly compress?: Compression;
 }
 
 /** A configuration that was found and checked, with its paths made absolute. */

@@ -1,6 +1,6 @@
 /** Dehydrating every database of the data directory into its archive, then the manifest. */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ArchiveNameError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import {
   archiveFileNameFor,
@@ -42,9 +42,11 @@ export function dehydrateAll(
 
   for (const fileName of fileNames) {
     const dbPath = join(ctx.dataDir, fileName);
-    const archivePath = ctx.archivePathFor(fileName);
+    // Where this run writes the archive (its codec's file name), and the archive there is now (maybe the other codec's).
+    const archivePath = ctx.archiveTargetFor(fileName, options.compress);
     const database = databaseNameOf(fileName);
     try {
+      const existing = ctx.archivePathFor(fileName);
       const clash = byArchive.get(archiveFileNameFor(fileName)) ?? [];
       if (clash.length > 1) {
         throw new ArchiveNameError(`${clash.join(' and ')} would share the archive ${archivePath}`, {
@@ -60,8 +62,10 @@ export function dehydrateAll(
         archivePath,
         busyTimeoutMs: ctx.busyTimeoutMs,
       };
-      const overwrote = checkBeforeDehydrate(target, options.force === true);
+      const overwrote = checkBeforeDehydrate({ ...target, archivePath: existing }, options.force === true);
       const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress });
+      // A codec switch: the old file goes once the new one is in place, so the database never has none (nor two).
+      if (existing !== archivePath) rmSync(existing, { force: true });
       databases[fileName] = {
         archivePath,
         tablesExported: outcome.tablesExported,
@@ -71,7 +75,7 @@ export function dehydrateAll(
         ...(overwrote === undefined ? {} : { overwrote }),
       };
       entries[fileName] = {
-        archive_path: archiveFileNameFor(fileName),
+        archive_path: basename(archivePath),
         tables_exported: outcome.tablesExported,
         total_rows: outcome.totalRows,
         sha256: outcome.sha256,
@@ -133,8 +137,14 @@ function keptManifestEntries(ctx: ManagerContext): Record<string, ManifestEntry>
   const entries: Record<string, ManifestEntry> = {};
   for (const [fileName, entry] of Object.entries(readManifest(ctx.manifestPath)?.databases ?? {})) {
     if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) continue;
-    if (!existsSync(ctx.archivePathFor(fileName))) continue;
-    entries[fileName] = { ...entry, archive_path: archiveFileNameFor(fileName) };
+    let archivePath: string;
+    try {
+      archivePath = ctx.archivePathFor(fileName);
+    } catch {
+      continue; // two archives: the database's own run reports it
+    }
+    if (!existsSync(archivePath)) continue;
+    entries[fileName] = { ...entry, archive_path: basename(archivePath) };
   }
   return entries;
 }

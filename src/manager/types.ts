@@ -1,5 +1,6 @@
 /** The manager's option and result types. */
 import type { ErrorDetail } from '../errors.js';
+import type { Compression, DatabaseSettings } from '../config/load-config.js';
 import type { RejectedRow } from '../hydrate/import-rows.js';
 import type { ProgressListener } from '../progress.js';
 import type { SyncKind } from '../sync/classify-sync.js';
@@ -22,6 +23,13 @@ export interface HydrationManagerOptions {
    * or 0 to keep every backup. Default 5.
    */
   readonly backupsKept?: number;
+  /**
+   * How `dehydrateAll` stores each archive: `'gzip'` writes `<name>.json.gz` (deterministic gzip that `gzip -dc`
+   * turns back into the plain archive), `'none'` writes `<name>.json`. Default `'none'`. Readers take either.
+   */
+  readonly compress?: Compression;
+  /** Settings of single databases, by database file name (`{ 'big.db': { compress: 'gzip' } }`), over `compress`. */
+  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
   /** Receives progress of long work. */
   readonly onProgress?: ProgressListener;
 }
@@ -48,6 +56,11 @@ export interface DehydrateAllOptions {
    * which are otherwise refused with an {@link ArchiveChangedError} pointing at `db-hydration sync`. Default false.
    */
   readonly force?: boolean;
+  /**
+   * This run's codec for every database, over the manager's `compress` and `perDatabase` (the CLI's `--compress`).
+   * A database whose archive has the other codec gets the new file, and the old one is removed once it is in place.
+   */
+  readonly compress?: Compression;
 }
 
 /** Result of {@link DBHydrationManager.dehydrateAll}. */
@@ -147,5 +160,6 @@ export interface ManagerContext {
   listDatabases(): string[];
   listArchives(): string[];
   archivePathFor(fileName: string): string;
+  archiveTargetFor(fileName: string, compress?: Compression): string;
   backup(dbPath: string): Promise<string>;
 }
