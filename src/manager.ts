@@ -137,11 +137,17 @@ export class DBHydrationManager {
   }
 
   /**
-   * Where `dehydrateAll` writes a database's archive: `<name>.json`, or `<name>.json.gz` when its codec is gzip
-   * (`compress` given here, else `perDatabase[fileName].compress`, else the manager's `compress`).
+   * Where `dehydrateAll` writes a database's archive: `<name>.json`, or `<name>.json.gz` when its codec is gzip.
+   * The codec is `compress` given here, else `perDatabase[fileName].compress`, else the manager's `compress`, else
+   * the codec of the archive the database has (so one `dehydrate --compress gzip` is enough), else none.
+   * @throws {ArchiveNameError} when no codec is chosen and the database has both a plain and a compressed archive
    */
   archiveTargetFor(fileName: string, compress?: Compression): string {
     const chosen = compress ?? this.options.perDatabase?.[fileName]?.compress ?? this.options.compress;
+    if (chosen === undefined) {
+      const existing = findArchive(this.archiveDir, fileName);
+      if (existing !== undefined) return existing;
+    }
     return join(
       this.archiveDir,
       archiveFileNameFor(fileName, chosen === 'gzip' ? GZIP_CODEC : IDENTITY_CODEC),

@@ -43,9 +43,9 @@ export function dehydrateAll(
   for (const fileName of fileNames) {
     const dbPath = join(ctx.dataDir, fileName);
     // Where this run writes the archive (its codec's file name), and the archive there is now (maybe the other codec's).
-    const archivePath = ctx.archiveTargetFor(fileName, options.compress);
     const database = databaseNameOf(fileName);
     try {
+      const archivePath = ctx.archiveTargetFor(fileName, options.compress);
       const existing = ctx.archivePathFor(fileName);
       const clash = byArchive.get(archiveFileNameFor(fileName)) ?? [];
       if (clash.length > 1) {
