@@ -31,6 +31,7 @@ import { snapshot } from './helpers/snapshot.js';
 import { makeShop } from './helpers/damage.js';
 import { cli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
+import { addLocalBin, gitRunner } from './helpers/git.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 100);
 
@@ -352,5 +353,83 @@ describe('properties', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('gzip archives in real git: the merge and diff drivers', () => {
+  const { dir: root, cleanup } = tempDir('dh-gzip-git-');
+  const home = join(root, 'home');
+  const env = { HOME: home, GIT_CONFIG_GLOBAL: join(home, 'none'), GIT_CONFIG_NOSYSTEM: '1' };
+  const { run, git } = gitRunner(() => env);
+  after(cleanup);
+  const ok = (cwd: string, ...args: string[]): string => {
+    const r = cli(args, cwd, env);
+    assert.equal(r.code, 0, `db-hydration ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const sql = (path: string, text: string): void => {
+    const db = new Database(path);
+    db.exec(text);
+    db.close();
+  };
+  const ARCHIVE = join('data', 'json_archives', 'app.json.gz');
+
+  it('a pull merges two edits of a .json.gz archive by row, and the merged archive is gzip again', () => {
+    mkdirSync(home, { recursive: true });
+    const origin = join(root, 'origin.git');
+    mkdirSync(origin);
+    git(origin, 'init', '-q', '--bare', '-b', 'main');
+    const a = join(root, 'a');
+    mkdirSync(join(a, 'data'), { recursive: true });
+    git(a, 'init', '-q', '-b', 'main');
+    git(a, 'config', 'user.email', 'dev@example.com');
+    git(a, 'config', 'user.name', 'Dev');
+    addLocalBin(a);
+    writeFileSync(join(a, '.gitignore'), 'node_modules/\n');
+    writeFileSync(join(a, 'db-hydration.config.json'), JSON.stringify({ compress: 'gzip' }));
+    sql(
+      join(a, 'data', 'app.db'),
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER); INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2), (3, 'three', 3);",
+    );
+    ok(a, 'git', 'install');
+    ok(a, 'dehydrate');
+    git(a, 'add', '.');
+    git(a, 'commit', '-qm', 'start');
+    git(a, 'remote', 'add', 'origin', origin);
+    git(a, 'push', '-q', '-u', 'origin', 'main');
+    const b = join(root, 'b');
+    git(root, 'clone', '-q', origin, b);
+    git(b, 'config', 'user.email', 'dev@example.com');
+    git(b, 'config', 'user.name', 'Dev');
+    addLocalBin(b);
+    ok(b, 'git', 'install');
+    ok(b, 'hydrate');
+
+    sql(join(a, 'data', 'app.db'), 'UPDATE items SET qty = 10 WHERE id = 1');
+    ok(a, 'dehydrate');
+    git(a, 'commit', '-qam', 'a: row 1');
+    git(a, 'push', '-q');
+    sql(join(b, 'data', 'app.db'), "UPDATE items SET name = 'drei' WHERE id = 3");
+    ok(b, 'dehydrate');
+    git(b, 'commit', '-qam', 'b: row 3');
+    // git diff runs the diff driver on git's temp copies of the compressed archive.
+    assert.match(git(b, 'diff', 'HEAD~1', 'HEAD', '--', ARCHIVE), /^~ items id=3: name: "three" → "drei"$/m);
+
+    const pull = run('git', ['pull', '-q', '--no-rebase', '--no-edit'], b);
+    assert.equal(pull.code, 0, `pull: ${pull.stdout}${pull.stderr}`);
+    assert.equal(git(b, 'status', '--porcelain'), '');
+    const merged = readFileSync(join(b, ARCHIVE));
+    assert.deepEqual([...merged.subarray(0, 2)], [0x1f, 0x8b], 'the merged archive is gzip');
+    assert.equal(spawnSync('gzip', ['-t', join(b, ARCHIVE)]).status, 0);
+    ok(b, 'git', 'check');
+    ok(b, 'hydrate');
+    const db = new Database(join(b, 'data', 'app.db'), { readonly: true });
+    const rows = db.prepare('SELECT id, name, qty FROM items ORDER BY id').all();
+    db.close();
+    assert.deepEqual(rows, [
+      { id: 1, name: 'one', qty: 10 },
+      { id: 2, name: 'two', qty: 2 },
+      { id: 3, name: 'drei', qty: 3 },
+    ]);
   });
 });

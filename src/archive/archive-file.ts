@@ -21,13 +21,38 @@ import {
 } from 'node:fs';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
-import { codecForFileName, type ArchiveCodec, type ByteSink, type ByteSource } from './codec.js';
+import {
+  codecForFileName,
+  GZIP_CODEC,
+  IDENTITY_CODEC,
+  type ArchiveCodec,
+  type ByteSink,
+  type ByteSource,
+} from './codec.js';
+
+/**
+ * The codec of an archive file: from its name ({@link codecForFileName}); a name without a codec's ending (a temp
+ * file git hands a merge or diff driver) is gzip when the file starts with gzip's magic bytes, which no plain archive
+ * does (JSON text cannot start with byte 0x1f).
+ */
+export function codecOfFile(path: string): ArchiveCodec {
+  const byName = codecForFileName(basename(path));
+  if (byName !== IDENTITY_CODEC) return byName;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const magic = Buffer.alloc(2);
+    const n = readSync(fd, magic, 0, 2, 0);
+    return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b ? GZIP_CODEC : IDENTITY_CODEC;
+  } catch {
+    return IDENTITY_CODEC; // opening it again reports why it cannot be read
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** Opens an archive (or an archive part file) for reading its plain bytes. */
-export function openArchiveSource(
-  path: string,
-  codec: ArchiveCodec = codecForFileName(basename(path)),
-): ByteSource {
+export function openArchiveSource(path: string, codec: ArchiveCodec = codecOfFile(path)): ByteSource {
   return codec.decode(rawSource(openSync(path, 'r'), path));
 }
 
@@ -100,6 +125,31 @@ export function hashArchiveFile(path: string): { sha256: string; bytes: number }
     source.close();
   }
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/**
+ * Writes the plain bytes of archive `from` (read through its codec) into `to`, a new file, through `codec`; fsyncs
+ * it. Streams: memory stays flat. On failure `to` is removed.
+ */
+export function transcodeArchive(from: string, to: string, codec: ArchiveCodec): void {
+  const source = openArchiveSource(from);
+  try {
+    const sink = createArchiveSink(to, codec);
+    try {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = source.read(chunk, 0, chunk.length);
+        if (n === 0) break;
+        sink.write(chunk.subarray(0, n));
+      }
+      sink.finish(true);
+    } catch (error) {
+      sink.abort();
+      throw error;
+    }
+  } finally {
+    source.close();
+  }
 }
 
 /** Size in bytes of an archive file as stored. */

@@ -190,7 +190,7 @@ async function syncOne(step: Step): Promise<SyncedDatabase> {
       case 'untracked':
         throw cannotTell(target);
       default:
-        return merge(step, sync, ours, join(dir, `merged.${archiveFileNameFor(fileName)}`), done);
+        return merge(step, sync, ours, join(dir, `merged.${basename(target.archivePath)}`), done);
     }
   });
 }

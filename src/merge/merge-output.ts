@@ -17,7 +17,8 @@
  */
 import { rmSync } from 'node:fs';
 import { BufferedWriter } from '../archive/buffered-writer.js';
-import { readWholeArchive } from '../archive/archive-file.js';
+import { readWholeArchive, transcodeArchive } from '../archive/archive-file.js';
+import { IDENTITY_CODEC, type ArchiveCodec } from '../archive/codec.js';
 import { PLAIN_ARCHIVE_MAX_BYTES } from '../archive/read-archive.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
@@ -109,7 +110,11 @@ export class MergedFile {
   private readonly open = new Set<PartFile>();
   private finished = false;
 
-  constructor(readonly target: string) {
+  /** `codec`: the codec of the target; the temp file is plain either way (the checks read it), and is encoded on commit. */
+  constructor(
+    readonly target: string,
+    private readonly codec: ArchiveCodec = IDENTITY_CODEC,
+  ) {
     this.writer = new BufferedWriter(tempPathFor(target));
   }
 
@@ -146,7 +151,14 @@ export class MergedFile {
   /** Puts the complete temp file in place of the target. */
   commit(): void {
     if (!this.finished) this.finish();
-    commitTempFile(this.writer.path, this.target);
+    if (this.codec === IDENTITY_CODEC) {
+      commitTempFile(this.writer.path, this.target);
+      return;
+    }
+    const encoded = tempPathFor(this.target);
+    transcodeArchive(this.writer.path, encoded, this.codec);
+    rmSync(this.writer.path, { force: true });
+    commitTempFile(encoded, this.target);
   }
 
   /** Drops the temp file and every part file; the target stays as it was. */
