@@ -9,6 +9,8 @@ import {
   isSafeFileName,
 } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import { codecOfFile } from '../archive/archive-file.js';
+import { archiveContentFields, type ArchiveContentFields } from '../archive/table-hashes.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
@@ -81,6 +83,7 @@ export function dehydrateAll(
         sha256: outcome.sha256,
         bytes: outcome.bytes,
         exported_at: outcome.exportedAt,
+        ...contentFields(archivePath, outcome.contentSha256, entries[fileName]),
       };
       // Last: the archive is written and listed whether or not the sync state can be.
       recordMatch({
@@ -95,6 +98,21 @@ export function dehydrateAll(
     }
   }
   return finish(ctx, timestamp, databases, entries, errorDetails);
+}
+
+/**
+ * The manifest's content fields of an archive just written or found unchanged: the table hashes of the previous entry
+ * when its content hash is the same (no read), else read from the archive.
+ */
+function contentFields(
+  archivePath: string,
+  contentSha256: string,
+  previous: ManifestEntry | undefined,
+): ArchiveContentFields {
+  const codec = codecOfFile(archivePath).name;
+  if (previous?.content_sha256 === contentSha256 && previous.tables !== undefined)
+    return { codec, content_sha256: contentSha256, tables: { ...previous.tables } };
+  return archiveContentFields(archivePath, contentSha256);
 }
 
 /** Writes the manifest and builds the result. */
