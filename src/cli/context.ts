@@ -105,6 +105,7 @@ export class CommandContext {
         ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
         ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
         ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
+        ...(config.compress === undefined ? {} : { compress: config.compress }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
