@@ -33,6 +33,11 @@ export interface DehydrateDatabaseOptions {
   /** How long to wait for a lock held by another connection, in milliseconds. */
   readonly busyTimeoutMs: number;
   readonly onProgress?: ProgressListener | undefined;
+  /**
+   * Whether a large database may be read by a helper thread too (default true). `verify` reads on one thread: it runs
+   * a hydrate and two exports in one process, and the helper's heap would add to its peak RSS.
+   */
+  readonly parallel?: boolean | undefined;
   /** Faults injected into a parallel export's helper thread: for tests only. */
   readonly faults?: ExportFaults | undefined;
   /** The sync state's hashes of the archive: they tell an unchanged encrypted archive that cannot be decrypted here. */
@@ -92,7 +97,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     // The read transaction, and a helper thread on the same snapshot when the database is large.
     // An encrypted archive is exported on one thread: the helper's part files would be plaintext on disk.
     const encrypted = isEncryptedCodec(codecForFileName(basename(archivePath)));
-    helper = beginSnapshot(db, dbPath, size, options.faults, !encrypted);
+    helper = beginSnapshot(db, dbPath, size, options.faults, !encrypted && options.parallel !== false);
     const problems = checkSnapshot(db, dbPath, helper, context);
     if (problems !== undefined) throwIfDamaged(problems, context);
     // Inside the read transaction: no commit can land between this stamp and the rows read below.

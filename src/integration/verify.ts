@@ -149,7 +149,8 @@ async function compareRoundTrip(
   const { fileName, archivePath, dbPath, busyTimeoutMs, options } = target;
   const hydrated = join(dir, fileName);
   await buildDatabase({ archivePath, dbPath: hydrated, onProgress: options.onProgress });
-  const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs };
+  // One thread for the exports: verify already holds a hydrate's memory, a helper thread's heap would add to it.
+  const common = { database: databaseNameOf(fileName), fileName, busyTimeoutMs, parallel: false };
   // Scratch archives of an encrypted database are encrypted too (keys.ts scratchArchivePath).
   const fromArchive = scratchArchivePath(dir, archivePath, { prefix: 'from-archive.' });
   const fromLive = scratchArchivePath(dir, archivePath, { prefix: 'from-live.' });
