@@ -20,9 +20,9 @@ import { TableFactsCache, type TableFacts } from './table-facts.js';
 import { loadArchive } from '../hydrate/load-archive.js';
 import { applyCreate } from '../hydrate/apply-schema.js';
 import { ArchiveWriter } from '../archive/write-archive.js';
-import type { ArchivePragmas, ArchiveTableMeta } from '../archive/format.js';
+import type { ArchiveFooter, ArchiveHeader, ArchivePragmas, ArchiveTableMeta } from '../archive/format.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
-import { ArchiveSchemaError, HydrationError } from '../errors.js';
+import { ArchiveFormatError, ArchiveSchemaError, HydrationError } from '../errors.js';
 import type { MergeConflict } from './merge-types.js';
 
 /**
@@ -126,7 +126,10 @@ export function checkMergedConstraints(
   changedTheirs: ReadonlySet<string>,
   changedRows: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): MergeConflict[] {
-  const scope = checkScope(archivePath, changedOurs, changedTheirs);
+  // The merged archive without its rows, read once: its tables' schemas give the foreign keys, and when no table
+  // needs all its rows the checked copy is written from it and the changed rows the merge collected.
+  const outline = readOutline(archivePath);
+  const scope = checkScope(outline, changedOurs, changedTheirs);
   if (scope.load.size === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
   // The merged rows of an encrypted archive are checked in memory: no plaintext database file in the temp directory.
@@ -138,7 +141,8 @@ export function checkMergedConstraints(
     // foreign key ties it to another table: then all its rows.
     const linked = new Set(scope.edges.flatMap((e) => [e.child, e.parent]));
     const only = new Map([...changedRows].filter(([t]) => scope.both.has(t) && !linked.has(t)));
-    writeTables(archivePath, filtered, scope.load, only);
+    if ([...scope.load].every((t) => only.has(t))) writeOutline(outline, filtered, only);
+    else writeTables(archivePath, filtered, scope.load, only);
     let outcome;
     try {
       outcome = loadArchive(db, { archivePath: filtered });
@@ -295,7 +299,7 @@ interface CheckScope {
 }
 
 function checkScope(
-  archivePath: string,
+  outline: ArchiveOutline,
   changedOurs: ReadonlySet<string>,
   changedTheirs: ReadonlySet<string>,
 ): CheckScope {
@@ -303,7 +307,7 @@ function checkScope(
   const origin = (t: string): string =>
     both.has(t) ? 'both' : changedOurs.has(t) ? 'ours' : changedTheirs.has(t) ? 'theirs' : 'none';
   // A child and a parent from the same side (or unchanged) are as valid as that side was.
-  const edges = foreignKeys(archivePath).filter(({ child, parent }) => {
+  const edges = foreignKeys(outline).filter(({ child, parent }) => {
     const [c, p] = [origin(child), origin(parent)];
     return c === 'both' || p === 'both' || (c !== 'none' && p !== 'none' && c !== p);
   });
@@ -311,16 +315,15 @@ function checkScope(
 }
 
 /** The foreign keys of the archive's tables, learned by creating the tables in a private in-memory database. */
-function foreignKeys(archivePath: string): ForeignKeyEdge[] {
+function foreignKeys(outline: ArchiveOutline): ForeignKeyEdge[] {
   const db = new Database(':memory:');
   try {
     const tables: string[] = [];
-    for (const event of readArchive(archivePath, { skipRows: true })) {
-      if (event.kind !== 'table' || event.table.type !== 'table' || event.table.name.startsWith('sqlite_'))
-        continue;
+    for (const table of outline.tables) {
+      if (table.type !== 'table' || table.name.startsWith('sqlite_')) continue;
       try {
-        applyCreate(db, 'table', event.table.name, event.table.schema, archivePath);
-        tables.push(event.table.name);
+        applyCreate(db, 'table', table.name, table.schema, outline.path);
+        tables.push(table.name);
       } catch {
         // A table this SQLite cannot create has no foreign keys to check here.
       }
@@ -335,6 +338,68 @@ function foreignKeys(archivePath: string): ForeignKeyEdge[] {
   } finally {
     db.close();
   }
+}
+
+/** An archive without its rows: what a copy needs besides them. */
+interface ArchiveOutline {
+  readonly path: string;
+  readonly header: ArchiveHeader;
+  readonly tables: readonly ArchiveTableMeta[];
+  readonly footer: ArchiveFooter;
+}
+
+/** Reads an archive's outline (the rows are stepped over, still checked to be row lines). */
+function readOutline(archivePath: string): ArchiveOutline {
+  let header: ArchiveHeader | undefined;
+  let footer: ArchiveFooter | undefined;
+  const tables: ArchiveTableMeta[] = [];
+  for (const event of readArchive(archivePath, { skipRows: true })) {
+    if (event.kind === 'header') header = event.header;
+    else if (event.kind === 'table') tables.push(event.table);
+    else if (event.kind === 'footer') footer = event.footer;
+  }
+  if (header === undefined || footer === undefined) {
+    throw new ArchiveFormatError('the merged archive has no header or footer', { file: archivePath });
+  }
+  return { path: archivePath, header, tables, footer };
+}
+
+/**
+ * Writes a copy of an outlined archive whose tables in `rows` hold those row texts (in their order) and every other
+ * table none.
+ */
+function writeOutline(
+  outline: ArchiveOutline,
+  target: string,
+  rows: ReadonlyMap<string, ReadonlySet<string>>,
+): void {
+  const writer = new ArchiveWriter(target);
+  try {
+    writeHeaderOf(writer, outline.header);
+    for (const table of outline.tables) {
+      const kept = rows.get(table.name);
+      writer.beginTable({ ...table, row_count: kept?.size ?? 0 });
+      for (const text of kept ?? []) writer.writeRow(text);
+      writer.endTable();
+    }
+    writeFooterOf(writer, outline.footer);
+    writer.commit();
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+}
+
+function writeHeaderOf(writer: ArchiveWriter, h: ArchiveHeader): void {
+  writer.writeHeader(h.database, h.file_name ?? `${h.database}.db`, h.pragmas as ArchivePragmas);
+}
+
+function writeFooterOf(writer: ArchiveWriter, f: ArchiveFooter): void {
+  writer.writeFooter(
+    Object.entries(f.sequences).map(([name, value]) => [name, JSON.stringify(value)] as const),
+    f.objects,
+    f.schema_order ?? [],
+  );
 }
 
 /**
@@ -354,8 +419,7 @@ function writeTables(
     // With no table to keep, the rows are only stepped over (still checked to be row lines).
     for (const event of readArchive(archivePath, { lazyRows: true, skipRows: tables.size === 0 })) {
       if (event.kind === 'header') {
-        const h = event.header;
-        writer.writeHeader(h.database, h.file_name ?? `${h.database}.db`, h.pragmas as ArchivePragmas);
+        writeHeaderOf(writer, event.header);
       } else if (event.kind === 'table') {
         keep = tables.has(event.table.name);
         rows = keep ? only.get(event.table.name) : undefined;
@@ -367,12 +431,7 @@ function writeTables(
       } else if (event.kind === 'tableEnd') {
         writer.endTable();
       } else {
-        const f = event.footer;
-        writer.writeFooter(
-          Object.entries(f.sequences).map(([name, value]) => [name, JSON.stringify(value)] as const),
-          f.objects,
-          f.schema_order ?? [],
-        );
+        writeFooterOf(writer, event.footer);
       }
     }
     writer.commit();
