@@ -34,13 +34,14 @@ export function checkMergedSchema(
   archivePath: string,
   database: string,
   sides: readonly string[] = [],
+  outline: ArchiveOutline = readOutline(archivePath),
 ): MergeConflict[] {
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
   const db = new Database(':memory:');
   try {
     // Scratch archives of an encrypted archive are encrypted too (keys.ts scratchArchivePath).
     const empty = scratchArchivePath(dir, archivePath, { prefix: 'schema.' });
-    writeTables(archivePath, empty, new Set());
+    writeOutline(outline, empty, new Map());
     try {
       loadArchive(db, { archivePath: empty });
       // SQLite accepts a view on a missing table at CREATE time; it fails only when read. A view that reads on
@@ -125,10 +126,10 @@ export function checkMergedConstraints(
   changedOurs: ReadonlySet<string>,
   changedTheirs: ReadonlySet<string>,
   changedRows: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+  outline: ArchiveOutline = readOutline(archivePath),
 ): MergeConflict[] {
-  // The merged archive without its rows, read once: its tables' schemas give the foreign keys, and when no table
-  // needs all its rows the checked copy is written from it and the changed rows the merge collected.
-  const outline = readOutline(archivePath);
+  // The merged archive without its rows (read once for both checks): its tables' schemas give the foreign keys, and
+  // when no table needs all its rows the checked copy is written from it and the changed rows the merge collected.
   const scope = checkScope(outline, changedOurs, changedTheirs);
   if (scope.load.size === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'db-hydration-merge-'));
@@ -341,7 +342,7 @@ function foreignKeys(outline: ArchiveOutline): ForeignKeyEdge[] {
 }
 
 /** An archive without its rows: what a copy needs besides them. */
-interface ArchiveOutline {
+export interface ArchiveOutline {
   readonly path: string;
   readonly header: ArchiveHeader;
   readonly tables: readonly ArchiveTableMeta[];
@@ -349,7 +350,7 @@ interface ArchiveOutline {
 }
 
 /** Reads an archive's outline (the rows are stepped over, still checked to be row lines). */
-function readOutline(archivePath: string): ArchiveOutline {
+export function readOutline(archivePath: string): ArchiveOutline {
   let header: ArchiveHeader | undefined;
   let footer: ArchiveFooter | undefined;
   const tables: ArchiveTableMeta[] = [];

@@ -31,7 +31,7 @@ import {
 import { ArchiveFormatError } from '../errors.js';
 import { compareNames } from '../sqlite/names.js';
 import { compareNumbers } from './key-order.js';
-import { checkMergedConstraints, checkMergedSchema } from './check-constraints.js';
+import { checkMergedConstraints, checkMergedSchema, readOutline } from './check-constraints.js';
 import { markConstraintRows, markSchemaItem } from './mark-rows.js';
 import { ItemList, MergedFile, type BlockStyle } from './merge-output.js';
 import { mergeTable, pick3, type TableMergeRun, type TableSides } from './merge-tables.js';
@@ -96,7 +96,8 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       run.changedTheirs.size > 0 &&
       options.skipConstraintCheck !== true
     ) {
-      const schema = checkMergedSchema(file.tempPath, database, [options.ours, options.theirs]);
+      const outline = readOutline(file.tempPath);
+      const schema = checkMergedSchema(file.tempPath, database, [options.ours, options.theirs], outline);
       conflicts.push(...schema);
       for (const c of schema) markSchemaItem(file.tempPath, options.ours, c.message, style);
       if (schema.length === 0) {
@@ -107,6 +108,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
             run.changedOurs,
             run.changedTheirs,
             run.changedRows,
+            outline,
           ),
         );
         markConstraintRows(file.tempPath, options.ours, conflicts, style);
