@@ -37,6 +37,10 @@ export interface HydrationConfig {
   readonly encrypt?: EncryptionSettings;
   /** Settings of single databases, by database file name; they override the top-level ones. */
   readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
+  /** Where `push` and `pull` keep the archives: `s3://BUCKET/PREFIX` (docs/remote.md). */
+  readonly remote?: string;
+  /** The URL of an S3-compatible service for {@link remote} (path-style addressing); default: AWS S3. */
+  readonly endpoint?: string;
 }
 
 /** Age encryption of archives: the recipients (public keys) to encrypt to, and where this machine's identity is. */
