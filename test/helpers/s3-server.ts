@@ -33,6 +33,7 @@ export const S3_ENV: Readonly<Record<string, string>> = {
 /** Sets {@link S3_ENV} in this process (for stores used in-process). */
 export function useS3Env(): void {
   for (const [k, v] of Object.entries(S3_ENV)) process.env[k] = v;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
 }
@@ -101,6 +102,8 @@ export interface S3Proxy {
   readonly endpoint: string;
   /** Replaceable: decides each request. */
   rule: ProxyRule;
+  /** Replaceable: awaited before a passed request is forwarded (to act between a client's requests). */
+  before: ((method: string, url: string) => Promise<void>) | undefined;
   /** Requests the proxy answered itself (`500 PUT /bucket/key`). */
   readonly refused: string[];
   stop(): Promise<void>;
@@ -118,9 +121,10 @@ export async function startProxy(
   const target = new URL(upstream);
   const refused: string[] = [];
   let queue: Promise<unknown> = Promise.resolve();
-  const proxy: S3Proxy = {
+  const proxy: { -readonly [K in keyof S3Proxy]: S3Proxy[K] } = {
     endpoint: '',
     rule: options.rule ?? (() => 'pass'),
+    before: undefined,
     refused,
     stop: () =>
       new Promise<void>((resolve) => {
@@ -179,6 +183,16 @@ export async function startProxy(
       );
       return;
     }
+    void (proxy.before?.(method, url) ?? Promise.resolve()).then(() => {
+      handle(req, res, method, url);
+    });
+  });
+  const handle = (
+    req: IncomingMessage,
+    res: import('node:http').ServerResponse,
+    method: string,
+    url: string,
+  ): void => {
     const ifMatch = req.headers['if-match'];
     const ifNoneMatch = req.headers['if-none-match'];
     if (
@@ -204,8 +218,9 @@ export async function startProxy(
       return;
     }
     void forward(req, res);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return Object.assign(proxy, { endpoint: `http://127.0.0.1:${String(port)}` });
+  proxy.endpoint = `http://127.0.0.1:${String(port)}`;
+  return proxy;
 }
