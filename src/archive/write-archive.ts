@@ -8,6 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ArchiveEncryptionError } from '../errors.js';
+import { IDENTITY_CODEC, type ArchiveCodec } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
 import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
 import { isEncryptedCodec } from './age-codec.js';
@@ -50,6 +51,7 @@ export class ArchiveWriter {
   private firstRow = true;
   private readonly exportedAt: string;
   private readonly contentHash = createHash('sha256');
+  private readonly codec: ArchiveCodec;
   private readonly encrypted: boolean;
   private readonly known: KnownArchive | undefined;
 
@@ -64,6 +66,7 @@ export class ArchiveWriter {
   ) {
     this.known = options.known;
     const codec = codecForArchivePath(target);
+    this.codec = codec;
     this.encrypted = isEncryptedCodec(codec);
     const comparison = existsSync(target) ? openComparison(target, this.encrypted) : undefined;
     this.comparison = comparison;
@@ -152,7 +155,9 @@ export class ArchiveWriter {
    * temp file is dropped and the existing archive is kept as it is.
    */
   commit(): ArchiveWriteOutcome {
-    const written = this.writer.finish();
+    const plain = this.writer.finish();
+    // The writer hashes plain bytes; a codec's file holds other bytes, which the manifest's checksum covers.
+    const written = this.codec === IDENTITY_CODEC ? plain : hashArchiveFile(this.writer.path);
     const contentSha256 = this.contentHash.digest('hex');
     const same =
       this.comparison === undefined ? this.knownUnchanged(contentSha256) : this.comparison.finish();
@@ -168,12 +173,10 @@ export class ArchiveWriter {
       };
     }
     commitTempFile(this.writer.path, this.target);
-    // An encrypted file's bytes are not the plain bytes the writer hashed: the manifest's checksum covers the file.
-    const stored = this.encrypted ? hashArchiveFile(this.target) : written;
     return {
       changed: true,
-      sha256: stored.sha256,
-      bytes: stored.bytes,
+      sha256: written.sha256,
+      bytes: written.bytes,
       exportedAt: this.exportedAt,
       contentSha256,
     };

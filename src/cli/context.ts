@@ -107,6 +107,7 @@ export class CommandContext {
         ...(config.remote === undefined ? {} : { remote: config.remote }),
         ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
         ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
+        ...(config.compress === undefined ? {} : { compress: config.compress }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
