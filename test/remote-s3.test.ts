@@ -5,7 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -389,6 +390,56 @@ describe('push and pull (CLI, s3rver)', () => {
     }
   });
 
+  it('an encrypted, compressed archive travels as its ciphertext: object named by the ciphertext hash, no plaintext hash on the remote', async () => {
+    const keys = tempDir('dh-remote-key-');
+    const a = tempDir('dh-remote-');
+    const b = tempDir('dh-remote-clone-');
+    try {
+      const identity = join(keys.dir, 'key.txt');
+      execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+      const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+      const remote = freshRemote();
+      const config = JSON.stringify({
+        encrypt: { recipients: [recipient], identityFile: identity },
+        compress: 'gzip',
+      });
+      for (const dir of [a.dir, b.dir]) writeFileSync(join(dir, 'db-hydration.config.json'), config);
+      mkdirSync(join(a.dir, 'data'));
+      makeDatabase(join(a.dir, 'data', 'secret.db'), (db) => {
+        db.exec(
+          "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, n INTEGER); INSERT INTO items VALUES (1, 'plaintext-marker', 7)",
+        );
+      });
+      assert.equal((await cli(['dehydrate'], a.dir)).code, 0);
+      const pushed = await cli(['push', ...at(remote), '--json'], a.dir);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const archive = join(archiveDir(a.dir), 'secret.json.gz.age');
+      const sha = createHash('sha256').update(readFileSync(archive)).digest('hex');
+      const prefix = remote.slice(`s3://${s3().bucket}/`.length);
+      assert.deepEqual(s3().keys(`${prefix}/`), [
+        `${prefix}/manifest.json`,
+        `${prefix}/objects/${sha}.json.gz.age`,
+      ]);
+      const remoteManifest = readFileSync(s3().objectFile(`${prefix}/manifest.json`), 'utf8');
+      assert.doesNotMatch(remoteManifest, /content_sha256/);
+      assert.doesNotMatch(
+        readFileSync(s3().objectFile(`${prefix}/objects/${sha}.json.gz.age`), 'latin1'),
+        /plaintext-marker/,
+      );
+      const pulled = await cli(['pull', ...at(remote)], b.dir);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual(filesOf(archiveDir(b.dir)), filesOf(archiveDir(a.dir)));
+      assert.equal(
+        (rowsOf(join(b.dir, 'data', 'secret.db'))[0] as { label: string }).label,
+        'plaintext-marker',
+      );
+    } finally {
+      keys.cleanup();
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
   it('wrong or missing credentials are a clear error that says where credentials come from', async () => {
     // s3rver checks the access key id but not SigV4 signatures (its own source says so), so a wrong secret key
     // cannot be shown here; an unknown key id and no credentials at all can.
@@ -488,42 +539,47 @@ describe('Property 20: remote round trip', () => {
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(round, { minLength: 1, maxLength: 2 }), async (rounds) => {
-        const a = tempDir('dh-p20-');
-        const b = tempDir('dh-p20-');
-        try {
-          const dataDir = join(a.dir, 'data');
-          mkdirSync(dataDir);
-          const remote = freshRemote();
-          const manager = new DBHydrationManager({ dataDir, remote, endpoint: s3().endpoint });
-          for (const edits of rounds) {
-            for (const [name, spec] of edits) {
-              const path = join(dataDir, `${name}.db`);
-              rmSync(path, { force: true });
-              rmSync(join(dataDir, 'json_archives', `${name}.json`), { force: true });
-              if (spec !== null) buildDatabase(path, spec);
+      fc.asyncProperty(
+        fc.array(round, { minLength: 1, maxLength: 2 }),
+        fc.constantFrom('none', 'gzip' as const),
+        async (rounds, compress) => {
+          const a = tempDir('dh-p20-');
+          const b = tempDir('dh-p20-');
+          try {
+            const dataDir = join(a.dir, 'data');
+            mkdirSync(dataDir);
+            const remote = freshRemote();
+            const manager = new DBHydrationManager({ dataDir, remote, endpoint: s3().endpoint, compress });
+            for (const edits of rounds) {
+              for (const [name, spec] of edits) {
+                const path = join(dataDir, `${name}.db`);
+                rmSync(path, { force: true });
+                for (const ext of ['.json', '.json.gz'])
+                  rmSync(join(dataDir, 'json_archives', `${name}${ext}`), { force: true });
+                if (spec !== null) buildDatabase(path, spec);
+              }
+              const d = await manager.dehydrateAll({ force: true });
+              assert.deepEqual(d.errors, []);
+              if (Object.keys(d.databases).length === 0) return; // nothing to push
+              await manager.push();
             }
-            const d = await manager.dehydrateAll({ force: true });
-            assert.deepEqual(d.errors, []);
-            if (Object.keys(d.databases).length === 0) return; // nothing to push
-            await manager.push();
+            const clone = new DBHydrationManager({
+              dataDir: join(b.dir, 'data'),
+              remote,
+              endpoint: s3().endpoint,
+            });
+            const pulled = await clone.pull();
+            assert.deepEqual(pulled.hydration.errors, []);
+            assert.deepEqual(
+              filesOf(join(b.dir, 'data', 'json_archives')),
+              filesOf(join(dataDir, 'json_archives')),
+            );
+          } finally {
+            a.cleanup();
+            b.cleanup();
           }
-          const clone = new DBHydrationManager({
-            dataDir: join(b.dir, 'data'),
-            remote,
-            endpoint: s3().endpoint,
-          });
-          const pulled = await clone.pull();
-          assert.deepEqual(pulled.hydration.errors, []);
-          assert.deepEqual(
-            filesOf(join(b.dir, 'data', 'json_archives')),
-            filesOf(join(dataDir, 'json_archives')),
-          );
-        } finally {
-          a.cleanup();
-          b.cleanup();
-        }
-      }),
+        },
+      ),
       { numRuns: 100 },
     );
   });
