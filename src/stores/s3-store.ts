@@ -340,6 +340,7 @@ export class S3Store implements ArchiveStore {
     // Someone else's push between our read and now: refuse before writing (also on services ignoring If-Match).
     const head = await this.headManifest();
     if (head !== (before?.etag ?? null)) throw this.lostRace();
+    const sha256 = createHash('sha256').update(text).digest('hex');
     const etag = await this.send('writing the remote manifest', async (client, sdk) => {
       try {
         const out = await client.send(
@@ -356,11 +357,16 @@ export class S3Store implements ArchiveStore {
       } catch (error) {
         const e = error as Partial<S3ServiceException>;
         const status = e.$metadata?.httpStatusCode;
-        if (status === 412 || status === 409 || e.name === 'PreconditionFailed') throw this.lostRace(error);
+        if (status === 412 || status === 409 || e.name === 'PreconditionFailed') {
+          // A retried PUT whose first attempt did land fails its own condition: then the remote holds our text.
+          const now = await this.readState().catch(() => undefined);
+          if (now?.sha256 === sha256) return now.etag;
+          throw this.lostRace(error);
+        }
         throw error;
       }
     });
-    const state = { manifest: next, etag, sha256: createHash('sha256').update(text).digest('hex') };
+    const state = { manifest: next, etag, sha256 };
     this.state = state;
     this.staged.clear();
     return state;
