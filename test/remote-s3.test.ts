@@ -466,6 +466,22 @@ describe('push and pull (CLI, s3rver)', () => {
     }
   });
 
+  it('an unreachable endpoint is a clear error naming it; a remote URL that is not s3:// is a usage error', async () => {
+    const a = await project(['shop']);
+    try {
+      const r = await cli(['push', ...at(freshRemote(), 'http://127.0.0.1:9')], a.dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /reading the remote manifest failed/);
+      assert.match(r.stderr, /hint: check that http:\/\/127\.0\.0\.1:9 is reachable/);
+      const bad = await cli(['push', '--remote', 'https://bucket/app'], a.dir);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--remote: "https:\/\/bucket\/app" is not an S3 remote URL/);
+      assert.match(bad.stderr, /hint: give the remote as s3:\/\/BUCKET\/PREFIX/);
+    } finally {
+      a.cleanup();
+    }
+  });
+
   it('pull refuses to overwrite a local archive with changes of its own; --force takes the remote and backs up', async () => {
     const a = await project(['shop']);
     const b = tempDir('dh-remote-clone-');

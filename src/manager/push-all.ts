@@ -82,7 +82,7 @@ export async function pushAll(ctx: ManagerContext, store: S3Store): Promise<Push
   if (before !== undefined && before.sha256 !== record?.manifestSha256) {
     const same =
       Object.keys(before.manifest.archives).length === names.length &&
-      names.every((n) => before.manifest.archives[n]?.sha256 === hashes[n]);
+      names.every((n) => before.manifest.archives[n]?.sha256 === hashes[n]?.sha256);
     if (!same) {
       throw new RemoteError(
         `${store.location} has archives this clone has not pulled (someone else pushed since this clone last pushed or pulled)`,
@@ -95,9 +95,8 @@ export async function pushAll(ctx: ManagerContext, store: S3Store): Promise<Push
   const archives: Record<string, PushedArchive> = {};
   for (const name of names) {
     const uploadedBefore = store.transfers.uploaded;
-    const changed = await store.putIfChanged(name, local.pathOf(name));
-    const sha256 = hashes[name] ?? '';
-    const bytes = hashArchiveFile(local.pathOf(name)).bytes;
+    const { sha256, bytes } = hashes[name] ?? hashArchiveFile(local.pathOf(name));
+    const changed = await store.putIfChanged(name, local.pathOf(name), { sha256, bytes });
     archives[name] = {
       status: !changed ? 'unchanged' : store.transfers.uploaded > uploadedBefore ? 'uploaded' : 'reused',
       object: objectKeyFor(name, sha256),
@@ -107,7 +106,13 @@ export async function pushAll(ctx: ManagerContext, store: S3Store): Promise<Push
   }
   const state = await store.publish(manifest ?? emptyManifest());
   const now = state ?? before;
-  if (now !== undefined) recordRemote(ctx.dataDir, store.location, now.sha256, hashes);
+  if (now !== undefined)
+    recordRemote(
+      ctx.dataDir,
+      store.location,
+      now.sha256,
+      Object.fromEntries(Object.entries(hashes).map(([n, h]) => [n, h.sha256])),
+    );
   return {
     remote: store.location,
     archives,
@@ -123,7 +128,7 @@ function emptyManifest(): Manifest {
 }
 
 /**
- * The archives' SHA-256 by name, after checking that manifest.json describes exactly these files (a dehydrate that
+ * The archives' SHA-256 and size by name, after checking that manifest.json describes exactly these files (a dehydrate that
  * finished wrote both).
  * @throws {RemoteError} naming the first archive that disagrees, with `dehydrate` as the next step
  */
@@ -132,7 +137,7 @@ function checkArchives(
   local: LocalDirectoryStore,
   names: readonly string[],
   manifest: Manifest | undefined,
-): Record<string, string> {
+): Record<string, { sha256: string; bytes: number }> {
   const refuse = (what: string): never => {
     throw new RemoteError(`nothing was pushed: ${what}`, {
       file: ctx.manifestPath,
@@ -142,14 +147,14 @@ function checkArchives(
   if (names.length === 0) refuse(`${ctx.archiveDir} holds no archives`);
   if (manifest === undefined) refuse(`${ctx.manifestPath} is missing or not a manifest`);
   const byArchive = new Map(Object.values(manifest?.databases ?? {}).map((e) => [e.archive_path, e]));
-  const hashes: Record<string, string> = {};
+  const hashes: Record<string, { sha256: string; bytes: number }> = {};
   for (const name of names) {
     const entry = byArchive.get(name);
     const file = hashArchiveFile(local.pathOf(name));
     if (entry === undefined) refuse(`${local.pathOf(name)} is not in manifest.json`);
     if (entry?.sha256 !== undefined && (entry.sha256 !== file.sha256 || entry.bytes !== file.bytes))
       refuse(`${local.pathOf(name)} is not the archive manifest.json describes (its SHA-256 differs)`);
-    hashes[name] = file.sha256;
+    hashes[name] = file;
   }
   for (const archive of byArchive.keys()) {
     if (!names.includes(archive)) refuse(`manifest.json names ${archive}, which is not in ${ctx.archiveDir}`);

@@ -233,16 +233,21 @@ export class S3Store implements ArchiveStore {
     }
   }
 
-  /** Whether the bucket holds an object (HEAD). */
-  private async hasObject(relative: string): Promise<boolean> {
+  /**
+   * The size of an object (HEAD), or `undefined` when the bucket lacks it. An object of the right name but another
+   * size (a service that kept a cut upload) is uploaded again.
+   */
+  private async objectSize(relative: string): Promise<number | undefined> {
     return this.send(`checking ${relative}`, async (client, sdk) => {
       try {
-        await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relative) }));
-        return true;
+        const out = await client.send(
+          new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relative) }),
+        );
+        return out.ContentLength ?? -1;
       } catch (error) {
         const e = error as Partial<S3ServiceException>;
         if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404)
-          return false;
+          return undefined;
         throw error;
       }
     });
@@ -254,19 +259,29 @@ export class S3Store implements ArchiveStore {
    * next {@link writeManifest}.
    * @returns false when the remote state already maps `name` to exactly these bytes
    */
-  async putIfChanged(name: string, localPath: string): Promise<boolean> {
-    const { sha256, bytes } = hashArchiveFile(localPath);
+  async putIfChanged(
+    name: string,
+    localPath: string,
+    known: { readonly sha256: string; readonly bytes: number } = hashArchiveFile(localPath),
+  ): Promise<boolean> {
+    const { sha256, bytes } = known;
     const existing = await this.entryOf(name);
     if (existing?.sha256 === sha256 && existing.bytes === bytes) return false;
     const object = objectKeyFor(name, sha256);
-    const known = Object.values((await this.current())?.manifest.archives ?? {}).some(
-      (o) => o.object === object,
+    const inState = Object.values((await this.current())?.manifest.archives ?? {}).some(
+      (o) => o.object === object && o.bytes === bytes,
     );
-    if (!known && !(await this.hasObject(object))) {
-      const md5 = createHash('md5');
-      const file = archiveFileStream(localPath);
-      // Content-MD5 lets the service refuse a body damaged on the way (S3 does); the file is hashed in one pass.
-      for await (const chunk of archiveFileStream(localPath).stream) md5.update(chunk as Buffer);
+    if (!inState && (await this.objectSize(object)) !== bytes) await this.upload(name, object, localPath);
+    this.staged.set(name, { object, sha256, bytes });
+    return true;
+  }
+
+  /** Uploads a file as an object, with its length and a Content-MD5 (the service refuses a body damaged on the way). */
+  private async upload(name: string, object: string, localPath: string): Promise<void> {
+    const md5 = createHash('md5');
+    for await (const chunk of archiveFileStream(localPath).stream) md5.update(chunk as Buffer);
+    const file = archiveFileStream(localPath);
+    try {
       await this.send(`uploading ${object} (${name})`, (client, sdk) =>
         client.send(
           new sdk.PutObjectCommand({
@@ -279,11 +294,11 @@ export class S3Store implements ArchiveStore {
           }),
         ),
       );
-      this.transfers.uploaded += 1;
-      this.transfers.uploadedBytes += file.bytes;
+    } finally {
+      file.stream.destroy();
     }
-    this.staged.set(name, { object, sha256, bytes });
-    return true;
+    this.transfers.uploaded += 1;
+    this.transfers.uploadedBytes += file.bytes;
   }
 
   async readManifest(): Promise<Manifest | undefined> {
