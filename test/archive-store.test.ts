@@ -251,6 +251,48 @@ describe('S3Store (s3rver on 127.0.0.1)', () => {
     }
   });
 
+  it('a writer whose read is stale is refused before its PUT (the HEAD check, which works on s3rver itself)', async () => {
+    const { dir, cleanup } = tempDir('dh-store-s3-');
+    try {
+      const url = `s3://${s3().bucket}/race`;
+      const file = join(dir, 'f');
+      writeFileSync(file, '{"database": "shop"}\n');
+      const first = new S3Store(url, { endpoint: s3().endpoint });
+      await first.putIfChanged('shop.json', file);
+      await first.writeManifest(manifest(1));
+      const a = new S3Store(url, { endpoint: s3().endpoint });
+      const b = new S3Store(url, { endpoint: s3().endpoint });
+      await a.readState();
+      await b.readState();
+      writeFileSync(file, '{"database": "shop", "a": 1}\n');
+      await a.putIfChanged('shop.json', file);
+      assert.equal(await a.writeManifest(manifest(2)), true);
+      writeFileSync(file, '{"database": "shop", "b": 1}\n');
+      await b.putIfChanged('shop.json', file);
+      await assert.rejects(b.writeManifest(manifest(3)), (e: unknown) => {
+        assert.ok(e instanceof HydrationError);
+        assert.equal(e.code, 'REMOTE');
+        assert.match(e.hint ?? '', /pull first/);
+        return true;
+      });
+      assert.equal((await new S3Store(url, { endpoint: s3().endpoint }).readManifest())?.total_rows, 2);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('what s3rver 3.7.1 does with conditional PUTs: it ignores If-Match and If-None-Match (so the tests enforce them in a proxy)', async () => {
+    // If this starts failing, s3rver enforces the conditions itself and docs/remote.md ("Limits") should say so.
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: s3().endpoint, forcePathStyle: true });
+    const put = (extra: object) =>
+      client.send(new PutObjectCommand({ Bucket: s3().bucket, Key: 'conditional/x', Body: 'x', ...extra }));
+    await put({});
+    await put({ IfNoneMatch: '*' });
+    await put({ IfMatch: '"0123456789abcdef0123456789abcdef"' });
+    client.destroy();
+  });
+
   it('a remote URL that is not s3://BUCKET/PREFIX is a RemoteError with the expected form', () => {
     for (const bad of ['https://bucket/x', 's3://', 's3://Bad_Bucket/x', 's3://bucket/../x']) {
       assert.throws(
