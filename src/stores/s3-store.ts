@@ -57,6 +57,7 @@ export interface TransferCounts {
   downloadedBytes: number;
 }
 
+/** An S3 bucket prefix as an {@link ArchiveStore} (see the module comment and docs/remote.md). */
 export class S3Store implements ArchiveStore {
   readonly location: string;
   readonly bucket: string;
