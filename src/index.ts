@@ -90,7 +90,7 @@ export {
   type ArchivePragmas,
   type ArchiveTableMeta,
 } from './archive/format.js';
-export type { Manifest, ManifestEntry } from './manifest/manifest.js';
+export type { Manifest, ManifestEntry, ManifestTableEntry } from './manifest/manifest.js';
 export {
   checkDatabase,
   isDbValid,
@@ -112,6 +112,7 @@ export {
   type LoadedConfig,
   type EncryptionSettings,
   type DatabaseSettings,
+  type Compression,
 } from './config/load-config.js';
 export {
   openDatabase,
@@ -131,6 +132,8 @@ export {
   type StatusOptions,
   type DatabaseStatusEntry,
   type SyncState,
+  type ArchiveSizeWarning,
+  LARGE_ARCHIVE_BYTES,
 } from './integration/status.js';
 export {
   verifyArchives,

@@ -147,6 +147,14 @@ export class CommandContext {
     }
   }
 
+  /** A warning on stderr, with its hint, unless --json (the result holds it) or --quiet. */
+  warn(message: string, hint?: string): void {
+    if (this.options.json === true || this.options.quiet === true) return;
+    this.bars.stop();
+    process.stderr.write(`warning: ${message}\n`);
+    if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
+  }
+
   /** A path for display. */
   path(p: string): string {
     return displayPath(p);

@@ -164,7 +164,12 @@ export interface ArchiveStat {
   readonly tables: Readonly<Record<string, number>>;
   readonly tableCount: number;
   readonly totalRows: number;
+  /** The archive file's size as stored (compressed or encrypted when its codec is). */
   readonly bytes: number;
+  /** The size of its plain JSON text (`gzip -dc` / `age -d` of it); `bytes` for a plain archive. */
+  readonly plainBytes: number;
+  /** Its codec: `identity` (`.json`), `gzip` (`.json.gz`), `age` (`.json.age`) or `gzip+age` (`.json.gz.age`). */
+  readonly codec: string;
   /** Whether the database file exists in dataDir. */
   readonly databaseExists: boolean;
 }
@@ -176,7 +181,10 @@ export interface ArchiveStats {
   readonly totalArchives: number;
   readonly totalTables: number;
   readonly totalRows: number;
+  /** The archive files' sizes as stored. */
   readonly totalBytes: number;
+  /** Their plain JSON text's sizes. */
+  readonly totalPlainBytes: number;
   readonly errors: readonly string[];
   readonly errorDetails: readonly ErrorDetail[];
 }
