@@ -466,13 +466,17 @@ describe('push and pull (CLI, s3rver)', () => {
     }
   });
 
-  it('an unreachable endpoint is a clear error naming it; a remote URL that is not s3:// is a usage error', async () => {
+  it('an unreachable endpoint or a missing bucket is a clear error naming it; a remote URL that is not s3:// is a usage error', async () => {
     const a = await project(['shop']);
     try {
       const r = await cli(['push', ...at(freshRemote(), 'http://127.0.0.1:9')], a.dir);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /reading the remote manifest failed/);
       assert.match(r.stderr, /hint: check that http:\/\/127\.0\.0\.1:9 is reachable/);
+      const noBucket = await cli(['push', ...at('s3://no-such-bucket/app')], a.dir);
+      assert.equal(noBucket.code, 1);
+      assert.match(noBucket.stderr, /NoSuchBucket/);
+      assert.match(noBucket.stderr, /hint: create the bucket no-such-bucket or fix the remote URL/);
       const bad = await cli(['push', '--remote', 'https://bucket/app'], a.dir);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--remote: "https:\/\/bucket\/app" is not an S3 remote URL/);
