@@ -547,6 +547,95 @@ describe('push and pull (CLI, s3rver)', () => {
   });
 });
 
+describe('pull follows the remote like git pull (library)', () => {
+  it('removes an archive the remote dropped, replaces a codec switch, keeps a local-only archive; the next push publishes it', async () => {
+    const a = await project(['shop', 'users']);
+    const b = tempDir('dh-remote-clone-');
+    try {
+      const remote = freshRemote();
+      const endpoint = s3().endpoint;
+      const managerA = (compress: 'none' | 'gzip' = 'none'): DBHydrationManager =>
+        new DBHydrationManager({ dataDir: join(a.dir, 'data'), remote, endpoint, compress });
+      const managerB = new DBHydrationManager({ dataDir: join(b.dir, 'data'), remote, endpoint });
+      await managerA().push();
+      await managerB.pull();
+      assert.deepEqual(readdirSync(archiveDir(b.dir)).sort(), ['manifest.json', 'shop.json', 'users.json']);
+
+      // a: users goes away, shop switches to gzip.
+      rmSync(join(a.dir, 'data', 'users.db'));
+      rmSync(join(archiveDir(a.dir), 'users.json'));
+      assert.deepEqual((await managerA('gzip').dehydrateAll()).errors, []);
+      rmSync(join(archiveDir(a.dir), 'shop.json'), { force: true });
+      assert.deepEqual((await managerA('gzip').dehydrateAll()).errors, []);
+      assert.deepEqual(readdirSync(archiveDir(a.dir)).sort(), ['manifest.json', 'shop.json.gz']);
+      const pushed = await managerA('gzip').push();
+      assert.deepEqual(pushed.removed, ['shop.json', 'users.json']);
+
+      // b: a new database of its own.
+      makeDatabase(join(b.dir, 'data', 'notes.db'), (db) => {
+        db.exec(
+          "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, n INTEGER); INSERT INTO items VALUES (1, 'mine', 1)",
+        );
+      });
+      assert.deepEqual((await managerB.dehydrateAll()).errors, []);
+      const pulled = await managerB.pull();
+      assert.deepEqual(Object.fromEntries(Object.entries(pulled.archives).map(([n, x]) => [n, x.status])), {
+        'notes.json': 'local-only',
+        'shop.json': 'removed',
+        'shop.json.gz': 'downloaded',
+        'users.json': 'removed',
+      });
+      assert.deepEqual(readdirSync(archiveDir(b.dir)).sort(), [
+        'manifest.json',
+        'notes.json',
+        'shop.json.gz',
+      ]);
+      assert.deepEqual(
+        readFileSync(join(archiveDir(b.dir), 'shop.json.gz')),
+        readFileSync(join(archiveDir(a.dir), 'shop.json.gz')),
+      );
+      const manifest = JSON.parse(readFileSync(join(archiveDir(b.dir), 'manifest.json'), 'utf8')) as {
+        databases: Record<string, unknown>;
+      };
+      assert.deepEqual(Object.keys(manifest.databases).sort(), ['notes.db', 'shop.db']);
+
+      // users.db stays (a pull never deletes a database); with no archive, push refuses until it goes or is dehydrated.
+      assert.ok(existsSync(join(b.dir, 'data', 'users.db')));
+      await assert.rejects(managerB.push(), /users\.db has no archive/);
+      rmSync(join(b.dir, 'data', 'users.db'));
+      const published = await managerB.push();
+      assert.equal(published.archives['notes.json']?.status, 'uploaded');
+      assert.equal(published.archives['shop.json.gz']?.status, 'unchanged');
+      const c = tempDir('dh-remote-clone-');
+      try {
+        await new DBHydrationManager({ dataDir: join(c.dir, 'data'), remote, endpoint }).pull();
+        assert.deepEqual(filesOf(archiveDir(c.dir)), filesOf(archiveDir(b.dir)));
+      } finally {
+        c.cleanup();
+      }
+    } finally {
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
+  it('with --json, a refused pull prints the error as JSON on stdout and nothing on stderr', async () => {
+    const b = tempDir('dh-remote-clone-');
+    try {
+      const r = await cli(['pull', ...at(freshRemote()), '--json'], b.dir);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, '');
+      const out = JSON.parse(r.stdout) as { errorDetails: { code: string; hint?: string }[] };
+      const [first] = out.errorDetails;
+      assert.ok(first !== undefined);
+      assert.equal(first.code, 'REMOTE');
+      assert.match(first.hint ?? '', /push first/);
+    } finally {
+      b.cleanup();
+    }
+  });
+});
+
 describe('Property 20: remote round trip', () => {
   // Feature: database-hydration, Property 20: remote round trip
   it('for random sets of databases and edits, push then pull into an empty directory gives the pushed archives byte for byte', async () => {

@@ -131,6 +131,8 @@ Examples:
           if (a.status === 'unchanged') ctx.detail(`unchanged ${name}`);
           else if (a.status === 'local-only')
             ctx.say(`kept      ${name}  (not on the remote, changed here: push it)`);
+          else if (a.status === 'removed')
+            ctx.say(`removed   ${name}  (no longer on the remote; its database, if any, is kept)`);
           else ctx.say(`${a.status.padEnd(9)} ${name}`);
         }
         for (const [fileName, d] of Object.entries(hydration.databases)) {
