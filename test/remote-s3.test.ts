@@ -36,17 +36,22 @@ after(async () => {
   await server?.stop();
 });
 
-/** Runs the CLI asynchronously (the server runs in this process, so a synchronous spawn would block it). */
+/** Runs the CLI asynchronously (the server runs in this process, so a synchronous spawn would block it); `env` adds to
+ * the environment, and an empty value removes a variable. */
 function cli(
   args: readonly string[],
   cwd: string,
   env: Record<string, string> = {},
   onSpawn?: (child: ChildProcess) => void,
 ): Promise<CliRun> {
+  // An empty value unsets the variable (the SDK takes an empty AWS_REGION as a region named "").
+  const childEnv = Object.fromEntries(
+    Object.entries({ ...process.env, ...S3_ENV, ...env }).filter(([k, v]) => v !== '' || env[k] !== ''),
+  );
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd,
-      env: { ...process.env, ...S3_ENV, ...env },
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     onSpawn?.(child);
@@ -466,13 +471,17 @@ describe('push and pull (CLI, s3rver)', () => {
     }
   });
 
-  it('an unreachable endpoint or a missing bucket is a clear error naming it; a remote URL that is not s3:// is a usage error', async () => {
+  it('an unreachable endpoint, a missing region or a missing bucket is a clear error naming it; a remote URL that is not s3:// is a usage error', async () => {
     const a = await project(['shop']);
     try {
       const r = await cli(['push', ...at(freshRemote(), 'http://127.0.0.1:9')], a.dir);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /reading the remote manifest failed/);
       assert.match(r.stderr, /hint: check that http:\/\/127\.0\.0\.1:9 is reachable/);
+      const noRegion = await cli(['push', ...at(freshRemote())], a.dir, { AWS_REGION: '' });
+      assert.equal(noRegion.code, 1);
+      assert.match(noRegion.stderr, /Region is missing/);
+      assert.match(noRegion.stderr, /hint: set AWS_REGION/);
       const noBucket = await cli(['push', ...at('s3://no-such-bucket/app')], a.dir);
       assert.equal(noBucket.code, 1);
       assert.match(noBucket.stderr, /NoSuchBucket/);
