@@ -23,6 +23,7 @@ export type HydrationErrorCode =
   | 'USAGE'
   | 'GIT'
   | 'MIGRATION'
+  | 'REMOTE'
   | 'IO';
 
 /** Where an error happened. All fields are optional; the message already names them. */
@@ -275,5 +276,18 @@ export class ArchiveEncryptionError extends HydrationError {
       hint: 'give the identity file with --identity FILE or DB_HYDRATION_AGE_IDENTITY (docs/encryption.md); if the key is right, restore the archive from Git (`git checkout -- <file>`)',
       ...context,
     });
+  }
+}
+
+/**
+ * A remote archive store (`push`, `pull`: docs/remote.md) could not be used or refused the operation: the remote URL
+ * is not `s3://BUCKET/PREFIX`, the service could not be reached or answered an error (credentials, permissions, a
+ * missing bucket, a server error after retries), someone else pushed since this clone last pushed or pulled, or an
+ * object downloaded does not match the remote manifest's hash. Nothing was written locally from a refused download,
+ * and a refused push left the remote manifest as it was.
+ */
+export class RemoteError extends HydrationError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('REMOTE', message, context);
   }
 }

@@ -25,6 +25,13 @@ export {
   type RekeyOptions,
   type RekeyResult,
   type RekeyedArchive,
+  type PushOptions,
+  type PushResult,
+  type PushedArchive,
+  type PullOptions,
+  type PullResult,
+  type PulledArchive,
+  type RemoteOptions,
 } from './manager.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
@@ -60,6 +67,7 @@ export {
   UsageError,
   GitError,
   MigrationError,
+  RemoteError,
   type ErrorContext,
   type ErrorDetail,
   type HydrationErrorCode,

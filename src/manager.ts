@@ -30,6 +30,8 @@ import { archiveStats } from './manager/archive-stats.js';
 import { migrateAll, type MigrateAllOptions, type MigrationResult } from './manager/migrate-all.js';
 import { DEFAULT_MIGRATIONS_TABLE } from './migrate/ledger.js';
 import { rekeyAll, type RekeyOptions, type RekeyResult } from './manager/rekey-all.js';
+import { pushAll, remoteStore, type PushOptions, type PushResult } from './manager/push-all.js';
+import { pullAll, type PullOptions, type PullResult } from './manager/pull-all.js';
 import type {
   ArchiveStats,
   DehydrateAllOptions,
@@ -55,6 +57,8 @@ export { peekHeader, targetFileName } from './archive/archive-header.js';
 export type { MigrateAllOptions, MigratedDatabase, MigrationResult } from './manager/migrate-all.js';
 export type { SyncAction, SyncAllOptions, SyncedDatabase, SyncResult } from './manager/sync-all.js';
 export type { RekeyOptions, RekeyResult, RekeyedArchive } from './manager/rekey-all.js';
+export type { PushOptions, PushResult, PushedArchive, RemoteOptions } from './manager/push-all.js';
+export type { PullOptions, PullResult, PulledArchive } from './manager/pull-all.js';
 
 /**
  * Dehydrates the SQLite databases of a data directory into JSON archives and hydrates them back.
@@ -301,6 +305,46 @@ export class DBHydrationManager {
   // eslint-disable-next-line @typescript-eslint/require-await
   async rekey(options: RekeyOptions = {}): Promise<RekeyResult> {
     return rekeyAll(this.context, (fileName) => this.encryptionOf(fileName)?.recipients, options);
+  }
+
+  /**
+   * Uploads the current archives and manifest to the remote (`options.remote`, else the `remote` option), as
+   * content-addressed objects, then writes the remote manifest last with a conditional write. It dehydrates nothing:
+   * it refuses, uploading nothing, when a database has changes its archive does not hold (or has no archive), or when
+   * manifest.json does not describe the archives, and when someone else pushed since this clone last pushed or
+   * pulled (pull first). Only objects the remote lacks are uploaded; nothing is written when nothing changed.
+   * See docs/remote.md.
+   *
+   * @example
+   * ```ts
+   * const manager = new DBHydrationManager({ dataDir: 'data', remote: 's3://my-bucket/app' });
+   * await manager.dehydrateAll();
+   * const pushed = await manager.push();
+   * console.log(pushed.uploaded, 'objects uploaded; manifest written:', pushed.manifestWritten);
+   * ```
+   * @throws {RemoteError} when the push was refused or the remote failed; the remote manifest is then unchanged
+   */
+  async push(options: PushOptions = {}): Promise<PushResult> {
+    return pushAll(this.context, remoteStore(options, this.options));
+  }
+
+  /**
+   * Downloads the remote's archives (each verified against the remote manifest's SHA-256 before any local file is
+   * replaced), puts them in place atomically with the remote's manifest, then hydrates: missing databases and those
+   * whose archive was updated, or with `force` every database (after a backup), as `hydrateAll` does. A local archive
+   * with changes of its own is not overwritten without `force`: the pull is refused and nothing is written.
+   *
+   * @example
+   * ```ts
+   * const manager = new DBHydrationManager({ dataDir: 'data', remote: 's3://my-bucket/app' });
+   * const pulled = await manager.pull();
+   * console.log(pulled.downloaded, 'archives downloaded;', Object.keys(pulled.hydration.databases));
+   * ```
+   * @throws {RemoteError} when the pull was refused (local changes, an object that does not match) or the remote
+   *   failed; nothing local was changed then
+   */
+  async pull(options: PullOptions = {}): Promise<PullResult> {
+    return pullAll(this.context, remoteStore(options, this.options), options);
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */

@@ -101,6 +101,8 @@ describe('configuration', () => {
       migrationsDir: '',
       migrate: 'yes',
       migrationsTable: 'sqlite_log',
+      remote: 'https://bucket/app',
+      endpoint: 'ftp://127.0.0.1',
     };
     withDir((dir) => {
       for (const [key, value] of Object.entries(wrong)) {

@@ -20,6 +20,8 @@ const COMMANDS = [
   'verify',
   'diff',
   'rekey',
+  'push',
+  'pull',
   'migrate',
 ];
 /** The `git` group's subcommands, each documented like a command. */

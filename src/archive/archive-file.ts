@@ -12,6 +12,7 @@ import {
   closeSync,
   constants,
   copyFileSync,
+  createReadStream,
   fstatSync,
   fsyncSync,
   openSync,
@@ -20,6 +21,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import {
   codecForFileName,
@@ -282,4 +284,49 @@ function rawSink(path: string, fd: number): ByteSink {
       rmSync(path, { force: true });
     },
   };
+}
+
+/**
+ * An archive file's bytes as stored (no codec), as a stream: what a remote store uploads.
+ * @returns the stream and the file's size in bytes, taken from the opened file
+ */
+export function archiveFileStream(path: string): { stream: Readable; bytes: number } {
+  const fd = openSync(path, 'r');
+  let bytes: number;
+  try {
+    bytes = fstatSync(fd).size;
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return { stream: createReadStream(path, { fd, autoClose: true }), bytes };
+}
+
+/**
+ * Writes bytes received (a download) into `path`, a new file, hashing them on the way, and fsyncs it. The file is
+ * removed again when the chunks fail midway.
+ * @returns the SHA-256 (hex) and size of what was written
+ */
+export async function receiveArchiveFile(
+  chunks: AsyncIterable<Uint8Array>,
+  path: string,
+): Promise<{ sha256: string; bytes: number }> {
+  const fd = openSync(path, 'wx');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      let done = 0;
+      while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+      bytes += chunk.length;
+    }
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  return { sha256: hash.digest('hex'), bytes };
 }

@@ -104,6 +104,8 @@ export class CommandContext {
         ...(config.migrationsTable === undefined ? {} : { migrationsTable: config.migrationsTable }),
         ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
         ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
+        ...(config.remote === undefined ? {} : { remote: config.remote }),
+        ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
         ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
         ...(config.compress === undefined ? {} : { compress: config.compress }),
         ...(onProgress === undefined ? {} : { onProgress }),

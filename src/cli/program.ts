@@ -21,6 +21,7 @@ import { diffCommand } from './diff.js';
 import { gitCommand } from './git.js';
 import { migrateCommand } from './migrate.js';
 import { rekeyCommand } from './rekey.js';
+import { pullCommand, pushCommand } from './remote.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, errors: 1, usage: 2 } as const;
@@ -80,6 +81,8 @@ Examples:
     verifyCommand,
     diffCommand,
     rekeyCommand,
+    pushCommand,
+    pullCommand,
     gitCommand,
     migrateCommand,
   ]) {

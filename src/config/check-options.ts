@@ -84,6 +84,14 @@ export const CONFIG_CHECKS = {
   encrypt: encryptCheck,
   compress: compression,
   perDatabase,
+  remote: (v) =>
+    typeof v === 'string' && /^s3:\/\/[^/]+/.test(v)
+      ? undefined
+      : 'must be an S3 remote URL, s3://BUCKET/PREFIX (docs/remote.md)',
+  endpoint: (v) =>
+    typeof v === 'string' && /^https?:\/\/[^/]/.test(v)
+      ? undefined
+      : 'must be the http(s) URL of an S3-compatible service, e.g. http://127.0.0.1:9000',
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */

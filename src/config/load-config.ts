@@ -39,6 +39,10 @@ export interface HydrationConfig {
   readonly compress?: Compression;
   /** Settings of single databases, by database file name; each overrides the top-level key of the same name. */
   readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
+  /** Where `push` and `pull` keep the archives: `s3://BUCKET/PREFIX` (docs/remote.md). */
+  readonly remote?: string;
+  /** The URL of an S3-compatible service for {@link remote} (path-style addressing); default: AWS S3. */
+  readonly endpoint?: string;
 }
 
 /** `compress`'s values. */

@@ -53,6 +53,10 @@ export interface HydrationManagerOptions {
   readonly identityFiles?: readonly string[];
   /** A passphrase that decrypts archives encrypted with one; `DB_HYDRATION_AGE_PASSPHRASE` adds one. */
   readonly passphrase?: string;
+  /** The remote of `push` and `pull`: `s3://BUCKET/PREFIX` (docs/remote.md). */
+  readonly remote?: string;
+  /** The URL of an S3-compatible service for `remote` (path-style addressing). Default: AWS S3. */
+  readonly endpoint?: string;
 }
 
 /** One database in a {@link DehydrationResult}. */

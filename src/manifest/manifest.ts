@@ -50,8 +50,19 @@ export interface Manifest {
 
 /** Reads a manifest, or `undefined` when there is none or it is not a manifest. */
 export function readManifest(path: string): Manifest | undefined {
+  let text: string;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return parseManifest(text);
+}
+
+/** A manifest from its text (a remote manifest carries one), or `undefined` when the text is not a manifest. */
+export function parseManifest(text: string): Manifest | undefined {
+  try {
+    const parsed = JSON.parse(text) as unknown;
     if (typeof parsed !== 'object' || parsed === null) return undefined;
     const m = parsed as Partial<Record<keyof Manifest, unknown>>;
     // A manifest edited by hand or by a merge is not trusted in part: anything off and it counts as none (the next
