@@ -3,6 +3,10 @@
  * checkout, and Node 20 loading ~120 small ES modules one by one costs about 50 ms per start; one bundled module
  * loads in a fraction of that. The library (dist/index.js and the rest of dist/) stays as tsc wrote it. The export
  * worker is bundled beside the CLI (dist/export-worker.js), where the bundled CLI looks for it.
+ *
+ * The library's entry, dist/index.js, is bundled the same way (over tsc's file of that name; the type declarations
+ * stay tsc's): an application that imports it at start-up loads one module instead of ~120, about 40 ms less on
+ * Node 20, and it finds the export worker beside it as the CLI does.
  * Dependencies (better-sqlite3, commander, cli-progress, …) stay external: they are loaded from node_modules.
  */
 import { chmodSync } from 'node:fs';
@@ -19,5 +23,6 @@ const common = {
 };
 
 await build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' });
+await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js', allowOverwrite: true });
 await build({ ...common, entryPoints: ['src/dehydrate/export-worker.ts'], outfile: 'dist/export-worker.js' });
 chmodSync('dist/cli.js', 0o755);
