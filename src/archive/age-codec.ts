@@ -12,8 +12,14 @@
  */
 import { createHash } from 'node:crypto';
 import { ArchiveEncryptionError } from '../errors.js';
-import { AgeFailure, ageDecryptSync, ageEncryptSync, type AgeEncryptKeys } from './age-sync.js';
-import { decryptionKeys } from './keys.js';
+import {
+  AgeFailure,
+  ageDecryptSync,
+  ageEncryptSync,
+  type AgeDecryptKeys,
+  type AgeEncryptKeys,
+} from './age-sync.js';
+import { currentKeyRing, decryptionKeys, encryptKeysFor, type EncryptTarget } from './keys.js';
 import type { ArchiveCodec, ByteSink, ByteSource } from './codec.js';
 
 /** The largest encrypted archive read or written (it is held whole in memory). */
@@ -27,21 +33,21 @@ let lastDecrypted: { key: string; plain: Buffer } | undefined;
 /** Plaintexts up to this size are kept for the next read. */
 const CACHE_MAX_BYTES = 64 << 20;
 
-/** An age layer over an inner codec; `keys` are the recipients it encrypts to (needed to write only). */
+/** An age layer over an inner codec; `keys` are what it encrypts to: recipients or a passphrase (to write only). */
 export class AgeCodec implements ArchiveCodec {
   readonly name: string;
   readonly extension: string;
 
   constructor(
     readonly inner: ArchiveCodec,
-    readonly keys?: AgeEncryptKeys,
+    readonly keys?: EncryptTarget,
   ) {
     this.name = inner.extension === '' ? 'age' : `${inner.name}+age`;
     this.extension = `${inner.extension}${AGE_EXTENSION}`;
   }
 
   /** The same layer, encrypting to `keys`. */
-  withKeys(keys: AgeEncryptKeys | undefined): AgeCodec {
+  withKeys(keys: EncryptTarget | undefined): AgeCodec {
     return new AgeCodec(this.inner, keys);
   }
 
@@ -56,12 +62,20 @@ export class AgeCodec implements ArchiveCodec {
   }
 
   encode(file: ByteSink): ByteSink {
-    const keys = this.keys;
-    if (keys === undefined || (keys.recipients.length === 0 && keys.passphrase === undefined)) {
+    const target = this.keys;
+    if (target === undefined || (target.recipients.length === 0 && target.passphrase === undefined)) {
       file.abort();
       throw new ArchiveEncryptionError('no recipients are configured to encrypt this archive to', {
         hint: 'set "encrypt": { "recipients": ["age1…"] } in the config, or pass --recipient age1…',
       });
+    }
+    let keys: AgeEncryptKeys;
+    try {
+      // A passphrase from the key ring is had (or asked for) before a byte is written.
+      keys = encryptKeysFor(target);
+    } catch (error) {
+      file.abort();
+      throw error;
     }
     return this.inner.encode(encryptingSink(file, keys));
   }
@@ -91,11 +105,28 @@ function readAll(file: ByteSource): Buffer {
   return Buffer.concat(chunks, total);
 }
 
-function decryptWhole(cipher: Buffer): Buffer {
+/** Whether an age file is encrypted with a passphrase: its header's first stanza is scrypt (then the only one). */
+export function isPassphraseEncrypted(head: Uint8Array): boolean {
+  const text = Buffer.from(head.subarray(0, 256)).toString('latin1');
+  return /^age-encryption\.org\/v1\n-> scrypt /.test(text);
+}
+
+/** The keys to decrypt `cipher` with: a passphrase (known, or asked for) for a scrypt file, else the identities. */
+function keysFor(cipher: Buffer): AgeDecryptKeys {
+  if (isPassphraseEncrypted(cipher)) {
+    return { identities: [], passphrases: [currentKeyRing().passphraseFor({ purpose: 'decrypt' })] };
+  }
   const keys = decryptionKeys();
   if (keys.identities.length === 0 && keys.passphrases.length === 0) {
-    throw new ArchiveEncryptionError('the archive is encrypted and no identity or passphrase was given');
+    throw new ArchiveEncryptionError('the archive is encrypted and no identity or passphrase was given', {
+      hint: 'give the identity that decrypts it: --identity FILE or DB_HYDRATION_AGE_IDENTITY=FILE',
+    });
   }
+  return keys;
+}
+
+function decryptWhole(cipher: Buffer): Buffer {
+  const keys = keysFor(cipher);
   const key = createHash('sha256')
     .update(cipher)
     .update(JSON.stringify([keys.identities, keys.passphrases]))
@@ -106,6 +137,8 @@ function decryptWhole(cipher: Buffer): Buffer {
     plain = ageDecryptSync(cipher, keys);
   } catch (error) {
     if (!(error instanceof AgeFailure)) throw error;
+    if (/no identity matched/i.test(error.message))
+      for (const p of keys.passphrases) currentKeyRing().rejectPassphrase(p);
     throw new ArchiveEncryptionError(`cannot decrypt the archive: ${describeFailure(error.message)}`, {
       cause: error,
     });

@@ -11,6 +11,7 @@ import { ArchiveEncryptionError } from '../errors.js';
 import { BufferedWriter } from './buffered-writer.js';
 import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
 import { isEncryptedCodec } from './age-codec.js';
+import { withoutPrompting } from './keys.js';
 import { ContentComparison, findExportedAtLine } from './content-comparison.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
 import {
@@ -65,7 +66,7 @@ export class ArchiveWriter {
     this.known = options.known;
     const codec = codecForArchivePath(target);
     this.encrypted = isEncryptedCodec(codec);
-    const comparison = existsSync(target) ? openComparison(target, this.encrypted) : undefined;
+    const comparison = existsSync(target) ? openComparison(target, this.encrypted, this.known) : undefined;
     this.comparison = comparison;
     try {
       const contentHash = this.contentHash;
@@ -250,8 +251,15 @@ function sortedKeys<T extends object>(obj: T): T {
  * The comparison with the existing archive, or `undefined` when it is encrypted and cannot be decrypted here (no
  * identity, another one): the writer then goes by {@link KnownArchive}.
  */
-function openComparison(target: string, encrypted: boolean): ContentComparison | undefined {
+function openComparison(
+  target: string,
+  encrypted: boolean,
+  known: KnownArchive | undefined,
+): ContentComparison | undefined {
   if (encrypted) {
+    // Still the file its database last matched: the sync state's hashes tell whether the content is the same, with
+    // no decryption (and no passphrase to ask for).
+    if (known !== undefined && hashArchiveFile(target).sha256 === known.sha256) return undefined;
     try {
       // Decrypts the whole file (kept for the comparison's own read, age-codec.ts).
       readArchivePrefix(target, 1);
@@ -268,7 +276,8 @@ function hashExisting(path: string): { sha256: string; bytes: number; exportedAt
   const { sha256, bytes } = hashArchiveFile(path);
   let exportedAt: string | undefined;
   try {
-    exportedAt = findExportedAtLine(readArchivePrefix(path, 4096))?.value;
+    // Only with a key at hand: the export time is not worth asking for a passphrase.
+    exportedAt = findExportedAtLine(withoutPrompting(() => readArchivePrefix(path, 4096)))?.value;
   } catch (error) {
     // An encrypted archive this process cannot decrypt: its export time is not known here.
     if (!(error instanceof ArchiveEncryptionError)) throw error;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
-import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
+import { DBHydrationManager, keyRingOf, type HydrationManagerOptions } from '../manager.js';
 import {
   hasDatabaseExtension,
   databaseNameOf,
@@ -14,7 +14,7 @@ import {
 } from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { loadConfig, type HydrationConfig } from '../config/load-config.js';
-import { useDecryptionKeys } from '../archive/keys.js';
+import { useDecryptionKeys, useProcessKeyRing } from '../archive/keys.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
 import { displayPath, toJson } from './render.js';
@@ -111,6 +111,8 @@ export class CommandContext {
     } catch (error) {
       throw new UsageError((error as Error).message, undefined, { cause: error });
     }
+    // The command's own archive reads and writes (diff, git resolve) use the manager's keys too.
+    useProcessKeyRing(keyRingOf(this.manager));
     if (options.db !== undefined) checkDatabaseNames(this.manager, options.db, databases ?? []);
   }
 
