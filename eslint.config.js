@@ -71,6 +71,7 @@ const OPENS_FILES = [
   'src/sync/sync-state.ts',
   'src/migrate/migrations-dir.ts',
   'src/archive/keys.ts',
+  'src/cli/passphrase-prompt.ts',
 ];
 const FS_OPENERS = [
   'open',

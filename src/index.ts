@@ -105,6 +105,7 @@ export {
   type EncryptionSettings,
   type DatabaseSettings,
 } from './config/load-config.js';
+export type { PassphraseProvider, PassphraseRequest } from './archive/keys.js';
 export {
   openDatabase,
   checkAndHydrate,

@@ -6,11 +6,50 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { CLI, cli } from './helpers/cli.js';
+import { runInPty, type PtyAnswer } from './helpers/pty.js';
+
+/** The passphrase of the tests; it must never show on the terminal. */
+const PASSPHRASE = 'tr0ub4dor-&-3';
+
+/** The plain archive's lines without `exported_at` (the one line that differs between two exports). */
+function contentLines(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('"exported_at":'))
+    .join('\n');
+}
+
+/** The age binary decrypting a passphrase file: it reads the passphrase from the terminal only. */
+function ageDecryptWithPassphrase(file: string, out: string, cwd: string): void {
+  const r = runInPty(['age', '-d', '-o', out, file], {
+    cwd,
+    answers: [{ expect: 'passphrase', send: `${PASSPHRASE}\r` }],
+  });
+  assert.equal(r.code, 0, r.output);
+  assert.ok(!r.output.includes(PASSPHRASE), 'age does not echo the passphrase');
+}
+
+/** The CLI on a pseudo-terminal, answering its prompts with the passphrase; without DB_HYDRATION_AGE_PASSPHRASE. */
+function cliInPty(
+  args: readonly string[],
+  cwd: string,
+  answers: readonly PtyAnswer[],
+): { output: string; code: number } {
+  const r = runInPty([process.execPath, CLI, ...args], {
+    cwd,
+    env: { DB_HYDRATION_AGE_PASSPHRASE: '', DB_HYDRATION_AGE_IDENTITY: '' },
+    answers,
+  });
+  assert.equal(r.answered, answers.length, `every prompt was shown: ${r.output}`);
+  assert.ok(!r.output.includes(PASSPHRASE), `the passphrase is not echoed: ${r.output}`);
+  return r;
+}
 
 function keygen(path: string): string {
   execFileSync('age-keygen', ['-o', path], { stdio: 'ignore' });
@@ -117,5 +156,237 @@ describe('encryption keys', () => {
       assert.throws(() => execFileSync('age', ['-d', '-i', other.key, archive], { stdio: 'pipe' }));
     }
     assert.ok(!readFileSync(join(alice.dataDir, 'json_archives', 'notes.json.age')).includes('alice'));
+  });
+
+  /** A project whose config encrypts every archive to a passphrase. */
+  function passphraseProject(name: string): { dir: string; dataDir: string; db: string; archive: string } {
+    const dir = join(root.dir, name);
+    const dataDir = join(dir, 'data');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dir, 'db-hydration.config.json'), JSON.stringify({ encrypt: { passphrase: true } }));
+    const db = join(dataDir, 'notes.db');
+    makeNotes(db, name, 300);
+    return { dir, dataDir, db, archive: join(dataDir, 'json_archives', 'notes.json.age') };
+  }
+
+  it('encrypt: { passphrase: true } writes a scrypt file the age binary decrypts, with no churn', () => {
+    const p = passphraseProject('pass-config');
+    const env = { DB_HYDRATION_AGE_PASSPHRASE: PASSPHRASE };
+    const first = cli(['dehydrate'], p.dir, env);
+    assert.equal(first.code, 0, first.stderr);
+    const bytes = readFileSync(p.archive);
+    // age's header: the scrypt stanza, the only one (age allows nothing beside it).
+    const header = bytes.subarray(0, bytes.indexOf('\n---')).toString('latin1').split('\n');
+    assert.equal(header[0], 'age-encryption.org/v1');
+    assert.deepEqual(
+      header.filter((l) => l.startsWith('-> ')).map((l) => l.split(' ')[1]),
+      ['scrypt'],
+    );
+    assert.ok(!bytes.includes('pass-config note'), 'no plaintext in the file');
+    // The age binary decrypts it into exactly the plain archive (as a plain dehydrate of the same database writes).
+    const decrypted = join(p.dir, 'decrypted.json');
+    ageDecryptWithPassphrase(p.archive, decrypted, p.dir);
+    const plainDir = join(p.dir, 'plain');
+    mkdirSync(plainDir);
+    writeFileSync(join(plainDir, 'notes.db'), readFileSync(p.db));
+    assert.equal(
+      cli(['dehydrate', '--data-dir', plainDir, '--config', join(plainDir, 'none.json')], p.dir).code,
+      2,
+    );
+    writeFileSync(join(plainDir, 'plain.config.json'), '{}');
+    const plain = cli(
+      ['dehydrate', '--data-dir', plainDir, '--config', join(plainDir, 'plain.config.json')],
+      p.dir,
+    );
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(
+      contentLines(readFileSync(decrypted, 'utf8')),
+      contentLines(readFileSync(join(plainDir, 'json_archives', 'notes.json'), 'utf8')),
+    );
+    // No churn: the database written again without a change (a new file stamp, so it is exported and compared) ...
+    const mtime = statSync(p.archive).mtimeMs;
+    const touch = (): void => {
+      const d = new Database(p.db);
+      d.prepare('UPDATE notes SET body = body WHERE id = 1').run();
+      d.close();
+    };
+    touch();
+    assert.match(cli(['dehydrate'], p.dir, env).stdout, /unchanged\s+notes\.db/);
+    // ... and without the sync state (a fresh clone): decrypted with the passphrase and compared.
+    rmSync(join(p.dataDir, '.db-hydration'), { recursive: true });
+    touch();
+    const fresh = cli(['dehydrate'], p.dir, env);
+    assert.match(fresh.stdout, /unchanged\s+notes\.db/, fresh.stderr);
+    assert.deepEqual(readFileSync(p.archive), bytes);
+    assert.equal(statSync(p.archive).mtimeMs, mtime);
+    // A change is written, still to the passphrase only.
+    const d = new Database(p.db);
+    d.prepare("UPDATE notes SET body = 'changed' WHERE id = 2").run();
+    d.close();
+    assert.match(cli(['dehydrate'], p.dir, env).stdout, /updated\s+notes\.db/);
+    ageDecryptWithPassphrase(p.archive, decrypted, p.dir);
+    assert.match(readFileSync(decrypted, 'utf8'), /"id":2,"body":"changed"/);
+  });
+
+  it('passphrase and recipients exclude each other: the config error names the file', () => {
+    const dir = join(root.dir, 'pass-both');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    makeNotes(join(dir, 'data', 'notes.db'), 'both', 5);
+    const config = join(dir, 'db-hydration.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        perDatabase: {
+          'notes.db': { encrypt: { passphrase: true, recipients: ['age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp'] } },
+        },
+      }),
+    );
+    const r = cli(['dehydrate'], dir, { DB_HYDRATION_AGE_PASSPHRASE: PASSPHRASE });
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.includes(config), r.stderr);
+    assert.match(r.stderr, /"passphrase" and "recipients" exclude each other/);
+    writeFileSync(config, JSON.stringify({ encrypt: { passphrase: 'hunter2' } }));
+    const inline = cli(['dehydrate'], dir);
+    assert.equal(inline.code, 2);
+    assert.match(inline.stderr, /"passphrase" must be true .*never from the config/);
+    assert.deepEqual(readdirSync(join(dir, 'data')), ['notes.db'], 'nothing was written');
+  });
+
+  it('the CLI asks for a passphrase on the terminal, echo off; elsewhere the error names the variable', () => {
+    const p = passphraseProject('pass-prompt');
+    // Not a terminal (a pipe): nothing is written, and the error says which variable to set.
+    const piped = cli(['dehydrate'], p.dir, { DB_HYDRATION_AGE_PASSPHRASE: '' });
+    assert.equal(piped.code, 1);
+    assert.match(
+      piped.stderr,
+      /json_archives\/notes\.json\.age: the archive is to be encrypted with a passphrase and none was given/,
+    );
+    assert.match(piped.stderr, /hint: set DB_HYDRATION_AGE_PASSPHRASE/);
+    assert.equal(existsSync(p.archive), false, 'no archive was written');
+    // Encrypting: asked twice; two different answers encrypt nothing.
+    const ask = { expect: 'Passphrase to encrypt', send: `${PASSPHRASE}\r` };
+    const again = { expect: 'same passphrase again', send: `${PASSPHRASE}\r` };
+    const typo = cliInPty(['dehydrate'], p.dir, [ask, { expect: 'same passphrase again', send: 'typo\r' }]);
+    assert.equal(typo.code, 1, typo.output);
+    assert.match(typo.output, /the two passphrases typed differ/);
+    assert.equal(existsSync(p.archive), false, 'no archive was written');
+    // Backspace edits what was typed (and is not shown either).
+    const typed = cliInPty(['dehydrate'], p.dir, [
+      { expect: 'Passphrase to encrypt', send: `${PASSPHRASE}x\x7f\r` },
+      again,
+    ]);
+    assert.equal(typed.code, 0, typed.output);
+    assert.match(typed.output, /updated\s+notes\.db/);
+    const decrypted = join(p.dir, 'decrypted.json');
+    ageDecryptWithPassphrase(p.archive, decrypted, p.dir);
+    assert.match(readFileSync(decrypted, 'utf8'), /"pass-prompt note 1"/);
+    // Decrypting: asked once; the database comes back.
+    const expected = rowsOf(p.db);
+    rmSync(p.db);
+    const hydrated = cliInPty(['hydrate'], p.dir, [
+      { expect: 'Passphrase of the encrypted archives', send: `${PASSPHRASE}\r` },
+    ]);
+    assert.equal(hydrated.code, 0, hydrated.output);
+    assert.deepEqual(rowsOf(p.db), expected);
+    // The wrong one: refused, nothing written; Ctrl-C cancels.
+    rmSync(p.db);
+    const wrong = cliInPty(['hydrate'], p.dir, [{ expect: 'Passphrase of', send: 'wrong\r' }]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.output, /notes\.json\.age: cannot decrypt the archive/);
+    const cancelled = cliInPty(['hydrate'], p.dir, [{ expect: 'Passphrase of', send: '\x03' }]);
+    assert.equal(cancelled.code, 1);
+    assert.match(cancelled.output, /the prompt was cancelled/);
+    assert.equal(existsSync(p.db), false, 'no database was written');
+    // Not a terminal and no variable: the error names it.
+    const none = cli(['hydrate'], p.dir, { DB_HYDRATION_AGE_PASSPHRASE: '' });
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /notes\.json\.age: the archive is encrypted with a passphrase and none was given/,
+    );
+    assert.match(none.stderr, /DB_HYDRATION_AGE_PASSPHRASE/);
+  });
+
+  it('an archive encrypted by `age -p` hydrates, with the passphrase from the variable or the prompt', () => {
+    const dir = join(root.dir, 'age-p');
+    mkdirSync(dir);
+    makeNotes(join(dir, 'notes.db'), 'age-p', 100);
+    const expected = rowsOf(join(dir, 'notes.db'));
+    assert.equal(cli(['dehydrate', '--data-dir', dir], root.dir).code, 0);
+    const archives = join(dir, 'json_archives');
+    const made = runInPty(
+      ['age', '-p', '-o', join(archives, 'notes.json.age'), join(archives, 'notes.json')],
+      {
+        cwd: dir,
+        answers: [
+          { expect: 'passphrase', send: `${PASSPHRASE}\r` },
+          { expect: 'onfirm', send: `${PASSPHRASE}\r` },
+        ],
+      },
+    );
+    assert.equal(made.code, 0, made.output);
+    rmSync(join(archives, 'notes.json'));
+    rmSync(join(dir, 'notes.db'));
+    const env = cli(['hydrate', '--data-dir', dir], root.dir, { DB_HYDRATION_AGE_PASSPHRASE: PASSPHRASE });
+    assert.equal(env.code, 0, env.stderr);
+    assert.deepEqual(rowsOf(join(dir, 'notes.db')), expected);
+    rmSync(join(dir, 'notes.db'));
+    const asked = cliInPty(['hydrate', '--data-dir', dir], root.dir, [
+      { expect: 'Passphrase of the encrypted archives', send: `${PASSPHRASE}\r` },
+    ]);
+    assert.equal(asked.code, 0, asked.output);
+    assert.deepEqual(rowsOf(join(dir, 'notes.db')), expected);
+  });
+
+  it('the library asks its passphrase provider once, only when a passphrase is needed', async () => {
+    const p = passphraseProject('pass-provider');
+    makeNotes(join(p.dataDir, 'more.db'), 'more', 20);
+    const asked: string[] = [];
+    const manager = new DBHydrationManager({
+      dataDir: p.dataDir,
+      encrypt: { passphrase: true },
+      passphrase: (request) => {
+        asked.push(request.purpose);
+        return PASSPHRASE;
+      },
+    });
+    assert.deepEqual((await manager.dehydrateAll()).errors, []);
+    assert.deepEqual(asked, ['encrypt'], 'asked once for both archives');
+    // Unchanged: nothing to decrypt or encrypt, so a new manager does not ask at all.
+    const quiet: string[] = [];
+    const again = new DBHydrationManager({
+      dataDir: p.dataDir,
+      encrypt: { passphrase: true },
+      passphrase: (request) => {
+        quiet.push(request.purpose);
+        return PASSPHRASE;
+      },
+    });
+    const result = await again.dehydrateAll();
+    assert.deepEqual(
+      Object.values(result.databases).map((d) => d.changed),
+      [false, false],
+    );
+    assert.deepEqual(quiet, []);
+    rmSync(p.db);
+    rmSync(join(p.dataDir, 'more.db'));
+    assert.deepEqual((await again.hydrateAll()).errors, []);
+    assert.deepEqual(quiet, ['decrypt']);
+    // A provider that refuses: the error, asked once for both archives, and nothing written.
+    let refusals = 0;
+    const refusing = new DBHydrationManager({
+      dataDir: p.dataDir,
+      passphrase: () => {
+        refusals++;
+        throw new Error('no, thank you');
+      },
+    });
+    rmSync(p.db);
+    rmSync(join(p.dataDir, 'more.db'));
+    const refused = await refusing.hydrateAll();
+    assert.deepEqual(refused.errors.length, 2);
+    assert.match(refused.errors[0] ?? '', /no, thank you/);
+    assert.equal(refusals, 1);
+    assert.equal(existsSync(p.db), false);
   });
 });

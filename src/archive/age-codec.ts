@@ -69,15 +69,7 @@ export class AgeCodec implements ArchiveCodec {
         hint: 'set "encrypt": { "recipients": ["age1…"] } in the config, or pass --recipient age1…',
       });
     }
-    let keys: AgeEncryptKeys;
-    try {
-      // A passphrase from the key ring is had (or asked for) before a byte is written.
-      keys = encryptKeysFor(target);
-    } catch (error) {
-      file.abort();
-      throw error;
-    }
-    return this.inner.encode(encryptingSink(file, keys));
+    return this.inner.encode(encryptingSink(file, target));
   }
 }
 
@@ -169,7 +161,11 @@ function memorySource(plain: Buffer): ByteSource {
   };
 }
 
-function encryptingSink(file: ByteSink, keys: AgeEncryptKeys): ByteSink {
+/**
+ * Collects the plain bytes and encrypts them when the file is finished; a passphrase from the key ring is had (or
+ * asked for) only then, so an archive found unchanged (aborted, never finished) asks for nothing.
+ */
+function encryptingSink(file: ByteSink, target: EncryptTarget): ByteSink {
   const chunks: Buffer[] = [];
   let total = 0;
   return {
@@ -186,6 +182,7 @@ function encryptingSink(file: ByteSink, keys: AgeEncryptKeys): ByteSink {
     finish: (sync) => {
       let cipher: Buffer;
       try {
+        const keys: AgeEncryptKeys = encryptKeysFor(target);
         cipher = ageEncryptSync(Buffer.concat(chunks, total), keys);
       } catch (error) {
         file.abort();

@@ -59,6 +59,8 @@ export class KeyRing {
   private provider: PassphraseProvider | undefined;
   /** The passphrase the provider gave, and whether it failed to decrypt an archive. */
   private asked: { passphrase: string; rejected: boolean } | undefined;
+  /** What the provider threw, if it did: it is not asked again. */
+  private refusal: Error | undefined;
   private readonly targets = new Map<string, EncryptTarget>();
 
   constructor(keys: DecryptionKeys = {}) {
@@ -74,6 +76,7 @@ export class KeyRing {
     this.passphrase = typeof keys.passphrase === 'string' ? keys.passphrase : undefined;
     this.provider = typeof keys.passphrase === 'function' ? keys.passphrase : undefined;
     this.asked = undefined;
+    this.refusal = undefined;
   }
 
   /** The identities to decrypt with: this ring's, the environment's, the process's scratch key. */
@@ -120,11 +123,19 @@ export class KeyRing {
         { hint: `set ${PASSPHRASE_ENV}, or run db-hydration in a terminal to be asked for it` },
       );
     }
-    const passphrase = this.provider(request);
-    if (typeof passphrase !== 'string' || passphrase === '') {
-      throw new ArchiveEncryptionError('no passphrase was given', {
-        hint: `type the passphrase when asked, or set ${PASSPHRASE_ENV}`,
-      });
+    // Asked once: a refusal (a cancelled prompt) stands for the rest of the operation's archives too.
+    if (this.refusal !== undefined) throw this.refusal;
+    let passphrase: string;
+    try {
+      passphrase = this.provider(request);
+      if (typeof passphrase !== 'string' || passphrase === '') {
+        throw new ArchiveEncryptionError('no passphrase was given', {
+          hint: `type the passphrase when asked, or set ${PASSPHRASE_ENV}`,
+        });
+      }
+    } catch (error) {
+      this.refusal = error instanceof Error ? error : new ArchiveEncryptionError(String(error));
+      throw this.refusal;
     }
     this.asked = { passphrase, rejected: false };
     return passphrase;

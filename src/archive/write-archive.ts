@@ -153,13 +153,19 @@ export class ArchiveWriter {
    * temp file is dropped and the existing archive is kept as it is.
    */
   commit(): ArchiveWriteOutcome {
-    const written = this.writer.finish();
+    // An encrypted archive is compared before it is finished: an unchanged one is then never encrypted (nor is a
+    // passphrase asked for). A plain one is finished first, as its bytes are written as they come anyway.
+    const written = this.encrypted ? undefined : this.writer.finish();
+    if (this.encrypted) this.writer.flush();
     const contentSha256 = this.contentHash.digest('hex');
     const same =
       this.comparison === undefined ? this.knownUnchanged(contentSha256) : this.comparison.finish();
-    const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;
+    // Kept by the sync state's hashes (not decrypted): its export time is not read either (the manifest keeps it).
+    const decrypted = !this.encrypted || this.comparison !== undefined;
+    const existing = same && existsSync(this.target) ? hashExisting(this.target, decrypted) : undefined;
     if (existing !== undefined) {
-      rmSync(this.writer.path, { force: true });
+      if (this.encrypted) this.writer.abort();
+      else rmSync(this.writer.path, { force: true });
       return {
         changed: false,
         sha256: existing.sha256,
@@ -168,9 +174,10 @@ export class ArchiveWriter {
         contentSha256,
       };
     }
+    if (this.encrypted) this.finishEncrypted();
     commitTempFile(this.writer.path, this.target);
     // An encrypted file's bytes are not the plain bytes the writer hashed: the manifest's checksum covers the file.
-    const stored = this.encrypted ? hashArchiveFile(this.target) : written;
+    const stored = written ?? hashArchiveFile(this.target);
     return {
       changed: true,
       sha256: stored.sha256,
@@ -178,6 +185,18 @@ export class ArchiveWriter {
       exportedAt: this.exportedAt,
       contentSha256,
     };
+  }
+
+  /** Finishes (encrypts) the temp file; an encryption error names the archive, not its temp file. */
+  private finishEncrypted(): void {
+    try {
+      this.writer.finish();
+    } catch (error) {
+      if (!(error instanceof ArchiveEncryptionError)) throw error;
+      const prefix = error.file === undefined ? '' : `${error.file}: `;
+      const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+      throw new ArchiveEncryptionError(message, { file: this.target, hint: error.hint, cause: error.cause });
+    }
   }
 
   /**
@@ -272,9 +291,13 @@ function openComparison(
 }
 
 /** Hashes an existing archive, and reads its `exported_at`. */
-function hashExisting(path: string): { sha256: string; bytes: number; exportedAt: string | undefined } {
+function hashExisting(
+  path: string,
+  readExportedAt: boolean,
+): { sha256: string; bytes: number; exportedAt: string | undefined } {
   const { sha256, bytes } = hashArchiveFile(path);
   let exportedAt: string | undefined;
+  if (!readExportedAt) return { sha256, bytes, exportedAt };
   try {
     // Only with a key at hand: the export time is not worth asking for a passphrase.
     exportedAt = findExportedAtLine(withoutPrompting(() => readArchivePrefix(path, 4096)))?.value;

@@ -17,6 +17,7 @@ import { loadConfig, type HydrationConfig } from '../config/load-config.js';
 import { useDecryptionKeys, useProcessKeyRing } from '../archive/keys.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
+import { terminalPassphraseProvider } from './passphrase-prompt.js';
 import { displayPath, toJson } from './render.js';
 import { MAX_BUSY_TIMEOUT_MS, busyTimeoutProblem } from '../sqlite/busy-timeout.js';
 
@@ -105,6 +106,9 @@ export class CommandContext {
         ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
         ...(config.perDatabase === undefined ? {} : { perDatabase: config.perDatabase }),
         ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
+        ...passphraseOption(() => {
+          this.bars.stop();
+        }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
@@ -150,6 +154,12 @@ export class CommandContext {
   path(p: string): string {
     return displayPath(p);
   }
+}
+
+/** A passphrase asked on the terminal when one is needed (and stdin and stderr are a terminal). */
+function passphraseOption(beforeAsking: () => void): Partial<HydrationManagerOptions> {
+  const provider = terminalPassphraseProvider(beforeAsking);
+  return provider === undefined ? {} : { passphrase: provider };
 }
 
 /** `--db app` → `app.db` (or the configured/existing file with that name); `--db app.sqlite` stays. */
