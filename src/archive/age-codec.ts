@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { ArchiveEncryptionError } from '../errors.js';
 import {
   AgeFailure,
+  AgeWorkerStopped,
   ageDecryptSync,
   ageEncryptSync,
   type AgeDecryptKeys,
@@ -129,6 +130,7 @@ function decryptWhole(cipher: Buffer): Buffer {
     plain = ageDecryptSync(cipher, keys);
   } catch (error) {
     if (!(error instanceof AgeFailure)) throw error;
+    if (error instanceof AgeWorkerStopped) throw workerStopped(error);
     if (/no identity matched/i.test(error.message))
       for (const p of keys.passphrases) currentKeyRing().rejectPassphrase(p);
     throw new ArchiveEncryptionError(`cannot decrypt the archive: ${describeFailure(error.message)}`, {
@@ -137,6 +139,14 @@ function decryptWhole(cipher: Buffer): Buffer {
   }
   lastDecrypted = plain.length <= CACHE_MAX_BYTES ? { key, plain } : undefined;
   return plain;
+}
+
+/** The worker thread running the age library stopped mid-request: nothing was decrypted or written. */
+function workerStopped(error: AgeWorkerStopped): ArchiveEncryptionError {
+  return new ArchiveEncryptionError(`${error.message}; nothing was written`, {
+    cause: error,
+    hint: `run the command again; an archive near ${MAX_ENCRYPTED_BYTES} bytes may need more memory (node --max-old-space-size)`,
+  });
 }
 
 /** The age library's message, said for a reader of the error. */
@@ -187,6 +197,7 @@ function encryptingSink(file: ByteSink, target: EncryptTarget): ByteSink {
       } catch (error) {
         file.abort();
         if (!(error instanceof AgeFailure)) throw error;
+        if (error instanceof AgeWorkerStopped) throw workerStopped(error);
         throw new ArchiveEncryptionError(`cannot encrypt the archive: ${error.message}`, {
           cause: error,
           hint: 'check the recipients (age1…) in the config or on the command line',

@@ -7,6 +7,7 @@
  *
  * No cryptography is done here: the worker only calls `Encrypter.encrypt` and `Decrypter.decrypt`.
  */
+import { existsSync } from 'node:fs';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** Keys for decrypting: age identities (`AGE-SECRET-KEY-1…`) and passphrases, all tried. */
@@ -35,6 +36,15 @@ const WORKER_CODE = `
 const { workerData } = require('node:worker_threads');
 const { port, flag, library } = workerData;
 const signal = new Int32Array(flag);
+try {
+  // This thread's id, for the caller to see the thread is gone (Linux): '<pid>/task/<tid>'.
+  signal[2] = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()) || 0;
+} catch {}
+// Any end of this thread that still runs JavaScript (process.exit, an uncaught error) wakes the caller.
+process.on('exit', () => {
+  Atomics.store(signal, 3, 1);
+  Atomics.notify(signal, 0);
+});
 const loaded = import(library);
 Atomics.store(signal, 1, 1);
 Atomics.notify(signal, 1);
@@ -76,12 +86,19 @@ type Reply =
 /** The age library failed: a wrong key, a damaged file, a bad recipient; `message` is the library's. */
 export class AgeFailure extends Error {}
 
+/** The worker thread stopped while it had a request (it crashed, or ran out of memory); nothing was answered. */
+export class AgeWorkerStopped extends AgeFailure {}
+
+/** How often a waiting caller checks that the worker thread is still there. */
+const LIVENESS_CHECK_MS = 100;
+
 let bridge: { worker: Worker; port: MessagePort; signal: Int32Array } | undefined;
 
 function start(): NonNullable<typeof bridge> {
   if (bridge !== undefined) return bridge;
   const { port1, port2 } = new MessageChannel();
-  const flag = new SharedArrayBuffer(8);
+  // [0] an answer is ready, [1] the worker runs, [2] its thread id (Linux), [3] it stopped.
+  const flag = new SharedArrayBuffer(16);
   const worker = new Worker(WORKER_CODE, {
     eval: true,
     workerData: { port: port2, flag, library: import.meta.resolve('age-encryption') },
@@ -102,22 +119,40 @@ function start(): NonNullable<typeof bridge> {
   return bridge;
 }
 
+/**
+ * Posts a request and waits for its answer. The worker's events cannot be seen while this thread blocks, so a worker
+ * that stops is seen by itself (its exit handler flags it: process.exit, an uncaught error) or, when no JavaScript
+ * ran (out of memory), by its thread being gone from /proc/self/task (Linux); either within {@link LIVENESS_CHECK_MS}.
+ */
 function call(request: Record<string, unknown>, transfer: ArrayBuffer[] = []): Reply {
   const b = start();
   Atomics.store(b.signal, 0, 0);
   b.port.postMessage(request, transfer);
   const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  const thread = Atomics.load(b.signal, 2);
   for (;;) {
     const received = receiveMessageOnPort(b.port);
     if (received !== undefined) return received.message as Reply;
+    if (Atomics.load(b.signal, 3) === 1 || (thread > 0 && !existsSync(`/proc/self/task/${thread}`))) {
+      stop(b);
+      throw new AgeWorkerStopped(
+        `the age worker thread stopped while ${request.op === 'decrypt' ? 'decrypting the archive' : request.op === 'encrypt' ? 'encrypting the archive' : 'making a key'} (it crashed or ran out of memory)`,
+      );
+    }
     const left = deadline - Date.now();
     if (left <= 0) {
-      void b.worker.terminate();
-      bridge = undefined;
+      stop(b);
       throw new AgeFailure('the age worker did not answer in time');
     }
-    Atomics.wait(b.signal, 0, 0, Math.min(left, 1000));
+    Atomics.wait(b.signal, 0, 0, Math.min(left, LIVENESS_CHECK_MS));
   }
+}
+
+/** Drops a worker that failed: the next request starts a new one. */
+function stop(b: NonNullable<typeof bridge>): void {
+  if (bridge === b) bridge = undefined;
+  b.port.close();
+  void b.worker.terminate();
 }
 
 function bytesOf(reply: Reply): Buffer {

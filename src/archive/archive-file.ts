@@ -97,6 +97,15 @@ export function createArchiveSink(path: string, codec: ArchiveCodec = codecForAr
   };
 }
 
+/**
+ * Decrypts an encrypted archive (authenticating it whole; the plaintext stays in memory) and does nothing for a plain
+ * one: for callers that must refuse a tampered or undecryptable archive before they write anything.
+ * @throws ArchiveEncryptionError naming the file when it cannot be decrypted
+ */
+export function authenticateArchive(path: string): void {
+  if (isEncryptedCodec(codecForFileName(basename(path)))) readArchivePrefix(path, 1);
+}
+
 /** Reads at most `maxBytes` plain bytes from the start of an archive (for sniffing its layout and header). */
 export function readArchivePrefix(path: string, maxBytes: number): Buffer {
   const source = openArchiveSource(path);

@@ -19,6 +19,9 @@ export async function fixAll(ctx: ManagerContext): Promise<FixResult> {
   removeStaleTempFiles(ctx.dataDir);
   const targets = new Map<string, FixTarget>();
   const archiveProblems: ErrorDetail[] = [];
+  // Databases whose archive exists but cannot be read (an encrypted one without its key, or tampered with): neither
+  // created empty nor salvaged over it; they are left as they are, and the archive's problem is reported.
+  const blocked = new Set<string>();
   const archiveFor = (fileName: string): string | undefined => {
     const archivePath = ctx.archivePathFor(fileName);
     if (!existsSync(archivePath)) return undefined;
@@ -26,16 +29,15 @@ export async function fixAll(ctx: ManagerContext): Promise<FixResult> {
       return targetFileName(peekHeader(archivePath), archivePath) === fileName ? archivePath : undefined;
     } catch (error) {
       archiveProblems.push(toErrorDetail(error, { file: archivePath, database: databaseNameOf(fileName) }));
+      blocked.add(fileName);
       return undefined;
     }
   };
   const add = (fileName: string): void => {
-    if (targets.has(fileName)) return;
-    targets.set(fileName, {
-      fileName,
-      dbPath: join(ctx.dataDir, fileName),
-      archivePath: archiveFor(fileName),
-    });
+    if (targets.has(fileName) || blocked.has(fileName)) return;
+    const archivePath = archiveFor(fileName);
+    if (blocked.has(fileName)) return;
+    targets.set(fileName, { fileName, dbPath: join(ctx.dataDir, fileName), archivePath });
   };
   if (ctx.databases !== undefined) {
     for (const name of ctx.databases) add(name);
