@@ -82,7 +82,7 @@ export {
   type ArchivePragmas,
   type ArchiveTableMeta,
 } from './archive/format.js';
-export type { Manifest, ManifestEntry } from './manifest/manifest.js';
+export type { Manifest, ManifestEntry, ManifestTableEntry } from './manifest/manifest.js';
 export {
   checkDatabase,
   isDbValid,
@@ -104,6 +104,7 @@ export {
   type LoadedConfig,
   type EncryptionSettings,
   type DatabaseSettings,
+  type Compression,
 } from './config/load-config.js';
 export type { PassphraseProvider, PassphraseRequest } from './archive/keys.js';
 export {
@@ -124,6 +125,8 @@ export {
   type StatusOptions,
   type DatabaseStatusEntry,
   type SyncState,
+  type ArchiveSizeWarning,
+  LARGE_ARCHIVE_BYTES,
 } from './integration/status.js';
 export {
   verifyArchives,

@@ -4,10 +4,11 @@
  * collected into the result. The work itself is in src/manager/: one module per command.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ArchiveNameError, ConfigError } from './errors.js';
 import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
-import { AGE_CODEC } from './archive/codec.js';
+import { AGE_CODEC, GZIP_AGE_CODEC, codecForFileName } from './archive/codec.js';
+import { isEncryptedCodec } from './archive/age-codec.js';
 import { KeyRing, withKeyRing, type EncryptTarget } from './archive/keys.js';
 import type { EncryptionSettings } from './config/load-config.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
@@ -17,7 +18,9 @@ import { LocalDirectoryStore } from './stores/local-directory-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from './sqlite/busy-timeout.js';
 import { MANAGER_CHECKS, didYouMean, findOptionProblem } from './config/check-options.js';
 import type { FixResult } from './integrity/fix-databases.js';
-import { assertArchiveDir, assertDataDir } from './manager/paths.js';
+import { assertArchiveDir, assertDataDir, assertOneArchiveEach, findArchive } from './manager/paths.js';
+import { GZIP_CODEC, IDENTITY_CODEC } from './archive/codec.js';
+import type { Compression } from './config/load-config.js';
 import { backupDatabase, DEFAULT_BACKUPS_KEPT } from './manager/backups.js';
 import { dehydrateAll } from './manager/dehydrate-all.js';
 import { hydrateAll } from './manager/hydrate-all.js';
@@ -112,6 +115,7 @@ export class DBHydrationManager {
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
       isEncrypted: (fileName) => this.isEncrypted(fileName),
+      archiveTargetFor: (fileName, compress) => this.archiveTargetFor(fileName, compress),
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -141,30 +145,67 @@ export class DBHydrationManager {
     assertDataDir(this.dataDir);
   }
 
-  /** The archive paths this manager hydrates: one per configured database, or every archive in archiveDir. */
+  /**
+   * The archive paths this manager hydrates: one per configured database, or every archive in archiveDir (plain and
+   * compressed).
+   * @throws {ArchiveNameError} when a database has both a plain and a compressed archive (naming both)
+   */
   listArchives(): string[] {
     assertArchiveDir(this.archiveDir);
     if (this.options.databases !== undefined) {
       return this.options.databases.map((n) => this.archivePathFor(n));
     }
     const store = new LocalDirectoryStore(this.archiveDir);
-    return store.listSync().map((n) => store.pathOf(n));
+    const paths = store.listSync().map((n) => store.pathOf(n));
+    assertOneArchiveEach(paths, (p) => basename(p));
+    return paths;
   }
 
   /**
-   * The archive path for a database file name: `<name>.json`, or `<name>.json.age` for a database whose archive is
-   * encrypted (the recipients it is encrypted to are set for that path).
+   * The archive path for a database file name: its archive in archiveDir, whichever its codec (`shop.json`,
+   * `shop.json.gz`, `shop.json.age`, `shop.json.gz.age`), or where `dehydrateAll` would write it when there is none
+   * ({@link archiveTargetFor}). For a database whose archive is encrypted, the recipients it is encrypted to are set
+   * for that path.
+   * @throws {ArchiveNameError} when the database has two archives (naming both)
    */
   archivePathFor(fileName: string): string {
-    const encryption = this.encryptionOf(fileName);
-    const path = join(this.archiveDir, archiveFileNameFor(fileName, AGE_CODEC));
-    if (encryption === undefined) {
-      // Not configured here, but encrypted by whoever wrote it: readers find it (a writer then needs recipients).
-      const plain = join(this.archiveDir, archiveFileNameFor(fileName));
-      return existsSync(plain) || !existsSync(path) ? plain : path;
-    }
-    this.keyRing.setTarget(path, encryptTargetOf(encryption));
+    const found = findArchive(this.archiveDir, fileName);
+    if (found === undefined) return this.archiveTargetFor(fileName);
+    this.setRecipients(fileName, found);
+    return found;
+  }
+
+  /**
+   * Where `dehydrateAll` writes a database's archive: `<name>.json`, `.json.gz` when its codec is gzip, and `.age`
+   * after either when it is encrypted. The compression is `compress` given here, else
+   * `perDatabase[fileName].compress`, else the manager's `compress`, else that of the archive the database has (so
+   * one `dehydrate --compress gzip` is enough), else none. It is encrypted when `encrypt` (or its `perDatabase`
+   * entry) says so, or when its archive already is (written by someone with recipients: writing it needs them too).
+   * @throws {ArchiveNameError} when the database has two archives (naming both)
+   */
+  archiveTargetFor(fileName: string, compress?: Compression): string {
+    const chosen = compress ?? this.options.perDatabase?.[fileName]?.compress ?? this.options.compress;
+    const existing = findArchive(this.archiveDir, fileName);
+    const existingCodec = existing === undefined ? undefined : codecForFileName(basename(existing));
+    const plainOfExisting =
+      existingCodec !== undefined && isEncryptedCodec(existingCodec) ? existingCodec.inner : existingCodec;
+    const gzip = chosen === undefined ? plainOfExisting === GZIP_CODEC : chosen === 'gzip';
+    const encrypted =
+      this.encryptionOf(fileName) !== undefined ||
+      (existingCodec !== undefined && isEncryptedCodec(existingCodec));
+    const codec = encrypted ? (gzip ? GZIP_AGE_CODEC : AGE_CODEC) : gzip ? GZIP_CODEC : IDENTITY_CODEC;
+    const path = join(this.archiveDir, archiveFileNameFor(fileName, codec));
+    this.setRecipients(fileName, path);
     return path;
+  }
+
+  /**
+   * Sets what a database's archive at `path` is encrypted to (its configured recipients, or a passphrase) in this
+   * manager's key ring, when it is to be encrypted.
+   */
+  private setRecipients(fileName: string, path: string): void {
+    const encryption = this.encryptionOf(fileName);
+    if (encryption !== undefined) this.keyRing.setTarget(path, encryptTargetOf(encryption));
   }
 
   /** Whether a database's archive is configured to be encrypted (`encrypt`, `perDatabase`). */

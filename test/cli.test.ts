@@ -437,8 +437,11 @@ describe('db-hydration CLI', () => {
     assert.equal(cli(['dehydrate', '-q'], p).code, 0);
     const r = cli(['stats', '--verbose'], p);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^database +tables +rows +archive size +exported at +db file$/m);
-    assert.match(r.stdout, /^shop\.db +2 +2,005 +\d+\.\d KB +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +present$/m);
+    assert.match(r.stdout, /^database +tables +rows +archive size +plain size +exported at +db file$/m);
+    assert.match(
+      r.stdout,
+      /^shop\.db +2 +2,005 +\d+\.\d KB +\d+\.\d KB +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +present$/m,
+    );
     assert.match(r.stdout, /^ {2}notes: 2,003 rows$/m);
     const json = parseJson(cli(['stats', '--json'], p).stdout) as { totalRows: number; totalBytes: number };
     assert.equal(json.totalRows, 2005);

@@ -209,6 +209,9 @@ describe('manifest.json', () => {
       '"sha256"',
       '"bytes"',
       '"exported_at"',
+      '"content_sha256"',
+      '"rows"',
+      '"content_sha256"',
       '"total_rows"',
     ]);
   });

@@ -21,20 +21,45 @@ import {
 } from 'node:fs';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
-import { codecForFileName, type ArchiveCodec, type ByteSink, type ByteSource } from './codec.js';
+import {
+  codecForFileName,
+  GZIP_CODEC,
+  IDENTITY_CODEC,
+  type ArchiveCodec,
+  type ByteSink,
+  type ByteSource,
+} from './codec.js';
 import { isEncryptedCodec } from './age-codec.js';
 import { recipientsFor, useRecipients } from './keys.js';
 import { tempPathFor } from '../files/atomic-file.js';
-import { IDENTITY_CODEC } from './codec.js';
 import { ARCHIVE_EXTENSION } from './naming.js';
 import { ArchiveEncryptionError } from '../errors.js';
 
+/**
+ * The codec of an archive file: from its name ({@link codecForFileName}); a name without a codec's ending (a temp
+ * file git hands a merge or diff driver) is gzip when the file starts with gzip's magic bytes, which no plain archive
+ * does (JSON text cannot start with byte 0x1f). Encrypted archives are never sniffed: the merge driver copies them
+ * under their repository name first (merge-encrypted.ts).
+ */
+export function codecOfFile(path: string): ArchiveCodec {
+  const byName = codecForFileName(basename(path));
+  if (byName !== IDENTITY_CODEC) return byName;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const magic = Buffer.alloc(2);
+    const n = readSync(fd, magic, 0, 2, 0);
+    return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b ? GZIP_CODEC : IDENTITY_CODEC;
+  } catch {
+    return IDENTITY_CODEC; // opening it again reports why it cannot be read
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Opens an archive (or an archive part file) for reading its plain bytes. */
-export function openArchiveSource(
-  path: string,
-  codec: ArchiveCodec = codecForFileName(basename(path)),
-): ByteSource {
-  const raw = rawSource(openSync(path, 'r'));
+export function openArchiveSource(path: string, codec: ArchiveCodec = codecOfFile(path)): ByteSource {
+  const raw = rawSource(openSync(path, 'r'), path);
   try {
     return codec.decode(raw);
   } catch (error) {
@@ -54,16 +79,16 @@ export function codecForArchivePath(path: string): ArchiveCodec {
 
 /**
  * A temp file's path for writing (or rewriting) the archive at `target`: `tempPathFor(target)` plus `tag`, and for an
- * archive with a codec (`.json.age`) that codec's ending again, with the target's recipients, so the temp file is
- * written and read back through the same codec (an encrypted archive's temp file is encrypted too). Temp names start
- * with a dot: they are never taken for archives, and the next run's stale-file cleanup removes them.
+ * archive with a codec (`.json.gz`, `.json.age`) that codec's ending again (with the target's recipients), so the
+ * temp file is written and read back through the same codec (an encrypted archive's temp file is encrypted too).
+ * Temp names start with a dot: they are never taken for archives, and the next run's stale-file cleanup removes them.
  */
 export function tempArchivePath(target: string, tag = ''): string {
   const name = basename(target);
   const codec = codecForFileName(name);
   if (codec === IDENTITY_CODEC) return `${tempPathFor(target)}${tag}`;
   const path = `${tempPathFor(target)}${tag}${ARCHIVE_EXTENSION}${codec.extension}`;
-  useRecipients(path, recipientsFor(target));
+  if (isEncryptedCodec(codec)) useRecipients(path, recipientsFor(target));
   return path;
 }
 
@@ -166,6 +191,31 @@ export function hashArchiveFile(path: string): { sha256: string; bytes: number }
   return { sha256: hash.digest('hex'), bytes };
 }
 
+/**
+ * Writes the plain bytes of archive `from` (read through its codec) into `to`, a new file, through `codec`; fsyncs
+ * it. Streams: memory stays flat. On failure `to` is removed.
+ */
+export function transcodeArchive(from: string, to: string, codec: ArchiveCodec): void {
+  const source = openArchiveSource(from);
+  try {
+    const sink = createArchiveSink(to, codec);
+    try {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = source.read(chunk, 0, chunk.length);
+        if (n === 0) break;
+        sink.write(chunk.subarray(0, n));
+      }
+      sink.finish(true);
+    } catch (error) {
+      sink.abort();
+      throw error;
+    }
+  } finally {
+    source.close();
+  }
+}
+
 /** Size in bytes of an archive file as stored. */
 export function archiveFileBytes(path: string): number {
   const fd = openSync(path, 'r');
@@ -173,6 +223,22 @@ export function archiveFileBytes(path: string): number {
     return fstatSync(fd).size;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The size of an archive's plain bytes (its JSON text, after its codec): the file's size for a plain archive. */
+export function plainArchiveBytes(path: string): number {
+  const codec = codecOfFile(path);
+  if (codec === IDENTITY_CODEC) return archiveFileBytes(path);
+  const source = openArchiveSource(path, codec);
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let total = 0;
+    for (let n = source.read(chunk, 0, chunk.length); n > 0; n = source.read(chunk, 0, chunk.length))
+      total += n;
+    return total;
+  } finally {
+    source.close();
   }
 }
 
@@ -187,9 +253,10 @@ export function copyArchiveFile(from: string, to: string): void {
   }
 }
 
-function rawSource(fd: number): ByteSource {
+function rawSource(fd: number, path?: string): ByteSource {
   let open = true;
   return {
+    path,
     read: (into, offset, length) => readSync(fd, into, offset, length, null),
     close: () => {
       if (!open) return;

@@ -52,7 +52,7 @@ export function targetFileName(header: ArchiveHeader, archivePath: string): stri
       `"file_name" ${JSON.stringify(fileName)} does not belong to the archive ${basename(archivePath)}`,
       {
         file: archivePath,
-        hint: 'an archive <name>.json hydrates only <name>.db, <name>.sqlite or <name>.sqlite3',
+        hint: 'an archive <name>.json (or <name>.json.gz) hydrates only <name>.db, <name>.sqlite or <name>.sqlite3',
       },
     );
   }

@@ -1,10 +1,14 @@
 /**
  * The codec seam: how an archive's plain bytes (the JSON text of docs/archive-format.md) become the bytes of its
  * file, and back. A codec wraps the raw file's byte source and sink; everything above it (the line reader, the
- * writer, the comparison) sees plain bytes only. The identity codec is the only one today; a compressing or an
- * encrypting codec is one more object of this shape, chosen by {@link codecForFileName} from the file's ending.
+ * writer, the comparison) sees plain bytes only. The identity codec writes `<name>.json`, the gzip codec
+ * (src/archive/gzip-codec.ts) `<name>.json.gz`, the age layer (src/archive/age-codec.ts) encrypts either one
+ * (`<name>.json.age`, `<name>.json.gz.age`); {@link codecForFileName} chooses by the file's ending.
  */
 import { AgeCodec } from './age-codec.js';
+import { GZIP_CODEC } from './gzip-codec.js';
+
+export { GZIP_CODEC };
 
 /** Plain bytes, read chunk by chunk. */
 export interface ByteSource {
@@ -12,6 +16,8 @@ export interface ByteSource {
   read(into: Buffer, offset: number, length: number): number;
   /** Releases the file; safe to call more than once. */
   close(): void;
+  /** The file's path, when known (for messages about its bytes). */
+  readonly path?: string | undefined;
 }
 
 /** Plain bytes, written chunk by chunk into a new file. */
@@ -26,9 +32,9 @@ export interface ByteSink {
 
 /** A transformation between an archive's plain bytes and its file's bytes. */
 export interface ArchiveCodec {
-  /** The name recorded for it (manifest, messages): `identity`. */
+  /** The name recorded for it (manifest, messages): `identity`, `gzip`. */
   readonly name: string;
-  /** What the codec adds to the archive's file name after `.json`: `''` for identity. */
+  /** What the codec adds to the archive's file name after `.json`: `''` for identity, `.gz` for gzip. */
   readonly extension: string;
   /** Plain bytes from the file's bytes. */
   decode(file: ByteSource): ByteSource;
@@ -47,8 +53,11 @@ export const IDENTITY_CODEC: ArchiveCodec = {
 /** Plain JSON text encrypted with age (`.json.age`, age-codec.ts): a layer over the identity codec. */
 export const AGE_CODEC: AgeCodec = new AgeCodec(IDENTITY_CODEC);
 
+/** Gzip'd JSON text encrypted with age (`.json.gz.age`): compressed first, as compressing ciphertext gains nothing. */
+export const GZIP_AGE_CODEC: AgeCodec = new AgeCodec(GZIP_CODEC);
+
 /** Every codec this version knows, the identity codec first. */
-export const CODECS: readonly ArchiveCodec[] = [IDENTITY_CODEC, AGE_CODEC];
+export const CODECS: readonly ArchiveCodec[] = [IDENTITY_CODEC, GZIP_CODEC, AGE_CODEC, GZIP_AGE_CODEC];
 
 /**
  * The codec of an archive file, from its name: the longest codec extension after `.json` that the name ends with

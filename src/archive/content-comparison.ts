@@ -167,7 +167,14 @@ export class ContentComparison {
   private readOld(): Buffer {
     const old = this.old;
     if (old === undefined) return Buffer.alloc(0);
-    const next = old.next();
+    let next: Buffer;
+    try {
+      next = old.next();
+    } catch {
+      // An old archive that cannot be read (a damaged compressed file) differs from anything written over it.
+      this.close();
+      return Buffer.alloc(0);
+    }
     // An archive without an `exported_at` line is not what this version writes: it differs.
     if (old.removedLine === undefined) this.differs = true;
     return next;

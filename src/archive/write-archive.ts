@@ -8,6 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ArchiveEncryptionError } from '../errors.js';
+import { IDENTITY_CODEC, type ArchiveCodec } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
 import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
 import { isEncryptedCodec } from './age-codec.js';
@@ -51,6 +52,7 @@ export class ArchiveWriter {
   private firstRow = true;
   private readonly exportedAt: string;
   private readonly contentHash = createHash('sha256');
+  private readonly codec: ArchiveCodec;
   private readonly encrypted: boolean;
   private readonly known: KnownArchive | undefined;
 
@@ -65,6 +67,7 @@ export class ArchiveWriter {
   ) {
     this.known = options.known;
     const codec = codecForArchivePath(target);
+    this.codec = codec;
     this.encrypted = isEncryptedCodec(codec);
     const comparison = existsSync(target) ? openComparison(target, this.encrypted, this.known) : undefined;
     this.comparison = comparison;
@@ -154,8 +157,8 @@ export class ArchiveWriter {
    */
   commit(): ArchiveWriteOutcome {
     // An encrypted archive is compared before it is finished: an unchanged one is then never encrypted (nor is a
-    // passphrase asked for). A plain one is finished first, as its bytes are written as they come anyway.
-    const written = this.encrypted ? undefined : this.writer.finish();
+    // passphrase asked for). Any other is finished first, as its bytes are written as they come anyway.
+    const plain = this.encrypted ? undefined : this.writer.finish();
     if (this.encrypted) this.writer.flush();
     const contentSha256 = this.contentHash.digest('hex');
     const same =
@@ -175,13 +178,14 @@ export class ArchiveWriter {
       };
     }
     if (this.encrypted) this.finishEncrypted();
+    // The writer hashes plain bytes; a codec's file holds other bytes, which the manifest's checksum covers.
+    const written =
+      plain !== undefined && this.codec === IDENTITY_CODEC ? plain : hashArchiveFile(this.writer.path);
     commitTempFile(this.writer.path, this.target);
-    // An encrypted file's bytes are not the plain bytes the writer hashed: the manifest's checksum covers the file.
-    const stored = written ?? hashArchiveFile(this.target);
     return {
       changed: true,
-      sha256: stored.sha256,
-      bytes: stored.bytes,
+      sha256: written.sha256,
+      bytes: written.bytes,
       exportedAt: this.exportedAt,
       contentSha256,
     };

@@ -109,6 +109,7 @@ export class CommandContext {
         ...passphraseOption(() => {
           this.bars.stop();
         }),
+        ...(config.compress === undefined ? {} : { compress: config.compress }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
       });
@@ -148,6 +149,14 @@ export class CommandContext {
       process.stderr.write(`error${code}: ${e.message}\n`);
       if (e.hint !== undefined) process.stderr.write(`  hint: ${e.hint}\n`);
     }
+  }
+
+  /** A warning on stderr, with its hint, unless --json (the result holds it) or --quiet. */
+  warn(message: string, hint?: string): void {
+    if (this.options.json === true || this.options.quiet === true) return;
+    this.bars.stop();
+    process.stderr.write(`warning: ${message}\n`);
+    if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
   }
 
   /** A path for display. */

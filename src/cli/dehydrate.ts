@@ -1,5 +1,5 @@
 /** `db-hydration dehydrate`: every database → its archive. One call of `manager.dehydrateAll()`, then rendering. */
-import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { Command, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { formatCount, formatDuration, plural } from './render.js';
 import { isAgeRecipient } from '../archive/keys.js';
@@ -24,7 +24,7 @@ export function dehydrateCommand(setExit: (code: number) => void): CommandUnknow
     new Command('dehydrate')
       .summary('export every database into its JSON archive')
       .description(
-        "Export every database of the data directory into <archive-dir>/<name>.json and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. An archive that changed since its database last matched it (a pull, checkout or merge brought someone else's changes; see `status`) is not overwritten: the error says to run `db-hydration sync`, which merges both. --force overwrites it anyway, and says what it overwrote. Library: manager.dehydrateAll({ force }).",
+        "Export every database of the data directory into <archive-dir>/<name>.json (<name>.json.gz with --compress gzip) and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. An archive that changed since its database last matched it (a pull, checkout or merge brought someone else's changes; see `status`) is not overwritten: the error says to run `db-hydration sync`, which merges both. --force overwrites it anyway, and says what it overwrote. Library: manager.dehydrateAll({ force }).",
       ),
   )
     .option(
@@ -36,6 +36,12 @@ export function dehydrateCommand(setExit: (code: number) => void): CommandUnknow
       'encrypt every archive with age to this recipient (repeatable; over the config\'s "encrypt" recipients)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .addOption(
+      new Option(
+        '--compress <codec>',
+        'store archives as gzip (<name>.json.gz, deterministic; `gzip -dc` gives the plain archive) or none (<name>.json); over "compress" and "perDatabase" in the config. Switching removes the old file once the new one is written',
+      ).choices(['gzip', 'none'] as const),
+    )
     .addHelpText(
       'after',
       `
@@ -43,11 +49,15 @@ Examples:
   $ db-hydration dehydrate                      # data/*.db -> data/json_archives/*.json
   $ db-hydration dehydrate --recipient age1…    # data/*.db -> data/json_archives/*.json.age (docs/encryption.md)
   $ db-hydration dehydrate --db trading_journal # only one database
+  $ db-hydration dehydrate --compress gzip      # data/json_archives/*.json.gz (the .json files are removed)
   $ db-hydration dehydrate --json | jq .totalRows`,
     )
     .action(async (opts) => {
       const ctx = new CommandContext(opts, recipientsOption(opts.recipient));
-      const result = await ctx.manager.dehydrateAll({ force: opts.force === true });
+      const result = await ctx.manager.dehydrateAll({
+        force: opts.force === true,
+        ...(opts.compress === undefined ? {} : { compress: opts.compress }),
+      });
       output(ctx, result, () => {
         const entries = Object.entries(result.databases);
         for (const [fileName, d] of entries) {

@@ -9,7 +9,7 @@ export function statsCommand(setExit: (code: number) => void): CommandUnknownOpt
     new Command('stats')
       .summary('show what the archives hold')
       .description(
-        'Per archive: tables, rows, size, export time and whether the database file exists. Rows are counted without parsing them. Library: manager.getArchiveStats().',
+        'Per archive: tables, rows, size as stored (with its codec when compressed or encrypted) and plain size, export time and whether the database file exists. Rows are counted without parsing them. Library: manager.getArchiveStats().',
       ),
   )
     .addHelpText(
@@ -31,16 +31,17 @@ Examples:
         } else {
           ctx.say(
             renderTable(
-              ['database', 'tables', 'rows', 'archive size', 'exported at', 'db file'],
+              ['database', 'tables', 'rows', 'archive size', 'plain size', 'exported at', 'db file'],
               result.archives.map((a) => [
                 a.fileName,
                 formatCount(a.tableCount),
                 formatCount(a.totalRows),
-                formatBytes(a.bytes),
+                a.codec === 'identity' ? formatBytes(a.bytes) : `${formatBytes(a.bytes)} (${a.codec})`,
+                formatBytes(a.plainBytes),
                 formatTime(a.exportedAt),
                 a.databaseExists ? 'present' : 'missing',
               ]),
-              ['left', 'right', 'right', 'right', 'left', 'left'],
+              ['left', 'right', 'right', 'right', 'right', 'left', 'left'],
             ),
           );
           for (const a of result.archives) {
@@ -49,7 +50,7 @@ Examples:
               ctx.detail(`  ${table}: ${plural(rows, 'row')}`);
           }
           ctx.say(
-            `\n${plural(result.totalArchives, 'archive')}: ${plural(result.totalTables, 'table')}, ${plural(result.totalRows, 'row')}, ${formatBytes(result.totalBytes)} in ${ctx.path(result.archiveDir)}.`,
+            `\n${plural(result.totalArchives, 'archive')}: ${plural(result.totalTables, 'table')}, ${plural(result.totalRows, 'row')}, ${formatBytes(result.totalBytes)}${result.totalPlainBytes === result.totalBytes ? '' : ` (${formatBytes(result.totalPlainBytes)} plain)`} in ${ctx.path(result.archiveDir)}.`,
           );
         }
       });

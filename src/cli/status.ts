@@ -82,6 +82,8 @@ Examples:
           .map((s) => `${result.counts[s]} ${LABEL[s]}`);
         ctx.say(`\n${plural(result.databases.length, 'database')}: ${parts.join(', ')}.`);
       });
+      for (const w of result.warnings)
+        ctx.warn(`${ctx.path(w.archivePath)} is ${(w.bytes / 1e6).toFixed(1)} MB, over 50 MB`, w.hint);
       ctx.printErrors(result.errorDetails);
       setExit(result.errors.length > 0 ? 1 : 0);
     });

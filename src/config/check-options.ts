@@ -48,19 +48,31 @@ const encryptCheck: ValueCheck = (v) => {
   return undefined;
 };
 
-/** `perDatabase`: `{ "<db file name>": { "encrypt": {…} | false } }`. */
-const perDatabaseCheck: ValueCheck = (v) => {
-  const usage =
-    'must map database file names to settings, e.g. { "app.db": { "encrypt": { "recipients": ["age1…"] } } }';
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return usage;
+/** The values of `compress`: the gzip codec (`<name>.json.gz`), or none (`<name>.json`). */
+export const COMPRESSIONS = ['gzip', 'none'] as const;
+
+const compression: ValueCheck = (v) =>
+  typeof v === 'string' && (COMPRESSIONS as readonly string[]).includes(v)
+    ? undefined
+    : `must be one of ${COMPRESSIONS.map((c) => JSON.stringify(c)).join(', ')}`;
+
+/** The keys of one database's object under `perDatabase`, and the check of each. */
+export const PER_DATABASE_CHECKS = {
+  compress: compression,
+  encrypt: (v) => (v === false ? undefined : encryptCheck(v)),
+} as const satisfies Readonly<Record<string, ValueCheck>>;
+
+/** `perDatabase`: database file name → an object of {@link PER_DATABASE_CHECKS} keys. */
+const perDatabase: ValueCheck = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return 'must be an object: database file name -> settings, e.g. {"app.db": {"compress": "gzip"}} or {"app.db": {"encrypt": false}}';
   for (const [name, settings] of Object.entries(v as Record<string, unknown>)) {
     if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
-      return `${usage}: "${name}" is not an object`;
-    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
-      if (key !== 'encrypt') return `${usage}: "${name}" has an unknown key "${key}"`;
-      const problem = value === false ? undefined : encryptCheck(value);
-      if (problem !== undefined) return `"${name}".encrypt ${problem} (or false)`;
-    }
+      return `["${name}"] must be an object of settings, e.g. {"compress": "gzip"}`;
+    const problem = findOptionProblem(settings, PER_DATABASE_CHECKS);
+    if (problem?.kind === 'unknown')
+      return `["${name}"] has an unknown key "${problem.key}"${didYouMean(problem.nearest)} (known keys: ${Object.keys(PER_DATABASE_CHECKS).join(', ')})`;
+    if (problem !== undefined) return `["${name}"].${problem.key} ${problem.problem}`;
   }
   return undefined;
 };
@@ -82,7 +94,8 @@ export const CONFIG_CHECKS = {
   migrate: (v) => (typeof v === 'boolean' ? undefined : 'must be true or false'),
   migrationsTable: tableName,
   encrypt: encryptCheck,
-  perDatabase: perDatabaseCheck,
+  compress: compression,
+  perDatabase,
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** The options of `new DBHydrationManager()`: the config keys, and the ones only code can give. */

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
+import { COMPRESSIONS, CONFIG_CHECKS, didYouMean, findOptionProblem } from './check-options.js';
 import { ConfigError } from '../errors.js';
 
 export { ConfigError };
@@ -35,9 +35,14 @@ export interface HydrationConfig {
   readonly migrationsTable?: string;
   /** Encrypt every database's archive with age to these recipients (docs/encryption.md). */
   readonly encrypt?: EncryptionSettings;
-  /** Settings of single databases, by database file name; they override the top-level ones. */
+  /** How `dehydrate` stores archives: `"gzip"` (`<name>.json.gz`) or `"none"` (`<name>.json`, the default). */
+  readonly compress?: Compression;
+  /** Settings of single databases, by database file name; each overrides the top-level key of the same name. */
   readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
 }
+
+/** `compress`'s values. */
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /**
  * Age encryption of archives: the recipients (public keys) to encrypt to, and where this machine's identity is; or,
@@ -59,6 +64,8 @@ export interface EncryptionSettings {
 export interface DatabaseSettings {
   /** Encryption of this database's archive; `false` keeps it plain when the top level encrypts. */
   readonly encrypt?: EncryptionSettings | false;
+  /** This database's archive codec, over the top-level `compress`. */
+  readonly compress?: Compression;
 }
 
 /** A configuration that was found and checked, with its paths made absolute. */

@@ -3,6 +3,7 @@
  * Both files live at the top, so every pattern is anchored there and scoped to our directories.
  */
 import { MANIFEST_FILE, ARCHIVE_EXTENSION, DATABASE_EXTENSIONS } from '../archive/naming.js';
+import { GZIP_CODEC } from '../archive/codec.js';
 
 /** The name of the merge driver in `.gitattributes` and in git's config (`merge.db-hydration.driver`). */
 export const DRIVER_NAME = 'db-hydration';
@@ -26,8 +27,11 @@ export function attributeLines(archiveDir: string): string[] {
   const dir = anchored(archiveDir);
   return [
     `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME}`,
+    // Compressed archives (`--compress gzip`): binary to git, merged and diffed by row all the same.
+    `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}${GZIP_CODEC.extension}`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME}`,
     // Encrypted archives: the same drivers (they decrypt where an identity is available); binary otherwise.
     `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}.age`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME} -text`,
+    `${attributePattern(`${dir}*${ARCHIVE_EXTENSION}${GZIP_CODEC.extension}.age`)} merge=${DRIVER_NAME} diff=${DRIVER_NAME} -text`,
     `${attributePattern(`${dir}${MANIFEST_FILE}`)} merge=${DRIVER_NAME}`,
   ];
 }

@@ -93,8 +93,27 @@ export interface StatusResult {
   readonly counts: Readonly<Record<SyncState, number>>;
   /** Whether every database is in sync with its archive. */
   readonly clean: boolean;
+  /** Archives over {@link LARGE_ARCHIVE_BYTES}, with what to do about each. They do not make the status unclean. */
+  readonly warnings: readonly ArchiveSizeWarning[];
   readonly errors: readonly string[];
   readonly errorDetails: readonly ErrorDetail[];
+}
+
+/**
+ * `status` warns about an archive over 50 MB (50,000,000 bytes, as stored): Git hosts refuse big files (GitHub refuses
+ * files over 100 MB and warns from 50 MB), and every commit that changes it stores another large object.
+ */
+export const LARGE_ARCHIVE_BYTES = 50_000_000;
+
+/** An archive too large to keep in Git comfortably. */
+export interface ArchiveSizeWarning {
+  readonly fileName: string;
+  readonly archivePath: string;
+  /** Its size as stored. */
+  readonly bytes: number;
+  readonly message: string;
+  /** What to do: compress it, or keep it in remote storage. */
+  readonly hint: string;
 }
 
 /** Options of {@link getStatus}. */
@@ -188,9 +207,36 @@ async function getStatusInRing(manager: DBHydrationManager, options: StatusOptio
     databases,
     counts,
     clean: errorDetails.length === 0 && databases.every((d) => d.state === 'in-sync'),
+    warnings: sizeWarnings(databases),
     errors: errorDetails.map((e) => e.message),
     errorDetails,
   };
+}
+
+/** The warnings of archives over {@link LARGE_ARCHIVE_BYTES}. */
+function sizeWarnings(databases: readonly DatabaseStatusEntry[]): ArchiveSizeWarning[] {
+  const warnings: ArchiveSizeWarning[] = [];
+  for (const d of databases) {
+    let bytes: number;
+    try {
+      bytes = statSync(d.archivePath).size;
+    } catch {
+      continue; // no archive (yet)
+    }
+    if (bytes <= LARGE_ARCHIVE_BYTES) continue;
+    const compressed = d.archivePath.endsWith('.gz') || d.archivePath.endsWith('.gz.age');
+    const mb = (bytes / 1e6).toFixed(1);
+    warnings.push({
+      fileName: d.fileName,
+      archivePath: d.archivePath,
+      bytes,
+      message: `${d.archivePath} is ${mb} MB: Git hosts refuse files over 100 MB (GitHub warns from 50 MB), and every commit that changes it stores another large object`,
+      hint: compressed
+        ? 'keep it in remote storage instead of Git (`db-hydration push` / `pull`, docs/remote.md), or split the database'
+        : `compress it (\`db-hydration dehydrate --compress gzip --db ${d.fileName}\`, or "perDatabase": {"${d.fileName}": {"compress": "gzip"}} in the config), or keep it in remote storage (\`db-hydration push\` / \`pull\`, docs/remote.md)`,
+    });
+  }
+  return warnings;
 }
 
 /** The states of a database whose own migrations are told: it can be read, and it is what stays. */

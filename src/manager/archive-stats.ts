@@ -5,6 +5,7 @@ import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import type { ArchiveHeader } from '../archive/format.js';
 import { targetFileName } from '../archive/archive-header.js';
 import { readArchive } from '../archive/read-archive.js';
+import { codecOfFile, plainArchiveBytes } from '../archive/archive-file.js';
 import type { ArchiveStat, ArchiveStats, ManagerContext } from './types.js';
 
 /** Reads every archive's header and table sizes (rows are counted, not parsed). */
@@ -26,6 +27,7 @@ export function archiveStats(ctx: ManagerContext): ArchiveStats {
     totalTables: archives.reduce((s, a) => s + a.tableCount, 0),
     totalRows: archives.reduce((s, a) => s + a.totalRows, 0),
     totalBytes: archives.reduce((s, a) => s + a.bytes, 0),
+    totalPlainBytes: archives.reduce((s, a) => s + a.plainBytes, 0),
     errors: errorDetails.map((e) => e.message),
     errorDetails,
   };
@@ -57,6 +59,8 @@ function statOf(ctx: ManagerContext, archivePath: string): ArchiveStat | undefin
     tableCount: counts.length,
     totalRows: counts.reduce((s, n) => s + n, 0),
     bytes: statSync(archivePath).size,
+    plainBytes: plainArchiveBytes(archivePath),
+    codec: codecOfFile(archivePath).name,
     databaseExists: existsSync(join(ctx.dataDir, fileName)),
   };
 }

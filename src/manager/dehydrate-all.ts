@@ -10,6 +10,8 @@ import {
   isSafeFileName,
 } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import { codecOfFile } from '../archive/archive-file.js';
+import { archiveContentFields, type ArchiveContentFields } from '../archive/table-hashes.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
@@ -45,17 +47,12 @@ export function dehydrateAll(
 
   for (const fileName of fileNames) {
     const dbPath = join(ctx.dataDir, fileName);
-    const archivePath = ctx.archivePathFor(fileName);
+    // Where this run writes the archive (its codec's file name), and the archive there is now (maybe the other codec's).
     const database = databaseNameOf(fileName);
     try {
-      const clash = byArchive.get(archiveFileNameFor(fileName)) ?? [];
-      if (clash.length > 1) {
-        throw new ArchiveNameError(`${clash.join(' and ')} would share the archive ${archivePath}`, {
-          file: dbPath,
-          database,
-          hint: 'rename one of the databases',
-        });
-      }
+      const archivePath = ctx.archiveTargetFor(fileName, options.compress);
+      const existing = ctx.archivePathFor(fileName);
+      assertOwnArchive(byArchive.get(archiveFileNameFor(fileName)) ?? [], archivePath, dbPath);
       const target = {
         dataDir: ctx.dataDir,
         fileName,
@@ -63,14 +60,19 @@ export function dehydrateAll(
         archivePath,
         busyTimeoutMs: ctx.busyTimeoutMs,
       };
-      const overwrote = checkBeforeDehydrate(target, options.force === true);
-      const unchanged = overwrote === undefined ? resultIfNotChanged(target, entries[fileName]) : undefined;
+      const overwrote = checkBeforeDehydrate({ ...target, archivePath: existing }, options.force === true);
+      const unchanged =
+        overwrote === undefined && existing === archivePath
+          ? resultIfNotChanged(target, entries[fileName])
+          : undefined;
       if (unchanged !== undefined) {
         databases[fileName] = unchanged;
         continue;
       }
       const known = knownArchive(ctx, fileName, archivePath);
       const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress, known });
+      // A codec switch (gzip, age): the old file goes once the new one is in place, so the database never has none
+      // (nor two).
       removeOtherArchives(archivePath, database);
       const previous = entries[fileName];
       databases[fileName] = {
@@ -91,6 +93,7 @@ export function dehydrateAll(
         exported_at:
           (!outcome.changed && previous?.sha256 === outcome.sha256 ? previous.exported_at : undefined) ??
           outcome.exportedAt,
+        ...contentFields(archivePath, outcome.contentSha256, previous),
       };
       // Last: the archive is written and listed whether or not the sync state can be.
       recordMatch({
@@ -108,6 +111,16 @@ export function dehydrateAll(
   return finish(ctx, timestamp, databases, entries, errorDetails);
 }
 
+/** Two databases (`shop.db`, `shop.sqlite`) whose archives would have one name: neither is dehydrated. */
+function assertOwnArchive(sharing: readonly string[], archivePath: string, dbPath: string): void {
+  if (sharing.length <= 1) return;
+  throw new ArchiveNameError(`${sharing.join(' and ')} would share the archive ${archivePath}`, {
+    file: dbPath,
+    database: databaseNameOf(basename(dbPath)),
+    hint: 'rename one of the databases',
+  });
+}
+
 /**
  * The result of a database whose file did not change since the export that wrote its archive (incremental export:
  * no row is read; see `exportIsCurrent`), or `undefined` when it must be read.
@@ -117,7 +130,13 @@ function resultIfNotChanged(
   listed: ManifestEntry | undefined,
 ): DatabaseResult | undefined {
   const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
-  if (listed === undefined || record === undefined || listed.sha256 !== record.archiveSha256)
+  // An entry from before content hashes were listed is rewritten by a full export.
+  if (
+    listed === undefined ||
+    listed.codec === undefined ||
+    record === undefined ||
+    listed.sha256 !== record.archiveSha256
+  )
     return undefined;
   if (!exportIsCurrent(record, target.dbPath, target.archivePath)) return undefined;
   return {
@@ -128,6 +147,21 @@ function resultIfNotChanged(
     sha256: record.archiveSha256,
     notRead: true,
   };
+}
+
+/**
+ * The manifest's content fields of an archive just written or found unchanged: the table hashes of the previous entry
+ * when its content hash is the same (no read), else read from the archive.
+ */
+function contentFields(
+  archivePath: string,
+  contentSha256: string,
+  previous: ManifestEntry | undefined,
+): ArchiveContentFields {
+  const codec = codecOfFile(archivePath).name;
+  if (previous?.content_sha256 === contentSha256 && previous.tables !== undefined)
+    return { codec, content_sha256: contentSha256, tables: { ...previous.tables } };
+  return archiveContentFields(archivePath, contentSha256);
 }
 
 /** Writes the manifest and builds the result. */
@@ -170,8 +204,14 @@ function keptManifestEntries(ctx: ManagerContext): Record<string, ManifestEntry>
   const entries: Record<string, ManifestEntry> = {};
   for (const [fileName, entry] of Object.entries(readManifest(ctx.manifestPath)?.databases ?? {})) {
     if (!isSafeFileName(fileName) || !hasDatabaseExtension(fileName)) continue;
-    if (!existsSync(ctx.archivePathFor(fileName))) continue;
-    entries[fileName] = { ...entry, archive_path: basename(ctx.archivePathFor(fileName)) };
+    let archivePath: string;
+    try {
+      archivePath = ctx.archivePathFor(fileName);
+    } catch {
+      continue; // two archives: the database's own run reports it
+    }
+    if (!existsSync(archivePath)) continue;
+    entries[fileName] = { ...entry, archive_path: basename(archivePath) };
   }
   return entries;
 }

@@ -1,9 +1,9 @@
 /** The manager's option and result types. */
 import type { ErrorDetail } from '../errors.js';
+import type { Compression, DatabaseSettings, EncryptionSettings } from '../config/load-config.js';
 import type { RejectedRow } from '../hydrate/import-rows.js';
 import type { ProgressListener } from '../progress.js';
 import type { SyncKind } from '../sync/classify-sync.js';
-import type { DatabaseSettings, EncryptionSettings } from '../config/load-config.js';
 import type { PassphraseProvider } from '../archive/keys.js';
 
 /** Options of {@link DBHydrationManager}. */
@@ -24,6 +24,16 @@ export interface HydrationManagerOptions {
    * or 0 to keep every backup. Default 5.
    */
   readonly backupsKept?: number;
+  /**
+   * How `dehydrateAll` stores each archive: `'gzip'` writes `<name>.json.gz` (deterministic gzip that `gzip -dc`
+   * turns back into the plain archive), `'none'` writes `<name>.json`. Default `'none'`. Readers take either.
+   */
+  readonly compress?: Compression;
+  /**
+   * Settings of single databases, by database file name (`{ 'big.db': { compress: 'gzip' } }`,
+   * `{ 'notes.db': { encrypt: false } }`), over the top-level `compress` and `encrypt`.
+   */
+  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
   /** Receives progress of long work. */
   readonly onProgress?: ProgressListener;
   /**
@@ -40,8 +50,6 @@ export interface HydrationManagerOptions {
    * exists) is read to decrypt. See docs/encryption.md.
    */
   readonly encrypt?: EncryptionSettings;
-  /** Settings of single databases by file name (`encrypt`, or `encrypt: false`), over the top-level ones. */
-  readonly perDatabase?: Readonly<Record<string, DatabaseSettings>>;
   /** Age identity files that decrypt archives (they must exist); `DB_HYDRATION_AGE_IDENTITY` adds one. */
   readonly identityFiles?: readonly string[];
   /**
@@ -80,6 +88,11 @@ export interface DehydrateAllOptions {
    * which are otherwise refused with an {@link ArchiveChangedError} pointing at `db-hydration sync`. Default false.
    */
   readonly force?: boolean;
+  /**
+   * This run's codec for every database, over the manager's `compress` and `perDatabase` (the CLI's `--compress`).
+   * A database whose archive has the other codec gets the new file, and the old one is removed once it is in place.
+   */
+  readonly compress?: Compression;
 }
 
 /** Result of {@link DBHydrationManager.dehydrateAll}. */
@@ -153,7 +166,12 @@ export interface ArchiveStat {
   readonly tables: Readonly<Record<string, number>>;
   readonly tableCount: number;
   readonly totalRows: number;
+  /** The archive file's size as stored (compressed or encrypted when its codec is). */
   readonly bytes: number;
+  /** The size of its plain JSON text (`gzip -dc` / `age -d` of it); `bytes` for a plain archive. */
+  readonly plainBytes: number;
+  /** Its codec: `identity` (`.json`), `gzip` (`.json.gz`), `age` (`.json.age`) or `gzip+age` (`.json.gz.age`). */
+  readonly codec: string;
   /** Whether the database file exists in dataDir. */
   readonly databaseExists: boolean;
 }
@@ -165,7 +183,10 @@ export interface ArchiveStats {
   readonly totalArchives: number;
   readonly totalTables: number;
   readonly totalRows: number;
+  /** The archive files' sizes as stored. */
   readonly totalBytes: number;
+  /** Their plain JSON text's sizes. */
+  readonly totalPlainBytes: number;
   readonly errors: readonly string[];
   readonly errorDetails: readonly ErrorDetail[];
 }
@@ -202,5 +223,6 @@ export interface ManagerContext {
   archivePathFor(fileName: string): string;
   /** Whether a database's archive is encrypted. */
   isEncrypted(fileName: string): boolean;
+  archiveTargetFor(fileName: string, compress?: Compression): string;
   backup(dbPath: string): Promise<string>;
 }

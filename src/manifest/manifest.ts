@@ -1,6 +1,6 @@
 /**
  * The manifest: `<archiveDir>/manifest.json`, in the basic manifest format, extended with each archive's SHA-256,
- * size and export time. It is a committed file, so its bytes depend only on the archives it describes: entries sorted
+ * size, export time, codec and content hashes (the whole archive's and each table's, independent of the codec). It is a committed file, so its bytes depend only on the archives it describes: entries sorted
  * by file name, `archive_path` relative to the manifest's own directory, no run's errors, and it is rewritten only
  * when something other than its `timestamp` changed.
  */
@@ -18,6 +18,21 @@ export interface ManifestEntry {
   readonly sha256?: string;
   readonly bytes?: number;
   readonly exported_at?: string;
+  /** The archive file's codec: `identity` (`<name>.json`) or `gzip` (`<name>.json.gz`). */
+  readonly codec?: string;
+  /**
+   * SHA-256 of the archive's content: its plain bytes (decompressed) without the `exported_at` line. The same data
+   * gives the same value on any machine, at any time, in any codec; `sha256` is the file's checksum as stored.
+   */
+  readonly content_sha256?: string;
+  /** Per table (by name): its rows, and the SHA-256 of its schema and rows (src/archive/table-hashes.ts). */
+  readonly tables?: Readonly<Record<string, ManifestTableEntry>>;
+}
+
+/** One table of a {@link ManifestEntry}. */
+export interface ManifestTableEntry {
+  readonly rows: number;
+  readonly content_sha256: string;
 }
 
 /** The manifest file's content. */
@@ -66,7 +81,14 @@ function isEntry(value: unknown): value is ManifestEntry {
     isCount(value.total_rows) &&
     (value.sha256 === undefined || typeof value.sha256 === 'string') &&
     (value.bytes === undefined || isCount(value.bytes)) &&
-    (value.exported_at === undefined || typeof value.exported_at === 'string')
+    (value.exported_at === undefined || typeof value.exported_at === 'string') &&
+    (value.codec === undefined || typeof value.codec === 'string') &&
+    (value.content_sha256 === undefined || typeof value.content_sha256 === 'string') &&
+    (value.tables === undefined ||
+      (isObject(value.tables) &&
+        Object.values(value.tables).every(
+          (t) => isObject(t) && isCount(t.rows) && typeof t.content_sha256 === 'string',
+        )))
   );
 }
 
@@ -87,6 +109,9 @@ export function manifestText(manifest: Manifest): string {
       ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
       ...(e.bytes === undefined ? {} : { bytes: e.bytes }),
       ...(e.exported_at === undefined ? {} : { exported_at: e.exported_at }),
+      ...(e.codec === undefined ? {} : { codec: e.codec }),
+      ...(e.content_sha256 === undefined ? {} : { content_sha256: e.content_sha256 }),
+      ...(e.tables === undefined ? {} : { tables: orderedTables(e.tables) }),
     };
   }
   const ordered: Manifest = {
@@ -97,6 +122,18 @@ export function manifestText(manifest: Manifest): string {
     errors: manifest.errors,
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+/** The tables of an entry in {@link compareNames} order, each with its fields in a fixed order. */
+function orderedTables(
+  tables: Readonly<Record<string, ManifestTableEntry>>,
+): Record<string, ManifestTableEntry> {
+  const out = Object.create(null) as Record<string, ManifestTableEntry>;
+  for (const name of Object.keys(tables).sort(compareNames)) {
+    const t = tables[name];
+    if (t !== undefined) out[name] = { rows: t.rows, content_sha256: t.content_sha256 };
+  }
+  return out;
 }
 
 /**

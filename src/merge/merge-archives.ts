@@ -8,9 +8,11 @@
  * is reported.
  */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ArchiveCursor } from '../archive/archive-cursor.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
-import { archiveFileBytes } from '../archive/archive-file.js';
+import { archiveFileBytes, codecOfFile } from '../archive/archive-file.js';
+import { codecForFileName, IDENTITY_CODEC, type ArchiveCodec } from '../archive/codec.js';
 import type {
   ArchiveFooter,
   ArchiveHeader,
@@ -67,7 +69,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
     const base = existsSync(options.base) && sizeOf(options.base) ? open(options.base) : undefined;
     const ours = open(options.ours);
     const theirs = open(options.theirs);
-    file = new MergedFile(options.output);
+    file = new MergedFile(options.output, outputCodec(options));
     const conflicts: MergeConflict[] = [];
     const database = ours.header.database;
     const pragmas = writeHeader(file, style, conflicts, database, [base?.header, ours.header, theirs.header]);
@@ -118,6 +120,17 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
     for (const c of cursors) c.close();
     facts.close();
   }
+}
+
+/**
+ * The merged archive's codec: the one given, else its name's (`merged.shop.json.gz`), else, for an output with no
+ * codec ending (git's temp file for `%A`, which is OURS), the codec OURS is in, so a `.json.gz` archive stays gzip.
+ */
+function outputCodec(options: MergeArchivesOptions): ArchiveCodec {
+  if (options.codec !== undefined) return options.codec;
+  const byName = codecForFileName(basename(options.output));
+  if (byName !== IDENTITY_CODEC || !existsSync(options.output)) return byName;
+  return codecOfFile(options.output);
 }
 
 /** Git passes an empty file as the base when the two sides have no common ancestor version. */

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashArchiveFile } from '../archive/archive-file.js';
 import { readArchive } from '../archive/read-archive.js';
+import { archiveContentFields } from '../archive/table-hashes.js';
 import { readManifest, writeManifest, type Manifest, type ManifestEntry } from '../manifest/manifest.js';
 
 /** Options of {@link mergeManifests}. */
@@ -69,6 +70,7 @@ function entryFromArchive(path: string, archivePath: string): ManifestEntry | un
       sha256,
       bytes,
       exported_at: exportedAt,
+      ...archiveContentFields(path),
     };
   } catch {
     return undefined;

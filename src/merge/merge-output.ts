@@ -16,11 +16,15 @@
  * lines leaves valid JSON (`db-hydration git resolve` does exactly that and recounts rows).
  */
 import { rmSync } from 'node:fs';
-import { basename } from 'node:path';
-import { codecForFileName } from '../archive/codec.js';
 import { isEncryptedCodec } from '../archive/age-codec.js';
 import { BufferedWriter } from '../archive/buffered-writer.js';
-import { codecForArchivePath, readWholeArchive, tempArchivePath } from '../archive/archive-file.js';
+import {
+  codecForArchivePath,
+  readWholeArchive,
+  tempArchivePath,
+  transcodeArchive,
+} from '../archive/archive-file.js';
+import { IDENTITY_CODEC, type ArchiveCodec } from '../archive/codec.js';
 import { PLAIN_ARCHIVE_MAX_BYTES } from '../archive/read-archive.js';
 import { CONFLICT_MARKERS } from '../archive/conflict-markers.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
@@ -115,10 +119,22 @@ export class MergedFile {
   /** An encrypted target's part files are kept in memory: on disk they would be plaintext. */
   private readonly memoryParts: boolean;
 
-  constructor(readonly target: string) {
-    const temp = tempArchivePath(target);
-    this.memoryParts = isEncryptedCodec(codecForFileName(basename(target)));
-    this.writer = new BufferedWriter(temp, { codec: codecForArchivePath(temp) });
+  /**
+   * `codec`: the codec of the target. A plain or gzip target's temp file is plain (the checks read it) and encoded on
+   * commit; an encrypted target's temp file is encrypted as it is written (to the target's recipients), and its part
+   * files are kept in memory, so no plaintext reaches the disk.
+   */
+  constructor(
+    readonly target: string,
+    private readonly codec: ArchiveCodec = IDENTITY_CODEC,
+  ) {
+    this.memoryParts = isEncryptedCodec(codec);
+    if (this.memoryParts) {
+      const temp = tempArchivePath(target);
+      this.writer = new BufferedWriter(temp, { codec: codecForArchivePath(temp) });
+    } else {
+      this.writer = new BufferedWriter(tempPathFor(target));
+    }
   }
 
   /** The temp file's path: complete after {@link finish}, before {@link commit}. */
@@ -155,7 +171,14 @@ export class MergedFile {
   /** Puts the complete temp file in place of the target. */
   commit(): void {
     if (!this.finished) this.finish();
-    commitTempFile(this.writer.path, this.target);
+    if (this.codec === IDENTITY_CODEC || this.memoryParts) {
+      commitTempFile(this.writer.path, this.target);
+      return;
+    }
+    const encoded = tempPathFor(this.target);
+    transcodeArchive(this.writer.path, encoded, this.codec);
+    rmSync(this.writer.path, { force: true });
+    commitTempFile(encoded, this.target);
   }
 
   /** Drops the temp file and every part file; the target stays as it was. */

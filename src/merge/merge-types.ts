@@ -2,6 +2,7 @@
  * The three-way merge's contract: what it takes (three archive files and where to write), and what it reports (the
  * conflicts it marked). Used by the git merge driver (`db-hydration git merge`) and by `db-hydration sync`.
  */
+import type { ArchiveCodec } from '../archive/codec.js';
 
 /** What kind of disagreement a conflict is. */
 export type MergeConflictKind =
@@ -57,6 +58,11 @@ export interface MergeArchivesOptions {
   readonly diff3?: boolean;
   /** Skip checking the merged rows against the schema's constraints (faster; for tests and benchmarks). */
   readonly skipConstraintCheck?: boolean;
+  /**
+   * The codec of the output (`GZIP_CODEC` for a `.json.gz` archive). Default: the output's name's codec, else (git's
+   * temp file, which is OURS) the codec OURS is in. Inputs are read in whatever codec each is in.
+   */
+  readonly codec?: ArchiveCodec;
 }
 
 /** The outcome of {@link mergeArchives}. */

@@ -1,0 +1,135 @@
+/**
+ * Per-table content hashes of an archive, for the manifest: each table's SHA-256 over its schema and its rows, taken
+ * from the archive's plain lines (so the same for `shop.json` and `shop.json.gz`, on any machine, at any time).
+ *
+ * A table's hash covers, in archive order, each line of its section (its header line, with the table's name, `schema`,
+ * `type`, `rowid_key` and `row_count`, then one line per row), then each line of `objects` whose `tbl_name` is the
+ * table (its indexes and triggers; views are objects of their own name), each line without a trailing comma and
+ * followed by `\n`. Commas are left out because they depend on the table's place in the file, not on its content.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { readLines } from './read-lines.js';
+import { codecOfFile } from './archive-file.js';
+import { archiveContentHash } from './content-comparison.js';
+import { isEncryptedCodec } from './age-codec.js';
+
+/** One table's entry: rows and content hash. */
+export interface TableContentHash {
+  readonly rows: number;
+  readonly content_sha256: string;
+}
+
+const TABLE_MARK = ': {"schema": ';
+
+/**
+ * The per-table hashes of an archive, in the archive's table order, streaming its lines.
+ * @returns undefined for an archive not in the streaming layout (a basic-format file, one line per table or less)
+ * @throws {ArchiveFormatError} when the file is not valid UTF-8 or a compressed file is damaged
+ */
+export function archiveTableHashes(path: string): Record<string, TableContentHash> | undefined {
+  const tables = new Map<string, { hash: Hash; rows: number }>();
+  let state: 'header' | 'tables' | 'table' | 'after' | 'objects' = 'header';
+  let current: { hash: Hash; rows: number } | undefined;
+  let sawTables = false;
+  for (const [, line] of readLines(path)) {
+    switch (state) {
+      case 'header':
+        if (line === '"tables": {') {
+          state = 'tables';
+          sawTables = true;
+        } else if (line === '"tables": {},') {
+          state = 'after';
+          sawTables = true;
+        }
+        break;
+      case 'tables': {
+        if (line === '}' || line === '},') {
+          state = 'after';
+          break;
+        }
+        const name = tableName(line);
+        if (name === undefined) break; // a conflict marker or a line this reader does not know: left out
+        current = { hash: createHash('sha256'), rows: 0 };
+        tables.set(name, current);
+        current.hash.update(`${withoutComma(line)}\n`);
+        if (!line.endsWith('[]}') && !line.endsWith('[]},')) state = 'table';
+        break;
+      }
+      case 'table':
+        if (current === undefined) break;
+        current.hash.update(`${withoutComma(line)}\n`);
+        if (line === ']}' || line === ']},') state = 'tables';
+        else current.rows++;
+        break;
+      case 'after':
+        if (line === '"objects": [') state = 'objects';
+        break;
+      case 'objects': {
+        if (line === ']' || line === '],') {
+          state = 'after';
+          break;
+        }
+        const owner = tables.get(objectTable(line) ?? '');
+        owner?.hash.update(`${withoutComma(line)}\n`);
+        break;
+      }
+    }
+  }
+  if (!sawTables) return undefined;
+  const out: Record<string, TableContentHash> = Object.create(null) as Record<string, TableContentHash>;
+  for (const [name, t] of tables) out[name] = { rows: t.rows, content_sha256: t.hash.digest('hex') };
+  return out;
+}
+
+function withoutComma(line: string): string {
+  return line.endsWith(',') ? line.slice(0, -1) : line;
+}
+
+/** The table name of a table header line (`"name": {"schema": ...`), else undefined. */
+function tableName(line: string): string | undefined {
+  if (!line.startsWith('"')) return undefined;
+  const at = line.indexOf(TABLE_MARK);
+  if (at < 0) return undefined;
+  try {
+    const name: unknown = JSON.parse(line.slice(0, at));
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `tbl_name` of an `objects` line, else undefined. */
+function objectTable(line: string): string | undefined {
+  try {
+    const o = JSON.parse(withoutComma(line)) as { tbl_name?: unknown; type?: unknown };
+    return o.type !== 'view' && typeof o.tbl_name === 'string' ? o.tbl_name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the manifest records of an archive's content: its codec, content hash and per-table hashes. An encrypted
+ * archive's entry has its codec only: a hash of its plaintext in a committed file would let anyone without the key
+ * confirm a guess of its content (docs/encryption.md).
+ */
+export interface ArchiveContentFields {
+  readonly codec: string;
+  readonly content_sha256?: string;
+  readonly tables?: Record<string, TableContentHash>;
+}
+
+/**
+ * The manifest's content fields of an archive file. `contentSha256`, when the caller has it (the writer hashed the
+ * content as it wrote it), saves a read; the table hashes take one read of the archive.
+ */
+export function archiveContentFields(path: string, contentSha256?: string): ArchiveContentFields {
+  const codec = codecOfFile(path);
+  if (isEncryptedCodec(codec)) return { codec: codec.name };
+  const tables = archiveTableHashes(path);
+  return {
+    codec: codec.name,
+    content_sha256: contentSha256 ?? archiveContentHash(path),
+    ...(tables === undefined ? {} : { tables }),
+  };
+}
