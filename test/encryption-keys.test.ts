@@ -389,4 +389,77 @@ describe('encryption keys', () => {
     assert.equal(refusals, 1);
     assert.equal(existsSync(p.db), false);
   });
+
+  it('compressed and encrypted (.json.gz.age): age -d | gzip -dc is the plain archive; hydrate, no churn, a passphrase too', () => {
+    const dir = join(root.dir, 'gz-age');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    const key = join(root.dir, 'gz-age.key');
+    const recipient = keygen(key);
+    const db = join(dir, 'data', 'notes.db');
+    makeNotes(db, 'gz-age', 2000);
+    const expected = rowsOf(db);
+    const archive = join(dir, 'data', 'json_archives', 'notes.json.gz.age');
+    const first = cli(['dehydrate', '--compress', 'gzip', '--recipient', recipient], dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(readdirSync(join(dir, 'data', 'json_archives')).sort(), [
+      'manifest.json',
+      'notes.json.gz.age',
+    ]);
+    const bytes = readFileSync(archive);
+    assert.ok(bytes.subarray(0, 21).toString('latin1') === 'age-encryption.org/v1');
+    // Inside the age layer, gzip (its magic bytes), which decompresses into the plain archive.
+    const gz = execFileSync('age', ['-d', '-i', key, archive]);
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b]);
+    const plainText = execFileSync('gzip', ['-dc'], { input: gz }).toString('utf8');
+    const plainDir = join(dir, 'plain');
+    mkdirSync(plainDir);
+    writeFileSync(join(plainDir, 'notes.db'), readFileSync(db));
+    writeFileSync(join(plainDir, 'none.json'), '{}');
+    assert.equal(
+      cli(['dehydrate', '--data-dir', plainDir, '--config', join(plainDir, 'none.json')], dir).code,
+      0,
+    );
+    assert.equal(
+      contentLines(plainText),
+      contentLines(readFileSync(join(plainDir, 'json_archives', 'notes.json'), 'utf8')),
+    );
+    // The compressed archive is smaller than the plain one would be, even encrypted.
+    assert.ok(bytes.length < plainText.length / 2, `${bytes.length} < ${plainText.length} / 2`);
+    // No churn: written again without a change (a plain `dehydrate` keeps the codec), byte for byte the same.
+    const touch = (): void => {
+      const d = new Database(db);
+      d.prepare('UPDATE notes SET body = body WHERE id = 1').run();
+      d.close();
+    };
+    touch();
+    assert.match(cli(['dehydrate', '--recipient', recipient], dir).stdout, /unchanged\s+notes\.db/);
+    touch();
+    assert.match(
+      cli(['dehydrate', '--recipient', recipient, '--identity', key], dir).stdout,
+      /unchanged\s+notes\.db/,
+    );
+    assert.deepEqual(readFileSync(archive), bytes);
+    // Hydrate: refused without the identity (nothing written), then exactly the rows.
+    rmSync(db);
+    const refused = cli(['hydrate'], dir);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /notes\.json\.gz\.age: the archive is encrypted and no identity/);
+    assert.equal(existsSync(db), false);
+    const hydrated = cli(['hydrate', '--identity', key], dir);
+    assert.equal(hydrated.code, 0, hydrated.stderr);
+    assert.deepEqual(rowsOf(db), expected);
+    // To a passphrase, compressed: the age binary (through a terminal) and gzip read it back.
+    writeFileSync(
+      join(dir, 'db-hydration.config.json'),
+      JSON.stringify({ compress: 'gzip', encrypt: { passphrase: true } }),
+    );
+    const d = new Database(db);
+    d.prepare("UPDATE notes SET body = 'now to a passphrase' WHERE id = 3").run();
+    d.close();
+    const toPassphrase = cli(['dehydrate'], dir, { DB_HYDRATION_AGE_PASSPHRASE: PASSPHRASE });
+    assert.equal(toPassphrase.code, 0, toPassphrase.stderr);
+    const out = join(dir, 'out.json.gz');
+    ageDecryptWithPassphrase(archive, out, dir);
+    assert.match(execFileSync('gzip', ['-dc', out], { encoding: 'utf8' }), /"now to a passphrase"/);
+  });
 });
