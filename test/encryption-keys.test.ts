@@ -13,6 +13,7 @@ import { DBHydrationManager } from '../src/index.js';
 import { makeDatabase, tempDir } from './helpers/fixtures.js';
 import { CLI, cli } from './helpers/cli.js';
 import { runInPty, type PtyAnswer } from './helpers/pty.js';
+import { addLocalBin, gitRunner } from './helpers/git.js';
 
 /** The passphrase of the tests; it must never show on the terminal. */
 const PASSPHRASE = 'tr0ub4dor-&-3';
@@ -461,5 +462,60 @@ describe('encryption keys', () => {
     const out = join(dir, 'out.json.gz');
     ageDecryptWithPassphrase(archive, out, dir);
     assert.match(execFileSync('gzip', ['-dc', out], { encoding: 'utf8' }), /"now to a passphrase"/);
+  });
+
+  it('git: the merge driver merges passphrase-encrypted archives and encrypts the result to the passphrase', () => {
+    const repo = join(root.dir, 'pass-merge');
+    mkdirSync(join(repo, 'data'), { recursive: true });
+    const home = join(root.dir, 'pass-merge-home');
+    mkdirSync(home);
+    const env = {
+      HOME: home,
+      GIT_CONFIG_GLOBAL: join(home, 'none'),
+      GIT_CONFIG_NOSYSTEM: '1',
+      DB_HYDRATION_AGE_PASSPHRASE: PASSPHRASE,
+    };
+    const { run, git } = gitRunner(() => env);
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'config', 'user.email', 'dev@example.com');
+    git(repo, 'config', 'user.name', 'Dev');
+    addLocalBin(repo);
+    writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
+    writeFileSync(join(repo, 'db-hydration.config.json'), JSON.stringify({ encrypt: { passphrase: true } }));
+    const db = join(repo, 'data', 'notes.db');
+    makeNotes(db, 'merge', 30);
+    const dh = (...args: string[]): void => {
+      const r = cli(args, repo, env);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    };
+    const edit = (sql: string): void => {
+      const d = new Database(db);
+      d.exec(sql);
+      d.close();
+    };
+    dh('git', 'install');
+    dh('dehydrate');
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-qm', 'start');
+    git(repo, 'checkout', '-q', '-b', 'other');
+    edit("UPDATE notes SET body = 'theirs-1' WHERE id = 1");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'theirs');
+    git(repo, 'checkout', '-q', 'main');
+    dh('hydrate', '--force');
+    edit("UPDATE notes SET body = 'ours-2' WHERE id = 2");
+    dh('dehydrate');
+    git(repo, 'commit', '-qam', 'ours');
+    const merged = run('git', ['merge', '-q', '--no-edit', 'other'], repo);
+    assert.equal(merged.code, 0, merged.stdout + merged.stderr);
+    const archive = join(repo, 'data', 'json_archives', 'notes.json.age');
+    const bytes = readFileSync(archive);
+    assert.ok(!bytes.includes('theirs-1'), 'the merged archive is encrypted');
+    assert.match(bytes.subarray(0, 64).toString('latin1'), /^age-encryption\.org\/v1\n-> scrypt /);
+    const out = join(root.dir, 'pass-merge.json');
+    ageDecryptWithPassphrase(archive, out, repo);
+    const text = readFileSync(out, 'utf8');
+    assert.match(text, /"theirs-1"/);
+    assert.match(text, /"ours-2"/);
   });
 });

@@ -13,7 +13,7 @@ import {
   isArchiveFileName,
 } from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
-import { loadConfig, type HydrationConfig } from '../config/load-config.js';
+import { loadConfig, type EncryptionSettings, type HydrationConfig } from '../config/load-config.js';
 import { useDecryptionKeys, useProcessKeyRing } from '../archive/keys.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
@@ -237,10 +237,11 @@ export { toJson };
 
 /**
  * For git's drivers, which take no common options: sets the config's identity files (those that exist) as the
- * decryption keys (the environment's are added anyway), and returns the recipients the config gives the archive
- * `archiveFileName` (`undefined` when it is not configured to be encrypted). A config that cannot be read gives none.
+ * decryption keys (the environment's are added anyway; a passphrase is asked on the terminal when there is one), and
+ * returns what the config encrypts the archive `archiveFileName` to: its recipients, or a passphrase (`undefined`
+ * when it is not configured to be encrypted). A config that cannot be read gives none.
  */
-export function useConfigKeys(archiveFileName: string): readonly string[] | undefined {
+export function useConfigKeys(archiveFileName: string): EncryptionSettings | undefined {
   let config: HydrationConfig;
   try {
     config = loadConfig().config;
@@ -254,9 +255,10 @@ export function useConfigKeys(archiveFileName: string): readonly string[] | unde
         ? []
         : [e.identityFile],
     ),
+    passphrase: terminalPassphraseProvider(() => undefined),
   });
   const name = databaseNameOfArchive(basename(archiveFileName));
   const own = Object.entries(config.perDatabase ?? {}).find(([f]) => databaseNameOf(f) === name)?.[1].encrypt;
   const encryption = own === false ? undefined : (own ?? config.encrypt);
-  return encryption?.recipients;
+  return encryption;
 }

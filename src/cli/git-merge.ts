@@ -28,13 +28,18 @@ function mergeEncrypted(
   options: { base: string; ours: string; theirs: string; output: string; diff3: boolean },
   path: string,
 ): MergeResult {
-  const recipients = useConfigKeys(path);
-  if (recipients === undefined)
+  const encryption = useConfigKeys(path);
+  if (encryption === undefined)
     throw new ArchiveEncryptionError('the config gives no recipients to encrypt the merged archive to', {
       file: path,
       hint: 'run git at the top of the work tree, with "encrypt": { "recipients": [...] } in db-hydration.config.json',
     });
-  return mergeEncryptedArchives({ ...options, archiveFileName: basename(path), recipients });
+  return mergeEncryptedArchives({
+    ...options,
+    archiveFileName: basename(path),
+    recipients: encryption.recipients ?? [],
+    ...(encryption.passphrase === true ? { passphrase: true } : {}),
+  });
 }
 
 /** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
