@@ -75,6 +75,7 @@ export class ArchiveWriter {
       const contentHash = this.contentHash;
       this.writer = new BufferedWriter(tempPathFor(target), {
         codec,
+        target,
         // The content (all but `exported_at`) is hashed as it is written (the sync state records it) and, when an
         // archive exists, compared with it.
         onContent: (chunk) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
+import { authenticateArchive } from '../archive/archive-file.js';
 import { compareNames } from '../sqlite/names.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
@@ -26,6 +27,8 @@ export async function fixAll(ctx: ManagerContext): Promise<FixResult> {
     const archivePath = ctx.archivePathFor(fileName);
     if (!existsSync(archivePath)) return undefined;
     try {
+      // An encrypted archive is authenticated whole first: a restore must not begin from a tampered one.
+      authenticateArchive(archivePath);
       return targetFileName(peekHeader(archivePath), archivePath) === fileName ? archivePath : undefined;
     } catch (error) {
       archiveProblems.push(toErrorDetail(error, { file: archivePath, database: databaseNameOf(fileName) }));
