@@ -241,4 +241,38 @@ describe('encrypted archives when things go wrong', () => {
       assert.deepEqual(snapshot(p.dataDir), before, `${side.join('')}: every file as it was`);
     }
   });
+
+  it('dehydrate without a key and without sync state refuses to write over an encrypted archive, unless --force', async () => {
+    const p = await project('no-state');
+    rmSync(join(p.dataDir, '.db-hydration'), { recursive: true });
+    const d = new Database(p.db);
+    d.prepare("UPDATE items SET name = 'mine' WHERE id = 1").run();
+    d.close();
+    const before = snapshot(p.dataDir);
+    // Only the recipient: what the archive holds (a teammate's rows?) cannot be known, so it is kept.
+    const env = { DB_HYDRATION_AGE_IDENTITY: '' };
+    const refused = cli(
+      ['dehydrate', '--data-dir', p.dataDir, '--recipient', recipient, '--json'],
+      root.dir,
+      env,
+    );
+    assert.equal(refused.code, 1, refused.stdout);
+    const details = (
+      JSON.parse(refused.stdout) as { errorDetails: { code: string; file?: string; hint?: string }[] }
+    ).errorDetails;
+    assert.deepEqual(
+      details.map((e) => [e.code, e.file]),
+      [['ARCHIVE_ENCRYPTION', p.archive]],
+    );
+    assert.match(details[0]?.hint ?? '', /--identity FILE.*dehydrate --force/);
+    assert.deepEqual(snapshot(p.dataDir), before, 'every file as it was');
+    // With the identity it is decrypted and compared; with --force it is written over.
+    const forced = cli(
+      ['dehydrate', '--data-dir', p.dataDir, '--recipient', recipient, '--force'],
+      root.dir,
+      env,
+    );
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(execFileSync('age', ['-d', '-i', identity, p.archive], { encoding: 'utf8' }), /"mine"/);
+  });
 });
