@@ -72,6 +72,7 @@ const OPENS_FILES = [
   'src/migrate/migrations-dir.ts',
   'src/archive/keys.ts',
   'src/sync/remote-state.ts',
+  'src/cli/passphrase-prompt.ts',
 ];
 const FS_OPENERS = [
   'open',

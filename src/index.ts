@@ -114,6 +114,7 @@ export {
   type DatabaseSettings,
   type Compression,
 } from './config/load-config.js';
+export type { PassphraseProvider, PassphraseRequest } from './archive/keys.js';
 export {
   openDatabase,
   checkAndHydrate,

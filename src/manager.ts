@@ -9,7 +9,7 @@ import { ArchiveNameError, ConfigError } from './errors.js';
 import { MANIFEST_FILE, archiveFileNameFor, hasDatabaseExtension, isSafeFileName } from './archive/naming.js';
 import { AGE_CODEC, GZIP_AGE_CODEC, codecForFileName } from './archive/codec.js';
 import { isEncryptedCodec } from './archive/age-codec.js';
-import { useDecryptionKeys, useRecipients } from './archive/keys.js';
+import { KeyRing, withKeyRing, type EncryptTarget } from './archive/keys.js';
 import type { EncryptionSettings } from './config/load-config.js';
 import { peekHeader, targetFileName } from './archive/archive-header.js';
 import { scanDatabases, scanNonFiles } from './dehydrate/scan-databases.js';
@@ -80,6 +80,8 @@ export class DBHydrationManager {
   readonly migrationsTable: string;
   private readonly options: HydrationManagerOptions;
   private readonly context: ManagerContext;
+  /** This manager's keys: its operations run in this ring, so another manager's keys never mix in. */
+  private readonly keyRing: KeyRing;
 
   constructor(options: HydrationManagerOptions = {}) {
     this.options = options;
@@ -90,7 +92,7 @@ export class DBHydrationManager {
     this.migrationsDir = options.migrationsDir;
     this.migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
     for (const name of options.databases ?? []) checkDatabaseFileName(name);
-    useDecryptionKeys({
+    this.keyRing = new KeyRing({
       identityFiles: [
         ...(options.identityFiles ?? []),
         // An identity file named in the config is read where it exists: a teammate who only encrypts has none.
@@ -102,6 +104,7 @@ export class DBHydrationManager {
       ],
       passphrase: options.passphrase,
     });
+    keyRings.set(this, this.keyRing);
     this.context = {
       dataDir: this.dataDir,
       archiveDir: this.archiveDir,
@@ -200,10 +203,13 @@ export class DBHydrationManager {
     return path;
   }
 
-  /** Sets the configured recipients of a database's archive for `path` (keys.ts), when it is to be encrypted. */
+  /**
+   * Sets what a database's archive at `path` is encrypted to (its configured recipients, or a passphrase) in this
+   * manager's key ring, when it is to be encrypted.
+   */
   private setRecipients(fileName: string, path: string): void {
     const encryption = this.encryptionOf(fileName);
-    if (encryption !== undefined) useRecipients(path, { recipients: encryption.recipients });
+    if (encryption !== undefined) this.keyRing.setTarget(path, encryptTargetOf(encryption));
   }
 
   /** Whether a database's archive is configured to be encrypted (`encrypt`, `perDatabase`). */
@@ -233,7 +239,7 @@ export class DBHydrationManager {
    * work is synchronous anyway; a parallel export's helper thread is waited for without the event loop.)
    */
   dehydrateAllSync(options: DehydrateAllOptions = {}): DehydrationResult {
-    return dehydrateAll(this.context, options);
+    return withKeyRing(this.keyRing, () => dehydrateAll(this.context, options));
   }
 
   /**
@@ -242,7 +248,7 @@ export class DBHydrationManager {
    * and then replaced atomically.
    */
   async hydrateAll(options: HydrateAllOptions = {}): Promise<HydrationResult> {
-    return hydrateAll(this.context, options);
+    return withKeyRing(this.keyRing, () => hydrateAll(this.context, options));
   }
 
   /**
@@ -255,7 +261,7 @@ export class DBHydrationManager {
    * as a successful check.
    */
   async fixCorruptedDbs(): Promise<FixResult> {
-    return fixAll(this.context);
+    return withKeyRing(this.keyRing, () => fixAll(this.context));
   }
 
   /**
@@ -273,7 +279,7 @@ export class DBHydrationManager {
    * ```
    */
   async syncAll(options: SyncAllOptions): Promise<SyncResult> {
-    return syncAll(this.context, options);
+    return withKeyRing(this.keyRing, () => syncAll(this.context, options));
   }
 
   /**
@@ -294,7 +300,7 @@ export class DBHydrationManager {
    * @throws {MigrationError} when the directory cannot be read or its numbering has a gap or duplicate
    */
   async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationResult> {
-    return migrateAll(this.context, options);
+    return withKeyRing(this.keyRing, () => migrateAll(this.context, options));
   }
 
   /**
@@ -304,7 +310,9 @@ export class DBHydrationManager {
    */
   // eslint-disable-next-line @typescript-eslint/require-await
   async rekey(options: RekeyOptions = {}): Promise<RekeyResult> {
-    return rekeyAll(this.context, (fileName) => this.encryptionOf(fileName)?.recipients, options);
+    return withKeyRing(this.keyRing, () =>
+      rekeyAll(this.context, (fileName) => this.encryptionOf(fileName)?.recipients, options),
+    );
   }
 
   /**
@@ -325,7 +333,7 @@ export class DBHydrationManager {
    * @throws {RemoteError} when the push was refused or the remote failed; the remote manifest is then unchanged
    */
   async push(options: PushOptions = {}): Promise<PushResult> {
-    return pushAll(this.context, remoteStore(options, this.options));
+    return withKeyRing(this.keyRing, () => pushAll(this.context, remoteStore(options, this.options)));
   }
 
   /**
@@ -344,13 +352,15 @@ export class DBHydrationManager {
    *   failed; nothing local was changed then
    */
   async pull(options: PullOptions = {}): Promise<PullResult> {
-    return pullAll(this.context, remoteStore(options, this.options), options);
+    return withKeyRing(this.keyRing, () =>
+      pullAll(this.context, remoteStore(options, this.options), options),
+    );
   }
 
   /** Reads every archive's header and table sizes (rows are counted, not parsed). */
   // eslint-disable-next-line @typescript-eslint/require-await
   async getArchiveStats(): Promise<ArchiveStats> {
-    return archiveStats(this.context);
+    return withKeyRing(this.keyRing, () => archiveStats(this.context));
   }
 
   /**
@@ -364,6 +374,26 @@ export class DBHydrationManager {
       backupsKept: this.options.backupsKept ?? DEFAULT_BACKUPS_KEPT,
     });
   }
+}
+
+/** Each manager's key ring, for the functions given a manager that read its archives (status, verify, pre-commit). */
+const keyRings = new WeakMap<DBHydrationManager, KeyRing>();
+
+/**
+ * A manager's key ring (internal, not exported by the package): functions that are given a manager and read or
+ * write its archives run in it with `withKeyRing`.
+ */
+export function keyRingOf(manager: DBHydrationManager): KeyRing {
+  const ring = keyRings.get(manager);
+  if (ring === undefined) throw new ConfigError('not a DBHydrationManager', undefined);
+  return ring;
+}
+
+/** What an archive configured with `settings` is encrypted to. */
+function encryptTargetOf(settings: EncryptionSettings): EncryptTarget {
+  return settings.passphrase === true
+    ? { recipients: [], passphrase: true }
+    : { recipients: settings.recipients ?? [] };
 }
 
 /**

@@ -62,12 +62,27 @@ export function codecOfFile(path: string): ArchiveCodec {
 /** Opens an archive (or an archive part file) for reading its plain bytes. */
 export function openArchiveSource(path: string, codec: ArchiveCodec = codecOfFile(path)): ByteSource {
   const raw = rawSource(openSync(path, 'r'), path);
+  let source: ByteSource;
   try {
-    return codec.decode(raw);
+    source = codec.decode(raw);
   } catch (error) {
     raw.close();
     throw namingFile(error, path);
   }
+  if (codec === IDENTITY_CODEC) return source;
+  // A large encrypted archive is decrypted as it is read: an error at a later chunk names the file too.
+  return {
+    read: (into, offset, length) => {
+      try {
+        return source.read(into, offset, length);
+      } catch (error) {
+        throw namingFile(error, path);
+      }
+    },
+    close: () => {
+      source.close();
+    },
+  };
 }
 
 /**
@@ -105,23 +120,49 @@ function namingFile(error: unknown, path: string): unknown {
  * Creates a new archive file (it must not exist: temp names are unique) and returns the sink for its plain bytes.
  * The file is created with mode 0644, as `git checkout` would.
  */
-export function createArchiveSink(path: string, codec: ArchiveCodec = codecForArchivePath(path)): ByteSink {
+export function createArchiveSink(
+  path: string,
+  codec: ArchiveCodec = codecForArchivePath(path),
+  /** The file an encryption error names (the archive a temp file becomes); default `path`. */
+  named: string = path,
+): ByteSink {
   const sink = codec.encode(rawSink(path, openSync(path, 'wx', 0o644)));
   return {
     write: (bytes) => {
-      sink.write(bytes);
+      try {
+        sink.write(bytes);
+      } catch (error) {
+        throw namingFile(error, named);
+      }
     },
     finish: (sync) => {
       try {
         sink.finish(sync);
       } catch (error) {
-        throw namingFile(error, path);
+        throw namingFile(error, named);
       }
     },
     abort: () => {
       sink.abort();
     },
   };
+}
+
+/**
+ * Decrypts an encrypted archive (authenticating it whole; the plaintext stays in memory) and does nothing for a plain
+ * one: for callers that must refuse a tampered or undecryptable archive before they write anything.
+ * @throws ArchiveEncryptionError naming the file when it cannot be decrypted
+ */
+export function authenticateArchive(path: string): void {
+  if (!isEncryptedCodec(codecForFileName(basename(path)))) return;
+  // Read to the end: a large archive is decrypted (and authenticated) as it is read.
+  const source = openArchiveSource(path);
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    while (source.read(buf, 0, buf.length) > 0);
+  } finally {
+    source.close();
+  }
 }
 
 /** Reads at most `maxBytes` plain bytes from the start of an archive (for sniffing its layout and header). */

@@ -39,6 +39,7 @@ export class BufferedWriter {
    * @param options.buffer the output buffer to use (at least 64 KiB), so that a series of files can share one: a
    *   buffer is memory outside V8's heap, freed only by a full garbage collection
    * @param options.codec the codec of the archive being written (a temp name does not show it); default identity
+   * @param options.target the archive the file becomes, named by encryption errors (default `path`)
    */
   constructor(
     readonly path: string,
@@ -47,12 +48,13 @@ export class BufferedWriter {
       readonly onContent?: (chunk: Buffer) => void;
       readonly buffer?: Buffer;
       readonly codec?: ArchiveCodec;
+      readonly target?: string;
     } = {},
   ) {
     this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
     this.fullHash = (options.hashed ?? true) ? createHash('sha256') : undefined;
     this.onContent = options.onContent;
-    this.sink = createArchiveSink(path, options.codec ?? IDENTITY_CODEC);
+    this.sink = createArchiveSink(path, options.codec ?? IDENTITY_CODEC, options.target ?? path);
   }
 
   /** Appends the whole content of another file (a part written by {@link BufferedWriter} without hashes). */

@@ -12,6 +12,7 @@ import { IDENTITY_CODEC, type ArchiveCodec } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
 import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
 import { isEncryptedCodec } from './age-codec.js';
+import { withoutPrompting } from './keys.js';
 import { ContentComparison, findExportedAtLine } from './content-comparison.js';
 import { commitTempFile, tempPathFor } from '../files/atomic-file.js';
 import {
@@ -68,12 +69,13 @@ export class ArchiveWriter {
     const codec = codecForArchivePath(target);
     this.codec = codec;
     this.encrypted = isEncryptedCodec(codec);
-    const comparison = existsSync(target) ? openComparison(target, this.encrypted) : undefined;
+    const comparison = existsSync(target) ? openComparison(target, this.encrypted, this.known) : undefined;
     this.comparison = comparison;
     try {
       const contentHash = this.contentHash;
       this.writer = new BufferedWriter(tempPathFor(target), {
         codec,
+        target,
         // The content (all but `exported_at`) is hashed as it is written (the sync state records it) and, when an
         // archive exists, compared with it.
         onContent: (chunk) => {
@@ -155,15 +157,19 @@ export class ArchiveWriter {
    * temp file is dropped and the existing archive is kept as it is.
    */
   commit(): ArchiveWriteOutcome {
-    const plain = this.writer.finish();
-    // The writer hashes plain bytes; a codec's file holds other bytes, which the manifest's checksum covers.
-    const written = this.codec === IDENTITY_CODEC ? plain : hashArchiveFile(this.writer.path);
+    // An encrypted archive is compared before it is finished: an unchanged one is then never encrypted (nor is a
+    // passphrase asked for). Any other is finished first, as its bytes are written as they come anyway.
+    const plain = this.encrypted ? undefined : this.writer.finish();
+    if (this.encrypted) this.writer.flush();
     const contentSha256 = this.contentHash.digest('hex');
     const same =
       this.comparison === undefined ? this.knownUnchanged(contentSha256) : this.comparison.finish();
-    const existing = same && existsSync(this.target) ? hashExisting(this.target) : undefined;
+    // Kept by the sync state's hashes (not decrypted): its export time is not read either (the manifest keeps it).
+    const decrypted = !this.encrypted || this.comparison !== undefined;
+    const existing = same && existsSync(this.target) ? hashExisting(this.target, decrypted) : undefined;
     if (existing !== undefined) {
-      rmSync(this.writer.path, { force: true });
+      if (this.encrypted) this.writer.abort();
+      else rmSync(this.writer.path, { force: true });
       return {
         changed: false,
         sha256: existing.sha256,
@@ -172,6 +178,10 @@ export class ArchiveWriter {
         contentSha256,
       };
     }
+    if (this.encrypted) this.finishEncrypted();
+    // The writer hashes plain bytes; a codec's file holds other bytes, which the manifest's checksum covers.
+    const written =
+      plain !== undefined && this.codec === IDENTITY_CODEC ? plain : hashArchiveFile(this.writer.path);
     commitTempFile(this.writer.path, this.target);
     return {
       changed: true,
@@ -180,6 +190,18 @@ export class ArchiveWriter {
       exportedAt: this.exportedAt,
       contentSha256,
     };
+  }
+
+  /** Finishes (encrypts) the temp file; an encryption error names the archive, not its temp file. */
+  private finishEncrypted(): void {
+    try {
+      this.writer.finish();
+    } catch (error) {
+      if (!(error instanceof ArchiveEncryptionError)) throw error;
+      const prefix = error.file === undefined ? '' : `${error.file}: `;
+      const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+      throw new ArchiveEncryptionError(message, { file: this.target, hint: error.hint, cause: error.cause });
+    }
   }
 
   /**
@@ -253,8 +275,15 @@ function sortedKeys<T extends object>(obj: T): T {
  * The comparison with the existing archive, or `undefined` when it is encrypted and cannot be decrypted here (no
  * identity, another one): the writer then goes by {@link KnownArchive}.
  */
-function openComparison(target: string, encrypted: boolean): ContentComparison | undefined {
+function openComparison(
+  target: string,
+  encrypted: boolean,
+  known: KnownArchive | undefined,
+): ContentComparison | undefined {
   if (encrypted) {
+    // Still the file its database last matched: the sync state's hashes tell whether the content is the same, with
+    // no decryption (and no passphrase to ask for).
+    if (known !== undefined && hashArchiveFile(target).sha256 === known.sha256) return undefined;
     try {
       // Decrypts the whole file (kept for the comparison's own read, age-codec.ts).
       readArchivePrefix(target, 1);
@@ -267,11 +296,16 @@ function openComparison(target: string, encrypted: boolean): ContentComparison |
 }
 
 /** Hashes an existing archive, and reads its `exported_at`. */
-function hashExisting(path: string): { sha256: string; bytes: number; exportedAt: string | undefined } {
+function hashExisting(
+  path: string,
+  readExportedAt: boolean,
+): { sha256: string; bytes: number; exportedAt: string | undefined } {
   const { sha256, bytes } = hashArchiveFile(path);
   let exportedAt: string | undefined;
+  if (!readExportedAt) return { sha256, bytes, exportedAt };
   try {
-    exportedAt = findExportedAtLine(readArchivePrefix(path, 4096))?.value;
+    // Only with a key at hand: the export time is not worth asking for a passphrase.
+    exportedAt = findExportedAtLine(withoutPrompting(() => readArchivePrefix(path, 4096)))?.value;
   } catch (error) {
     // An encrypted archive this process cannot decrypt: its export time is not known here.
     if (!(error instanceof ArchiveEncryptionError)) throw error;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from '@commander-js/extra-typings';
-import { DBHydrationManager, type HydrationManagerOptions } from '../manager.js';
+import { DBHydrationManager, keyRingOf, type HydrationManagerOptions } from '../manager.js';
 import {
   hasDatabaseExtension,
   databaseNameOf,
@@ -13,10 +13,11 @@ import {
   isArchiveFileName,
 } from '../archive/naming.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
-import { loadConfig, type HydrationConfig } from '../config/load-config.js';
-import { useDecryptionKeys } from '../archive/keys.js';
+import { loadConfig, type EncryptionSettings, type HydrationConfig } from '../config/load-config.js';
+import { useDecryptionKeys, useProcessKeyRing } from '../archive/keys.js';
 import { UsageError, type ErrorDetail } from '../errors.js';
 import { ProgressBars } from './progress-bars.js';
+import { terminalPassphraseProvider } from './passphrase-prompt.js';
 import { displayPath, toJson } from './render.js';
 import { MAX_BUSY_TIMEOUT_MS, busyTimeoutProblem } from '../sqlite/busy-timeout.js';
 
@@ -107,6 +108,9 @@ export class CommandContext {
         ...(config.remote === undefined ? {} : { remote: config.remote }),
         ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
         ...(options.identity === undefined ? {} : { identityFiles: options.identity.map((f) => resolve(f)) }),
+        ...passphraseOption(() => {
+          this.bars.stop();
+        }),
         ...(config.compress === undefined ? {} : { compress: config.compress }),
         ...(onProgress === undefined ? {} : { onProgress }),
         ...extra,
@@ -114,6 +118,8 @@ export class CommandContext {
     } catch (error) {
       throw new UsageError((error as Error).message, undefined, { cause: error });
     }
+    // The command's own archive reads and writes (diff, git resolve) use the manager's keys too.
+    useProcessKeyRing(keyRingOf(this.manager));
     if (options.db !== undefined) checkDatabaseNames(this.manager, options.db, databases ?? []);
   }
 
@@ -159,6 +165,12 @@ export class CommandContext {
   path(p: string): string {
     return displayPath(p);
   }
+}
+
+/** A passphrase asked on the terminal when one is needed (and stdin and stderr are a terminal). */
+function passphraseOption(beforeAsking: () => void): Partial<HydrationManagerOptions> {
+  const provider = terminalPassphraseProvider(beforeAsking);
+  return provider === undefined ? {} : { passphrase: provider };
 }
 
 /** `--db app` → `app.db` (or the configured/existing file with that name); `--db app.sqlite` stays. */
@@ -227,10 +239,11 @@ export { toJson };
 
 /**
  * For git's drivers, which take no common options: sets the config's identity files (those that exist) as the
- * decryption keys (the environment's are added anyway), and returns the recipients the config gives the archive
- * `archiveFileName` (`undefined` when it is not configured to be encrypted). A config that cannot be read gives none.
+ * decryption keys (the environment's are added anyway; a passphrase is asked on the terminal when there is one), and
+ * returns what the config encrypts the archive `archiveFileName` to: its recipients, or a passphrase (`undefined`
+ * when it is not configured to be encrypted). A config that cannot be read gives none.
  */
-export function useConfigKeys(archiveFileName: string): readonly string[] | undefined {
+export function useConfigKeys(archiveFileName: string): EncryptionSettings | undefined {
   let config: HydrationConfig;
   try {
     config = loadConfig().config;
@@ -244,9 +257,10 @@ export function useConfigKeys(archiveFileName: string): readonly string[] | unde
         ? []
         : [e.identityFile],
     ),
+    passphrase: terminalPassphraseProvider(() => undefined),
   });
   const name = databaseNameOfArchive(basename(archiveFileName));
   const own = Object.entries(config.perDatabase ?? {}).find(([f]) => databaseNameOf(f) === name)?.[1].encrypt;
   const encryption = own === false ? undefined : (own ?? config.encrypt);
-  return encryption?.recipients;
+  return encryption;
 }

@@ -8,6 +8,7 @@ import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { MANIFEST_FILE, databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
 import { recordResolution } from '../sync/sync-state.js';
 import { hasConflictMarkers } from '../archive/conflict-markers.js';
+import { authenticateArchive } from '../archive/archive-file.js';
 import { mergeArchives } from '../merge/merge-archives.js';
 import { markWholeFileConflict } from '../merge/merge-output.js';
 import { mergeManifests } from '../merge/merge-manifest.js';
@@ -27,13 +28,18 @@ function mergeEncrypted(
   options: { base: string; ours: string; theirs: string; output: string; diff3: boolean },
   path: string,
 ): MergeResult {
-  const recipients = useConfigKeys(path);
-  if (recipients === undefined)
+  const encryption = useConfigKeys(path);
+  if (encryption === undefined)
     throw new ArchiveEncryptionError('the config gives no recipients to encrypt the merged archive to', {
       file: path,
       hint: 'run git at the top of the work tree, with "encrypt": { "recipients": [...] } in db-hydration.config.json',
     });
-  return mergeEncryptedArchives({ ...options, archiveFileName: basename(path), recipients });
+  return mergeEncryptedArchives({
+    ...options,
+    archiveFileName: basename(path),
+    recipients: encryption.recipients ?? [],
+    ...(encryption.passphrase === true ? { passphrase: true } : {}),
+  });
 }
 
 /** Whether git is set to show the base in conflicts (`merge.conflictStyle` diff3 or zdiff3). */
@@ -171,8 +177,12 @@ Examples:
       const archives: { archivePath: string; outcome: ResolveOutcome }[] = [];
       const errors = [];
       for (const archivePath of ctx.manager.listArchives()) {
-        if (!hasConflictMarkers(archivePath) && side !== undefined) continue;
         try {
+          if (!hasConflictMarkers(archivePath) && side !== undefined) {
+            // An encrypted archive that cannot be decrypted reads as one without markers: it is reported instead.
+            authenticateArchive(archivePath);
+            continue;
+          }
           const outcome = resolveConflicts(archivePath, { side, table: opts.table });
           archives.push({ archivePath, outcome });
           // A merge `sync` stopped on: this archive is now its resolution.

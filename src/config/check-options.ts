@@ -19,13 +19,25 @@ const directory: ValueCheck = (v) =>
 /** An age recipient as the config gives it: `age1…` (bech32); the age library checks it fully when used. */
 const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{20,}$/;
 
-/** `encrypt`: `{ "recipients": ["age1…"], "identityFile": "path" }`. */
+/** `encrypt`: `{ "recipients": ["age1…"], "identityFile": "path" }`, or `{ "passphrase": true }`. */
 const encryptCheck: ValueCheck = (v) => {
-  const usage = 'must be { "recipients": ["age1…", …], "identityFile"?: "path" }';
+  const usage = 'must be { "recipients": ["age1…", …], "identityFile"?: "path" } or { "passphrase": true }';
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return usage;
   for (const key of Object.keys(v))
-    if (key !== 'recipients' && key !== 'identityFile') return `${usage}: unknown key "${key}"`;
-  const { recipients, identityFile } = v as { recipients?: unknown; identityFile?: unknown };
+    if (key !== 'recipients' && key !== 'identityFile' && key !== 'passphrase')
+      return `${usage}: unknown key "${key}"`;
+  const { recipients, identityFile, passphrase } = v as {
+    recipients?: unknown;
+    identityFile?: unknown;
+    passphrase?: unknown;
+  };
+  if (passphrase !== undefined) {
+    if (passphrase !== true)
+      return `${usage}: "passphrase" must be true (the passphrase itself comes from DB_HYDRATION_AGE_PASSPHRASE or a terminal prompt, never from the config)`;
+    if (recipients !== undefined)
+      return `${usage}: "passphrase" and "recipients" exclude each other (an age file encrypted to a passphrase has no other recipient)`;
+    return undefined;
+  }
   if (!Array.isArray(recipients) || recipients.length === 0)
     return `${usage}: "recipients" must list one or more`;
   const bad: unknown = (recipients as unknown[]).find((r) => typeof r !== 'string' || !AGE_RECIPIENT.test(r));
@@ -102,7 +114,10 @@ export const MANAGER_CHECKS = {
     Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
       ? undefined
       : 'must be an array of identity file paths',
-  passphrase: (v) => (typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string'),
+  passphrase: (v) =>
+    (typeof v === 'string' && v !== '') || typeof v === 'function'
+      ? undefined
+      : 'must be a non-empty string, or a function that returns one',
 } as const satisfies Readonly<Record<string, ValueCheck>>;
 
 /** What is wrong with an options object: an unknown key (with the nearest known one) or a value. */

@@ -48,10 +48,18 @@ export interface HydrationConfig {
 /** `compress`'s values. */
 export type Compression = (typeof COMPRESSIONS)[number];
 
-/** Age encryption of archives: the recipients (public keys) to encrypt to, and where this machine's identity is. */
+/**
+ * Age encryption of archives: the recipients (public keys) to encrypt to, and where this machine's identity is; or,
+ * instead of recipients, `passphrase: true` (age allows a passphrase only as the one recipient of a file).
+ */
 export interface EncryptionSettings {
-  /** Age recipients (`age1…`, as `age-keygen -y` prints them). */
-  readonly recipients: readonly string[];
+  /** Age recipients (`age1…`, as `age-keygen -y` prints them); required unless `passphrase` is set. */
+  readonly recipients?: readonly string[];
+  /**
+   * Encrypt to a passphrase (age's scrypt) instead of recipients. The passphrase itself is never in the config: it
+   * comes from `DB_HYDRATION_AGE_PASSPHRASE`, the manager's `passphrase` option, or the CLI's terminal prompt.
+   */
+  readonly passphrase?: true;
   /** Path of an age identity file (private; keep it outside the repository). Resolved against the config's directory. */
   readonly identityFile?: string;
 }

@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { ArchiveEncryptionError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { CODECS } from '../archive/codec.js';
 import { isEncryptedCodec } from '../archive/age-codec.js';
-import type { DBHydrationManager } from '../manager.js';
+import { keyRingOf, type DBHydrationManager } from '../manager.js';
 import { archiveFileNameFor, databaseNameOf } from '../archive/naming.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
 import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
@@ -17,7 +17,7 @@ import { readSyncRecord } from '../sync/sync-state.js';
 import { withScratchDir } from '../integration/scratch.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
 import { findRepository, git, repoRelative, shellQuote } from './git-command.js';
-import { scratchArchivePath } from '../archive/keys.js';
+import { scratchArchivePath, withKeyRing } from '../archive/keys.js';
 
 /** Options of {@link checkStagedArchives}. */
 export interface StagedCheckOptions {
@@ -114,6 +114,14 @@ function isStaged(top: string, path: string): boolean {
 export async function checkStagedArchives(
   manager: DBHydrationManager,
   options: StagedCheckOptions = {},
+): Promise<StagedCheckResult> {
+  // The manager's keys: its identities decrypt, its config's recipients encrypt (keys.ts).
+  return withKeyRing(keyRingOf(manager), () => checkStagedArchivesInRing(manager, options));
+}
+
+async function checkStagedArchivesInRing(
+  manager: DBHydrationManager,
+  options: StagedCheckOptions,
 ): Promise<StagedCheckResult> {
   const { top } = findRepository(resolve(options.cwd ?? '.'));
   const databases: StagedDatabase[] = [];

@@ -11,7 +11,8 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
-import type { DBHydrationManager } from '../manager.js';
+import { keyRingOf, type DBHydrationManager } from '../manager.js';
+import { withKeyRing } from '../archive/keys.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
 import { readArchive } from '../archive/read-archive.js';
@@ -133,11 +134,16 @@ export interface StatusOptions {
  * for (const d of databases) console.log(d.fileName, d.state, d.hint ?? '');
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/require-await -- kept async: the API returns a promise
 export async function getStatus(
   manager: DBHydrationManager,
   options: StatusOptions = {},
 ): Promise<StatusResult> {
+  // The manager's keys: its identities decrypt, its config's recipients encrypt (keys.ts).
+  return withKeyRing(keyRingOf(manager), () => getStatusInRing(manager, options));
+}
+
+// eslint-disable-next-line @typescript-eslint/require-await -- kept async: the API returns a promise
+async function getStatusInRing(manager: DBHydrationManager, options: StatusOptions): Promise<StatusResult> {
   assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { checkDatabase } from '../integrity/classify-database.js';
 import { databaseNameOf, databaseNameOfArchive } from '../archive/naming.js';
-import type { DBHydrationManager } from '../manager.js';
+import { keyRingOf, type DBHydrationManager } from '../manager.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
 import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
@@ -16,7 +16,7 @@ import type { ProgressListener } from '../progress.js';
 import { compareArchives, type ArchiveDifference } from '../archive/content-comparison.js';
 import { withScratchDir } from './scratch.js';
 import { assertBusyTimeout, DEFAULT_BUSY_TIMEOUT_MS } from '../sqlite/busy-timeout.js';
-import { scratchArchivePath } from '../archive/keys.js';
+import { scratchArchivePath, withKeyRing } from '../archive/keys.js';
 import { ensureSyncStateDir } from '../sync/sync-state.js';
 import { codecForFileName } from '../archive/codec.js';
 import { isEncryptedCodec } from '../archive/age-codec.js';
@@ -66,6 +66,14 @@ export interface VerifyResult {
 export async function verifyArchives(
   manager: DBHydrationManager,
   options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  // The manager's keys: its identities decrypt, its config's recipients encrypt (keys.ts).
+  return withKeyRing(keyRingOf(manager), () => verifyArchivesInRing(manager, options));
+}
+
+async function verifyArchivesInRing(
+  manager: DBHydrationManager,
+  options: VerifyOptions,
 ): Promise<VerifyResult> {
   assertBusyTimeout(options.busyTimeoutMs);
   const timestamp = new Date().toISOString();

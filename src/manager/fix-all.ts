@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOf } from '../archive/naming.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
+import { authenticateArchive } from '../archive/archive-file.js';
 import { compareNames } from '../sqlite/names.js';
 import { scanDatabases } from '../dehydrate/scan-databases.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
@@ -19,23 +20,27 @@ export async function fixAll(ctx: ManagerContext): Promise<FixResult> {
   removeStaleTempFiles(ctx.dataDir);
   const targets = new Map<string, FixTarget>();
   const archiveProblems: ErrorDetail[] = [];
+  // Databases whose archive exists but cannot be read (an encrypted one without its key, or tampered with): neither
+  // created empty nor salvaged over it; they are left as they are, and the archive's problem is reported.
+  const blocked = new Set<string>();
   const archiveFor = (fileName: string): string | undefined => {
     const archivePath = ctx.archivePathFor(fileName);
     if (!existsSync(archivePath)) return undefined;
     try {
+      // An encrypted archive is authenticated whole first: a restore must not begin from a tampered one.
+      authenticateArchive(archivePath);
       return targetFileName(peekHeader(archivePath), archivePath) === fileName ? archivePath : undefined;
     } catch (error) {
       archiveProblems.push(toErrorDetail(error, { file: archivePath, database: databaseNameOf(fileName) }));
+      blocked.add(fileName);
       return undefined;
     }
   };
   const add = (fileName: string): void => {
-    if (targets.has(fileName)) return;
-    targets.set(fileName, {
-      fileName,
-      dbPath: join(ctx.dataDir, fileName),
-      archivePath: archiveFor(fileName),
-    });
+    if (targets.has(fileName) || blocked.has(fileName)) return;
+    const archivePath = archiveFor(fileName);
+    if (blocked.has(fileName)) return;
+    targets.set(fileName, { fileName, dbPath: join(ctx.dataDir, fileName), archivePath });
   };
   if (ctx.databases !== undefined) {
     for (const name of ctx.databases) add(name);

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ArchiveNameError, MigrationError, PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import { databaseNameOfArchive } from '../archive/naming.js';
+import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import type { ArchiveHeader } from '../archive/format.js';
 import { buildDatabase } from '../hydrate/hydrate-database.js';
@@ -235,7 +236,10 @@ async function hydrateOne(
       dbPath,
       archivePath,
       matchedBy: 'hydrate',
-      archiveSha256: outcome.archiveHashes.sha256,
+      // The hash of the file's bytes: for an encrypted (or compressed) archive not those of its plain bytes.
+      ...(codecForFileName(basename(archivePath)) === IDENTITY_CODEC
+        ? { archiveSha256: outcome.archiveHashes.sha256 }
+        : {}),
       contentHash: outcome.archiveHashes.contentHash,
     });
   else forgetSyncState(ctx.dataDir, fileName);

@@ -4,6 +4,7 @@ import type { Compression, DatabaseSettings, EncryptionSettings } from '../confi
 import type { RejectedRow } from '../hydrate/import-rows.js';
 import type { ProgressListener } from '../progress.js';
 import type { SyncKind } from '../sync/classify-sync.js';
+import type { PassphraseProvider } from '../archive/keys.js';
 
 /** Options of {@link DBHydrationManager}. */
 export interface HydrationManagerOptions {
@@ -51,8 +52,13 @@ export interface HydrationManagerOptions {
   readonly encrypt?: EncryptionSettings;
   /** Age identity files that decrypt archives (they must exist); `DB_HYDRATION_AGE_IDENTITY` adds one. */
   readonly identityFiles?: readonly string[];
-  /** A passphrase that decrypts archives encrypted with one; `DB_HYDRATION_AGE_PASSPHRASE` adds one. */
-  readonly passphrase?: string;
+  /**
+   * The passphrase of archives encrypted with one (to decrypt them, and to encrypt those configured with
+   * `encrypt: { passphrase: true }`), or a function asked for it when one is needed and
+   * `DB_HYDRATION_AGE_PASSPHRASE` is not set (the CLI's asks on the terminal). `DB_HYDRATION_AGE_PASSPHRASE` wins
+   * over a function.
+   */
+  readonly passphrase?: string | PassphraseProvider;
   /** The remote of `push` and `pull`: `s3://BUCKET/PREFIX` (docs/remote.md). */
   readonly remote?: string;
   /** The URL of an S3-compatible service for `remote` (path-style addressing). Default: AWS S3. */

@@ -21,6 +21,11 @@ export interface MergeEncryptedOptions extends MergeArchivesOptions {
   readonly archiveFileName: string;
   /** The recipients (`age1…`) the merged archive is encrypted to. */
   readonly recipients: readonly string[];
+  /**
+   * Encrypt the merged archive to the passphrase instead (`encrypt: { passphrase: true }`): the one of the key ring
+   * in use (`DB_HYDRATION_AGE_PASSPHRASE`, or its provider); `recipients` must then be empty.
+   */
+  readonly passphrase?: true;
 }
 
 /**
@@ -38,7 +43,10 @@ export function mergeEncryptedArchives(options: MergeEncryptedOptions): MergeRes
       return copy;
     };
     const merged = join(dir, `merged.${name}`);
-    useRecipients(merged, { recipients: options.recipients });
+    useRecipients(
+      merged,
+      options.passphrase === true ? { recipients: [], passphrase: true } : { recipients: options.recipients },
+    );
     const result = mergeArchives({
       ...options,
       base: side('base', options.base),

@@ -12,7 +12,7 @@ import { CONFLICT_MARKERS, isConflictMarker, UNRESOLVED_CONFLICT_HINT } from '..
 import { readLines } from '../archive/read-lines.js';
 import { ArchiveFormatError } from '../errors.js';
 import { commitTempFile } from '../files/atomic-file.js';
-import { codecForArchivePath, tempArchivePath } from '../archive/archive-file.js';
+import { authenticateArchive, codecForArchivePath, tempArchivePath } from '../archive/archive-file.js';
 
 /** Options of {@link resolveConflicts}. */
 export interface ResolveOptions {
@@ -40,6 +40,8 @@ const CLOSING = new Set([']}', ']},', ']', '],', '}', '},']);
  * @throws {ArchiveFormatError} when a block is malformed, or (without a side) when blocks remain
  */
 export function resolveConflicts(path: string, options: ResolveOptions = {}): ResolveOutcome {
+  // An encrypted archive is authenticated whole before a temp file is begun: a tampered one is refused, naming it.
+  authenticateArchive(path);
   // Temp files keep the archive's codec (an encrypted archive's are encrypted too) and are read back through it.
   const temp = tempArchivePath(path);
   const out = new LineWriter(new BufferedWriter(temp, { hashed: false, codec: codecForArchivePath(temp) }));

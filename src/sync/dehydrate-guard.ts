@@ -5,6 +5,10 @@
  * what is overwritten.
  */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { readArchivePrefix } from '../archive/archive-file.js';
+import { isEncryptedCodec } from '../archive/age-codec.js';
+import { codecForFileName } from '../archive/codec.js';
 import { ArchiveChangedError, ArchiveEncryptionError } from '../errors.js';
 import { archiveContentHash, compareArchives } from '../archive/content-comparison.js';
 import { findConflictMarker, hasConflictMarkers } from '../archive/conflict-markers.js';
@@ -82,6 +86,10 @@ export function checkBeforeDehydrate(target: SyncTarget, force: boolean): string
  */
 function hasMarkersOrUnreadable(target: SyncTarget, force: boolean): boolean {
   try {
+    // hasConflictMarkers takes a file it cannot read for one without markers: an encrypted archive is first opened
+    // (its header decrypted), which throws when no key given here opens it.
+    if (existsSync(target.archivePath) && isEncryptedCodec(codecForFileName(basename(target.archivePath))))
+      readArchivePrefix(target.archivePath, 1);
     return hasConflictMarkers(target.archivePath);
   } catch (error) {
     if (!(error instanceof ArchiveEncryptionError) || force) {
