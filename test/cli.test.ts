@@ -252,6 +252,38 @@ describe('db-hydration CLI', () => {
     assert.match(d.stderr, /hint: .*db-hydration hydrate/);
   });
 
+  it('verify runs again in a child process with a small young generation, and keeps its output and exit codes', () => {
+    const p = project();
+    makeShop(join(p, 'data', 'shop.db'));
+    assert.equal(cli(['dehydrate', '-q'], p).code, 0);
+    // A preloaded probe records each Node process's flags: the CLI's, then its child's.
+    const probe = join(p, 'probe.cjs');
+    const log = join(p, 'flags.log');
+    writeFileSync(
+      probe,
+      `require('node:fs').appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.execArgv) + '\\n');`,
+    );
+    const same = cli(['verify'], p, { NODE_OPTIONS: `--require ${probe}` });
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /^OK: 1 of 1 database matches its archive/m);
+    const runs = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(runs.length, 2, runs.join(' | '));
+    assert.deepEqual(JSON.parse(runs[0] ?? ''), []);
+    assert.deepEqual(JSON.parse(runs[1] ?? ''), ['--max-semi-space-size=2']);
+    // A difference still exits 1, through the child.
+    const db = new Database(join(p, 'data', 'shop.db'));
+    db.exec("UPDATE items SET name = 'changed' WHERE id = 1");
+    db.close();
+    const different = cli(['verify', '--json'], p);
+    assert.equal(different.code, 1);
+    assert.equal((JSON.parse(different.stdout) as { ok: boolean }).ok, false);
+    // A semi-space size given already: no second process.
+    unlinkSync(log);
+    const given = cli(['verify', '-q'], p, { NODE_OPTIONS: `--require ${probe} --max-semi-space-size=4` });
+    assert.equal(given.code, 1);
+    assert.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1);
+  });
+
   it('names a directory standing at a database path in every command, says what to do, and never moves it', () => {
     const p = project();
     const data = join(p, 'data');

@@ -3,6 +3,7 @@ import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { verifyArchives } from '../integration/verify.js';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { formatCount, formatDuration, plural } from './render.js';
+import { rerunWithSmallYoungGeneration } from './young-generation.js';
 
 /** The `verify` command. */
 export function verifyCommand(setExit: (code: number) => void): CommandUnknownOpts {
@@ -21,6 +22,12 @@ Examples:
   $ db-hydration verify --db arbiter`,
     )
     .action(async (opts) => {
+      // With a small young generation, in a child process (see young-generation.ts): a lower peak of memory.
+      const rerun = rerunWithSmallYoungGeneration();
+      if (rerun !== undefined) {
+        setExit(rerun);
+        return;
+      }
       const ctx = new CommandContext(opts);
       const result = await verifyArchives(ctx.manager, {
         ...(ctx.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: ctx.busyTimeoutMs }),
