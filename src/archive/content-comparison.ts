@@ -331,7 +331,7 @@ function completeCharacters(bytes: Buffer): number {
 const TABLE_MARK = ': {"schema": ';
 
 /** The table name of a table header line (`"name": {"schema": ...`), else undefined. */
-function tableOf(line: string): string | undefined {
+export function tableOf(line: string): string | undefined {
   if (!line.startsWith('"')) return undefined;
   const at = line.indexOf(TABLE_MARK);
   if (at < 0) return undefined;

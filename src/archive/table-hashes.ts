@@ -10,7 +10,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { readLines } from './read-lines.js';
 import { codecOfFile } from './archive-file.js';
-import { archiveContentHash } from './content-comparison.js';
+import { archiveContentHash, tableOf } from './content-comparison.js';
 import { isEncryptedCodec } from './age-codec.js';
 
 /** One table's entry: rows and content hash. */
@@ -18,8 +18,6 @@ export interface TableContentHash {
   readonly rows: number;
   readonly content_sha256: string;
 }
-
-const TABLE_MARK = ': {"schema": ';
 
 /**
  * The per-table hashes of an archive, in the archive's table order, streaming its lines.
@@ -47,7 +45,7 @@ export function archiveTableHashes(path: string): Record<string, TableContentHas
           state = 'after';
           break;
         }
-        const name = tableName(line);
+        const name = tableOf(line);
         if (name === undefined) break; // a conflict marker or a line this reader does not know: left out
         current = { hash: createHash('sha256'), rows: 0 };
         tables.set(name, current);
@@ -83,19 +81,6 @@ export function archiveTableHashes(path: string): Record<string, TableContentHas
 
 function withoutComma(line: string): string {
   return line.endsWith(',') ? line.slice(0, -1) : line;
-}
-
-/** The table name of a table header line (`"name": {"schema": ...`), else undefined. */
-function tableName(line: string): string | undefined {
-  if (!line.startsWith('"')) return undefined;
-  const at = line.indexOf(TABLE_MARK);
-  if (at < 0) return undefined;
-  try {
-    const name: unknown = JSON.parse(line.slice(0, at));
-    return typeof name === 'string' ? name : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The `tbl_name` of an `objects` line, else undefined. */

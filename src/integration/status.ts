@@ -15,6 +15,7 @@ import { keyRingOf, type DBHydrationManager } from '../manager.js';
 import { withKeyRing } from '../archive/keys.js';
 import { peekHeader, targetFileName } from '../archive/archive-header.js';
 import { compareNames } from '../sqlite/names.js';
+import { codecForFileName } from '../archive/codec.js';
 import { readArchive } from '../archive/read-archive.js';
 import { checkDatabase, isNotAFile, type DatabaseStatus } from '../integrity/classify-database.js';
 import type { ProgressListener } from '../progress.js';
@@ -224,7 +225,7 @@ function sizeWarnings(databases: readonly DatabaseStatusEntry[]): ArchiveSizeWar
       continue; // no archive (yet)
     }
     if (bytes <= LARGE_ARCHIVE_BYTES) continue;
-    const compressed = d.archivePath.endsWith('.gz') || d.archivePath.endsWith('.gz.age');
+    const compressed = codecForFileName(basename(d.archivePath)).name.startsWith('gzip');
     const mb = (bytes / 1e6).toFixed(1);
     warnings.push({
       fileName: d.fileName,
