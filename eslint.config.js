@@ -73,6 +73,8 @@ const OPENS_FILES = [
   'src/archive/keys.ts',
   'src/sync/remote-state.ts',
   'src/cli/passphrase-prompt.ts',
+  'src/dehydrate/page-hash-child.ts',
+  'src/dehydrate/table-pages.ts',
 ];
 const FS_OPENERS = [
   'open',

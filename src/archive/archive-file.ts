@@ -371,3 +371,28 @@ export async function receiveArchiveFile(
   closeSync(fd);
   return { sha256: hash.digest('hex'), bytes };
 }
+
+/**
+ * Reads bytes `start` to `end` of a plain archive file (a table's section) into `buffer`, a chunk at a time, handing
+ * each chunk to `onChunk` (valid only during the call). Random access needs the plain bytes: other codecs are refused.
+ * @throws {Error} when the file is not plain or ends before `end`
+ */
+export function readPlainRange(
+  path: string,
+  range: { readonly start: number; readonly end: number },
+  buffer: Buffer,
+  onChunk: (chunk: Buffer) => void,
+): void {
+  if (codecForArchivePath(path) !== IDENTITY_CODEC) throw new Error(`${path} is not a plain archive`);
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = Math.max(0, range.start); at < range.end;) {
+      const n = readSync(fd, buffer, 0, Math.min(buffer.length, range.end - at), at);
+      if (n === 0) throw new Error(`${path} ends before byte ${range.end}`);
+      onChunk(buffer.subarray(0, n));
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -6,7 +6,7 @@
  * codec).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createArchiveSink, openArchiveSource } from './archive-file.js';
+import { createArchiveSink, openArchiveSource, readPlainRange } from './archive-file.js';
 import { rmSync } from 'node:fs';
 import { IDENTITY_CODEC, type ArchiveCodec, type ByteSink } from './codec.js';
 
@@ -71,6 +71,31 @@ export class BufferedWriter {
     } finally {
       this.used = 0;
       part.close();
+    }
+  }
+
+  /** Plain bytes written so far (the offset in the plain archive where the next write lands). */
+  get position(): number {
+    return this.bytes + this.used;
+  }
+
+  /**
+   * Appends bytes `start` to `end` of a plain file (a section of an existing archive). `check` sees the first chunk
+   * before anything is written, and may throw to refuse it.
+   * @throws {Error} when the file is shorter than `end`
+   */
+  appendRange(path: string, start: number, end: number, check: (first: Buffer) => void): void {
+    this.flush();
+    let first = true;
+    try {
+      readPlainRange(path, { start, end }, this.buffer, (chunk) => {
+        if (first) check(chunk);
+        first = false;
+        this.used = chunk.length;
+        this.flush();
+      });
+    } finally {
+      this.used = 0;
     }
   }
 

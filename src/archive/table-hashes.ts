@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readLines } from './read-lines.js';
-import { codecOfFile } from './archive-file.js';
+import { codecOfFile, readPlainRange } from './archive-file.js';
 import { archiveContentHash, tableOf } from './content-comparison.js';
 import { isEncryptedCodec } from './age-codec.js';
 
@@ -77,6 +77,49 @@ export function archiveTableHashes(path: string): Record<string, TableContentHas
   const out: Record<string, TableContentHash> = Object.create(null) as Record<string, TableContentHash>;
   for (const [name, t] of tables) out[name] = { rows: t.rows, content_sha256: t.hash.digest('hex') };
   return out;
+}
+
+/**
+ * One table's hash, as {@link archiveTableHashes} computes it, from its section of a plain archive (the byte range
+ * from its header line to its closing `]}`) and its `objects` lines: for an export that knows where it wrote each
+ * table, without reading the other tables' lines. A row line never holds a raw newline (JSON escapes it), so a line's
+ * trailing comma is a `,` just before a `\n`.
+ */
+export function sectionTableHash(
+  path: string,
+  section: { start: number; end: number },
+  objectLines: readonly string[],
+): TableContentHash {
+  const hash = createHash('sha256');
+  let newlines = 0;
+  const held = { comma: false }; // a `,` held back from the end of the previous chunk
+  let at = section.start;
+  readPlainRange(path, section, Buffer.allocUnsafe(1 << 20), (whole) => {
+    at += whole.length;
+    let chunk = whole;
+    if (held.comma) {
+      if (chunk[0] !== 0x0a) hash.update(',');
+      held.comma = false;
+    }
+    if (chunk[chunk.length - 1] === 0x2c && at < section.end) {
+      chunk = chunk.subarray(0, chunk.length - 1);
+      held.comma = true;
+    }
+    let from = 0;
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) {
+      newlines++;
+      if (i > 0 && chunk[i - 1] === 0x2c) {
+        hash.update(chunk.subarray(from, i - 1));
+        from = i;
+      }
+    }
+    hash.update(chunk.subarray(from));
+  });
+  if (held.comma) hash.update(',');
+  hash.update('\n');
+  for (const line of objectLines) hash.update(`${line}\n`);
+  // Lines: the header, one per row, the closing `]}`; a table without rows has one line.
+  return { rows: Math.max(0, newlines - 1), content_sha256: hash.digest('hex') };
 }
 
 function withoutComma(line: string): string {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { ArchiveEncryptionError } from '../errors.js';
 import { IDENTITY_CODEC, type ArchiveCodec } from './codec.js';
 import { BufferedWriter } from './buffered-writer.js';
-import { codecForArchivePath, hashArchiveFile, readArchivePrefix } from './archive-file.js';
+import { codecForArchivePath, hashArchiveFile, readArchivePrefix, readPlainRange } from './archive-file.js';
 import { isEncryptedCodec } from './age-codec.js';
 import { withoutPrompting } from './keys.js';
 import { ContentComparison, findExportedAtLine } from './content-comparison.js';
@@ -38,6 +38,16 @@ export interface ArchiveWriteOutcome {
   readonly contentSha256: string;
 }
 
+/** Where a table's section lies in the plain archive: from its header line to the end of its closing `]}`. */
+export interface TableSection {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A copied section that is not the table's section of the archive it was taken from. */
+export class SectionMismatchError extends Error {}
+
 /** What an archive file held when its database last matched it: its SHA-256 as stored, and its content hash. */
 export interface KnownArchive {
   readonly sha256: string;
@@ -55,6 +65,8 @@ export class ArchiveWriter {
   private readonly codec: ArchiveCodec;
   private readonly encrypted: boolean;
   private readonly known: KnownArchive | undefined;
+  private readonly sectionList: TableSection[] = [];
+  private sectionStart: { name: string; start: number } | undefined;
 
   /**
    * @param options.known what the existing archive held when its database last matched it (the sync state): an
@@ -106,9 +118,41 @@ export class ArchiveWriter {
    * with {@link writeRow}, then {@link endTable}.
    */
   beginTable(table: ArchiveTableMeta): void {
-    this.writer.write(`${this.firstTable ? '\n' : ',\n'}${tableOpening(table)}`);
+    this.writer.write(this.firstTable ? '\n' : ',\n');
+    this.sectionStart = { name: table.name, start: this.writer.position };
+    this.writer.write(tableOpening(table));
     this.firstTable = false;
     this.firstRow = true;
+  }
+
+  /**
+   * Copies a table's whole section (header line, rows, closing `]}`) from a plain archive, in place of
+   * {@link beginTable}, rows and {@link endTable}.
+   * @throws {SectionMismatchError} when the bytes there do not start with this table's header line or do not end
+   *   its section; nothing of it is written then
+   */
+  copyTable(table: ArchiveTableMeta, from: { path: string; start: number; end: number }): void {
+    const opening = Buffer.from(tableOpening(table), 'utf8');
+    // The section ends its table: `]}`, then the next table's `,` or the end of `tables` (a newline).
+    const around = bytesAt(from.path, from.end - 2, 3);
+    if (from.end - from.start < opening.length + 2 || (around !== ']},' && around !== ']}\n'))
+      throw new SectionMismatchError(`${table.name}: the archive has no section there`);
+    this.writer.write(this.firstTable ? '\n' : ',\n');
+    const start = this.writer.position;
+    this.writer.appendRange(from.path, from.start, from.end, (first) => {
+      if (
+        first.length < Math.min(opening.length, from.end - from.start) ||
+        !first.subarray(0, opening.length).equals(opening)
+      )
+        throw new SectionMismatchError(`${table.name}: the archive's section does not start with its header`);
+    });
+    this.firstTable = false;
+    this.sectionList.push({ name: table.name, start, end: this.writer.position });
+  }
+
+  /** The sections of the tables written so far, in archive order. */
+  get sections(): readonly TableSection[] {
+    return this.sectionList;
   }
 
   /** One row line. */
@@ -136,6 +180,9 @@ export class ArchiveWriter {
   /** Closes the current table. */
   endTable(): void {
     this.writer.write(this.firstRow ? ']}' : '\n]}');
+    if (this.sectionStart !== undefined)
+      this.sectionList.push({ ...this.sectionStart, end: this.writer.position });
+    this.sectionStart = undefined;
   }
 
   /** The members after `tables`. */
@@ -293,6 +340,15 @@ function openComparison(
     }
   }
   return new ContentComparison(target);
+}
+
+/** `length` bytes of a plain archive at `position`, as Latin-1 text. */
+function bytesAt(path: string, position: number, length: number): string {
+  let text = '';
+  readPlainRange(path, { start: position, end: position + length }, Buffer.alloc(length), (chunk) => {
+    text += chunk.toString('latin1');
+  });
+  return text;
 }
 
 /** Hashes an existing archive, and reads its `exported_at`. */

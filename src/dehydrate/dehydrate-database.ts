@@ -4,14 +4,32 @@
  */
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { codecForFileName } from '../archive/codec.js';
+import { createHash } from 'node:crypto';
+import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { isEncryptedCodec } from '../archive/age-codec.js';
 import type Database from 'better-sqlite3';
 import { recoverHotJournal, sizeProblem } from '../sqlite/file-header.js';
 import { DatabaseReadError, HydrationError, DatabaseLockedError } from '../errors.js';
 import { quoteIdent } from '../sqlite/identifiers.js';
-import { checkProblems } from '../sqlite/check.js';
-import { ArchiveWriter, type ArchiveWriteOutcome, type KnownArchive } from '../archive/write-archive.js';
+import { checkProblems, checkTables } from '../sqlite/check.js';
+import {
+  ArchiveWriter,
+  objectLine,
+  SectionMismatchError,
+  type ArchiveWriteOutcome,
+  type KnownArchive,
+} from '../archive/write-archive.js';
+import { ARCHIVE_WRITER_REVISION } from '../archive/format.js';
+import {
+  PageHashing,
+  provenUnchanged,
+  tablePagesMinBytes,
+  type TablePageEntry,
+  type TablePageHashes,
+  type TablePagesRecord,
+} from './table-pages.js';
+import type { PageTree } from './page-hash-protocol.js';
+import { sectionTableHash, type TableContentHash } from '../archive/table-hashes.js';
 import { readDatabasePlan, type DatabasePlan } from './read-schema.js';
 import { readSequences, writeTables } from './export-tables.js';
 import { describe, openForExport, statDatabaseFile, type ExportContext } from './open-database.js';
@@ -42,6 +60,16 @@ export interface DehydrateDatabaseOptions {
   readonly faults?: ExportFaults | undefined;
   /** The sync state's hashes of the archive: they tell an unchanged encrypted archive that cannot be decrypted here. */
   readonly known?: KnownArchive | undefined;
+  /**
+   * The page hashes the last export of this database recorded (the sync state), when `archivePath` is still the
+   * archive it wrote: tables whose pages are unchanged are copied from it instead of read (see table-pages.ts).
+   */
+  readonly previousTables?: TablePagesRecord | undefined;
+  /**
+   * The manifest's table hashes of that archive, when the manifest lists them for its content: a copied table whose
+   * indexes and triggers are unchanged keeps its hash, and only the tables read are hashed again.
+   */
+  readonly previousTableHashes?: Readonly<Record<string, TableContentHash>> | undefined;
 }
 
 /** Result of dehydrating one database. */
@@ -58,7 +86,16 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
    * archive.
    */
   readonly fileStamp?: DatabaseFileStamp;
+  /** What to record for the next export: each table's page hash and section (absent when they could not be taken). */
+  readonly tablePages?: TablePagesRecord;
+  /** Tables whose section was copied from the existing archive, their pages being unchanged (see table-pages.ts). */
+  readonly tablesCopied: readonly string[];
+  /** The manifest's table hashes of the archive, when tables were copied (else the manifest reads the archive). */
+  readonly tableHashes?: Record<string, TableContentHash>;
 }
+
+/** The export may not copy tables after all: it starts again as a full export. */
+class ReadInFull extends Error {}
 
 /**
  * Dehydrates one database file into its archive.
@@ -67,7 +104,12 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
 export function dehydrateDatabase(options: DehydrateDatabaseOptions): DehydrateDatabaseOutcome {
   for (let attempt = 0; ; attempt++) {
     try {
-      return dehydrateOnce(options);
+      try {
+        return dehydrateOnce(options);
+      } catch (error) {
+        if (!(error instanceof ReadInFull) && !(error instanceof SectionMismatchError)) throw error;
+        return dehydrateOnce({ ...options, previousTables: undefined });
+      }
     } catch (error) {
       // A read-only connection cannot roll back a hot journal (SQLITE_READONLY_ROLLBACK). While another process
       // writes, one can be seen for an instant; after a crashed writer it stays. Retry, then let SQLite recover it
@@ -88,33 +130,45 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   const db = openForExport(dbPath, options.busyTimeoutMs, context);
   let writer: ArchiveWriter | undefined;
   let helper: ExportHelper | undefined;
+  let hashing: PageHashing | undefined;
   try {
     writer = new ArchiveWriter(archivePath, { known: options.known });
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
     db.pragma('cache_size = -2048');
-    // The read transaction, and a helper thread on the same snapshot when the database is large.
-    // An encrypted archive is exported on one thread: the helper's part files would be plaintext on disk.
-    const encrypted = isEncryptedCodec(codecForFileName(basename(archivePath)));
-    helper = beginSnapshot(db, dbPath, size, options.faults, !encrypted && options.parallel !== false);
-    const problems = checkSnapshot(db, dbPath, helper, context);
+    // The read transaction, and a helper thread on the same snapshot when the database is large. An encrypted archive
+    // is exported on one thread (the helper's part files would be plaintext on disk), and so is one that may copy
+    // tables (it checks only the tables it reads). Tables are copied from a plain archive only, and a small
+    // database is read in full (the child would cost more).
+    const codec = codecForFileName(basename(archivePath));
+    const minBytes = tablePagesMinBytes();
+    const pagesApply = codec === IDENTITY_CODEC && minBytes !== undefined && size >= minBytes;
+    const previous = pagesApply ? options.previousTables : undefined;
+    const parallel = !isEncryptedCodec(codec) && options.parallel !== false && previous === undefined;
+    helper = beginSnapshot(db, dbPath, size, options.faults, parallel);
+    const problems = checkSnapshot(db, dbPath, helper, context, previous === undefined);
     if (problems !== undefined) throwIfDamaged(problems, context);
-    // Inside the read transaction: no commit can land between this stamp and the rows read below.
+    // Inside the read transaction: no commit can land between this stamp and the rows read below. Page hashes are only
+    // the snapshot's while the file alone holds the database (no -journal, no -wal frames): the stamp is taken only then.
     const stamp = readFileStamp(dbPath);
     const fileStamp = stamp !== undefined && stampVouches(stamp, Date.now()) ? { fileStamp: stamp } : {};
     const plan = readDatabasePlan(db);
-    const counts = countRows(db, plan);
-    let units: readonly ExportUnit[] = plan.tables.map((_, index) => ({ table: index }));
-    if (helper !== undefined) {
-      const shared = helper.share(db, plan.tables, counts, plan.pragmas.encoding, writer.tempPath);
-      if (shared !== undefined) {
-        units = shared;
-      } else {
-        helper = undefined;
-        throwIfDamaged(checkProblems(db, 'quick_check', 5), context);
-      }
-    }
+    const trees = pagesApply && stamp !== undefined ? tableTrees(db, plan) : [];
+    // With a record of the last export: the tables to copy, checking the others; else the hashes to record, taken by a
+    // child process while the rows are read.
+    const chosen =
+      previous === undefined
+        ? undefined
+        : chooseCopies({ db, plan, trees, previous, dbPath, scratch: writer.tempPath, context });
+    const copied = chosen?.copied ?? new Map<string, TablePageEntry>();
+    let hashes = chosen?.hashes;
+    if (previous === undefined && trees.length >= 2)
+      hashing = PageHashing.start(dbPath, trees, writer.tempPath, size);
+    const counts = countRows(db, plan, copied);
+    const shared = shareUnits(helper, db, plan, counts, writer.tempPath, context);
+    const units = shared.units;
+    helper = shared.helper;
 
     writer.writeHeader(database, options.fileName, plan.pragmas);
     const written = writeTables({
@@ -126,16 +180,24 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       helper,
       context,
       onProgress: options.onProgress,
+      copied: new Map([...copied].map(([name, e]) => [name, { path: archivePath, ...e }])),
     });
     if (helper !== undefined) {
       finishHelper(helper, db, { dbPath, inode, helperRows: written.helperRows, context });
       helper = undefined;
     }
     writer.writeFooter(readSequences(db, plan, context), plan.objects, plan.schemaOrder);
+    // Before the read transaction ends: the child's answer is about this snapshot only while it lasts.
+    hashes ??= hashing?.wait();
+    hashing = undefined;
+    const tablePages =
+      hashes === undefined ? {} : { tablePages: pagesRecord(hashes, trees, counts, plan, writer) };
     db.exec('COMMIT');
     db.close();
     const outcome = writer.commit();
     const { rowsPerTable, totalRows, helperRows } = written;
+    const tableHashes =
+      copied.size === 0 ? {} : { tableHashes: hashesOfTables(archivePath, plan, writer, copied, options) };
     return {
       ...outcome,
       rowsPerTable,
@@ -143,8 +205,12 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
       totalRows,
       helperRows,
       ...fileStamp,
+      ...tablePages,
+      ...tableHashes,
+      tablesCopied: [...copied.keys()],
     };
   } catch (error) {
+    hashing?.cancel();
     return failed(error, { db, writer, helper, busyTimeoutMs: options.busyTimeoutMs, context });
   }
 }
@@ -159,12 +225,14 @@ function checkSnapshot(
   dbPath: string,
   helper: ExportHelper | undefined,
   context: ExportContext,
+  wholeFile: boolean,
 ): readonly string[] | undefined {
   // A damaged file must never replace a good archive (Property 5). Reading rows proves little: damaged index
   // or interior pages can go unnoticed, so every page is checked, inside the same snapshot. quick_check is O(N),
   // about the cost of one more scan; integrity_check would add an index lookup per row. On one thread it runs
   // first; with a helper thread, the helper runs it while this thread reads rows.
-  const problems = helper === undefined ? checkProblems(db, 'quick_check', 5) : undefined;
+  // An export that may copy tables checks the tables it reads, once it knows them.
+  const problems = helper === undefined && wholeFile ? checkProblems(db, 'quick_check', 5) : undefined;
   // SQLite reads a page missing from a cut file as zeros, which quick_check can miss; the header and size show it.
   // The read transaction holds the shared lock here, so no writer is half-way through a commit.
   const headerProblem = sizeProblem(db, dbPath);
@@ -180,18 +248,161 @@ function checkSnapshot(
   return problems;
 }
 
-/** Rows per table of the plan (0 for virtual tables). */
-function countRows(db: Database.Database, plan: DatabasePlan): number[] {
+/**
+ * The units of work, shared with the helper thread when there is one; without it (it could not take them) every page
+ * is checked here.
+ */
+function shareUnits(
+  helper: ExportHelper | undefined,
+  db: Database.Database,
+  plan: DatabasePlan,
+  counts: readonly number[],
+  tempPath: string,
+  context: ExportContext,
+): { units: readonly ExportUnit[]; helper: ExportHelper | undefined } {
+  const units = plan.tables.map((_, index) => ({ table: index }));
+  if (helper === undefined) return { units, helper };
+  const shared = helper.share(db, plan.tables, counts, plan.pragmas.encoding, tempPath);
+  if (shared !== undefined) return { units: shared, helper };
+  throwIfDamaged(checkProblems(db, 'quick_check', 5), context);
+  return { units, helper: undefined };
+}
+
+/**
+ * The tables whose sections are copied from the last export's archive (their pages and schema unchanged: see
+ * table-pages.ts), with the page hashes now; the tables to be read are checked with quick_check.
+ * @throws {ReadInFull} when no table can be copied (the export then starts again, in full)
+ * @throws {DatabaseReadError} when a table to be read is damaged
+ */
+function chooseCopies(run: {
+  db: Database.Database;
+  plan: DatabasePlan;
+  trees: readonly (PageTree & { sql: string })[];
+  previous: TablePagesRecord;
+  dbPath: string;
+  scratch: string;
+  context: ExportContext;
+}): { copied: Map<string, TablePageEntry>; hashes: TablePageHashes } {
+  const hashes = run.trees.length >= 2 ? PageHashing.now(run.dbPath, run.trees, run.scratch) : undefined;
+  if (hashes === undefined) throw new ReadInFull();
+  const current = new Map(run.trees.map((t) => [t.name, { root: t.root, sql: t.sql }]));
+  const copied = provenUnchanged(run.previous, hashes, current, ARCHIVE_WRITER_REVISION);
+  if (copied.size === 0) throw new ReadInFull();
+  const read = run.plan.tables
+    .filter((t) => t.selectSql !== undefined && !copied.has(t.name))
+    .map((t) => t.name);
+  throwIfDamaged(checkTables(run.db, read), run.context);
+  return { copied, hashes };
+}
+
+/** Rows per table of the plan (0 for virtual tables; a copied table's as recorded, its pages being unchanged). */
+function countRows(
+  db: Database.Database,
+  plan: DatabasePlan,
+  copied: ReadonlyMap<string, TablePageEntry>,
+): number[] {
   return plan.tables.map((table) =>
     table.selectSql === undefined
       ? 0
-      : Number(
+      : (copied.get(table.name)?.rows ??
+        Number(
           db
             .prepare(`SELECT count(*) FROM main.${quoteIdent(table.name)}`)
             .pluck()
             .get(),
-        ),
+        )),
   );
+}
+
+/** The table b-trees whose pages are hashed: every table read from a b-tree of its own, with its `CREATE` text. */
+function tableTrees(db: Database.Database, plan: DatabasePlan): (PageTree & { sql: string })[] {
+  const roots = new Map(
+    (
+      db
+        .prepare("SELECT name, rootpage FROM main.sqlite_schema WHERE type = 'table'")
+        .safeIntegers(false)
+        .all() as { name: string; rootpage: number | null }[]
+    ).map((r) => [r.name, r.rootpage ?? 0]),
+  );
+  return plan.tables
+    .filter((t) => t.selectSql !== undefined && (roots.get(t.name) ?? 0) > 1)
+    .map((t) => ({ name: t.name, root: roots.get(t.name) ?? 0, sql: t.sql }));
+}
+
+/** The record of this export's tables for the next one: each hashed table's pages, rows and section. */
+function pagesRecord(
+  hashes: TablePageHashes,
+  trees: readonly (PageTree & { sql: string })[],
+  counts: readonly number[],
+  plan: DatabasePlan,
+  writer: ArchiveWriter,
+): TablePagesRecord {
+  const sections = new Map(writer.sections.map((s) => [s.name, s]));
+  const rows = new Map(plan.tables.map((t, i) => [t.name, counts[i] ?? 0]));
+  const objects = objectsDigests(plan);
+  const tables: TablePageEntry[] = [];
+  for (const tree of trees) {
+    const pages = hashes.tables.get(tree.name);
+    const section = sections.get(tree.name);
+    if (pages === undefined || section === undefined) continue;
+    tables.push({
+      name: tree.name,
+      root: tree.root,
+      sql: tree.sql,
+      pages,
+      rows: rows.get(tree.name) ?? 0,
+      start: section.start,
+      end: section.end,
+      objects: objects[tree.name] ?? '',
+    });
+  }
+  return {
+    writerRevision: ARCHIVE_WRITER_REVISION,
+    pageSize: hashes.pageSize,
+    usableSize: hashes.usableSize,
+    textEncoding: hashes.textEncoding,
+    tables,
+  };
+}
+
+/**
+ * The manifest's table hashes of an archive with copied tables: a copied table whose `objects` lines are unchanged
+ * keeps the hash the manifest lists; every other table is hashed from its section (table-hashes.ts).
+ */
+function hashesOfTables(
+  archivePath: string,
+  plan: DatabasePlan,
+  writer: ArchiveWriter,
+  copied: ReadonlyMap<string, TablePageEntry>,
+  options: DehydrateDatabaseOptions,
+): Record<string, TableContentHash> {
+  const objects = objectsDigests(plan);
+  const out: Record<string, TableContentHash> = Object.create(null) as Record<string, TableContentHash>;
+  for (const section of writer.sections) {
+    const kept = options.previousTableHashes?.[section.name];
+    const entry = copied.get(section.name);
+    if (kept !== undefined && entry !== undefined && entry.objects === objects[section.name]) {
+      out[section.name] = kept;
+      continue;
+    }
+    const lines = plan.objects
+      .filter((o) => o.type !== 'view' && o.tbl_name === section.name)
+      .map((o) => objectLine(o));
+    out[section.name] = sectionTableHash(archivePath, section, lines);
+  }
+  return out;
+}
+
+/** Per table, the SHA-256 of its `objects` lines as the manifest's table hash covers them (table-hashes.ts). */
+function objectsDigests(plan: DatabasePlan): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const table of plan.tables) {
+    const hash = createHash('sha256');
+    for (const o of plan.objects)
+      if (o.type !== 'view' && o.tbl_name === table.name) hash.update(`${objectLine(o)}\n`);
+    out[table.name] = hash.digest('hex');
+  }
+  return out;
 }
 
 /**
@@ -230,6 +441,13 @@ function failed(
   },
 ): never {
   const { db, helper, context } = run;
+  if (error instanceof ReadInFull || error instanceof SectionMismatchError) {
+    // Not a failure: the export starts again, in full.
+    helper?.stop();
+    run.writer?.abort();
+    if (db.open) db.close();
+    throw error;
+  }
   // Reading may meet damage before quick_check has reported it (with a helper thread, the check runs alongside):
   // report it as the check words it.
   const damage = isCorruption(error) ? damageFound(helper, db) : undefined;

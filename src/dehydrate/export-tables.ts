@@ -26,6 +26,8 @@ export interface TablesExport {
   readonly helper: ExportHelper | undefined;
   readonly context: ExportContext;
   readonly onProgress?: ProgressListener | undefined;
+  /** Tables whose section is copied from an archive (their pages unchanged since it was written), by name. */
+  readonly copied?: ReadonlyMap<string, { path: string; start: number; end: number; rows: number }>;
 }
 
 /** Rows written. */
@@ -57,13 +59,24 @@ export function writeTables(job: TablesExport): TablesWritten {
         rowsTotal: rowTotal,
       });
     progress(0);
-    job.writer.beginTable({
+    const meta = {
       name: table.name,
       schema: table.sql,
       type: table.kind,
       ...(table.rowidKey === undefined ? {} : { rowid_key: table.rowidKey }),
       row_count: rowTotal,
-    });
+    };
+    const copy = job.copied?.get(table.name);
+    if (copy !== undefined) {
+      // Its units (one: a database that copies tables is read on one thread) are not read.
+      while (job.units[next]?.table === index) next++;
+      job.writer.copyTable(meta, copy);
+      rowsPerTable[table.name] = copy.rows;
+      totalRows += copy.rows;
+      progress(copy.rows);
+      continue;
+    }
+    job.writer.beginTable(meta);
     let written = 0;
     for (let unit = job.units[next]; unit?.table === index; unit = job.units[++next]) {
       const fromHelper = takeFromHelper(job.helper, next, () => written, progress);

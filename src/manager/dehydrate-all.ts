@@ -9,14 +9,25 @@ import {
   hasDatabaseExtension,
   isSafeFileName,
 } from '../archive/naming.js';
-import { dehydrateDatabase } from '../dehydrate/dehydrate-database.js';
+import {
+  dehydrateDatabase,
+  type DehydrateDatabaseOptions,
+  type DehydrateDatabaseOutcome,
+} from '../dehydrate/dehydrate-database.js';
 import { codecOfFile } from '../archive/archive-file.js';
 import { archiveContentFields, type ArchiveContentFields } from '../archive/table-hashes.js';
 import { removeStaleTempFiles } from '../files/atomic-file.js';
 import { readManifest, writeManifest, type ManifestEntry } from '../manifest/manifest.js';
 import { assertArchiveDir, assertDataDir } from './paths.js';
 import { checkBeforeDehydrate } from '../sync/dehydrate-guard.js';
-import { exportIsCurrent, readSyncRecord, recordMatch, type MatchedBy } from '../sync/sync-state.js';
+import {
+  archiveUnchangedSince,
+  exportIsCurrent,
+  readSyncRecord,
+  recordMatch,
+  type MatchedBy,
+  type SyncRecord,
+} from '../sync/sync-state.js';
 import { CODECS } from '../archive/codec.js';
 import type { KnownArchive } from '../archive/write-archive.js';
 import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
@@ -61,16 +72,21 @@ export function dehydrateAll(
         busyTimeoutMs: ctx.busyTimeoutMs,
       };
       const overwrote = checkBeforeDehydrate({ ...target, archivePath: existing }, options.force === true);
-      const unchanged =
-        overwrote === undefined && existing === archivePath
-          ? resultIfNotChanged(target, entries[fileName])
-          : undefined;
+      const sameArchive = overwrote === undefined && existing === archivePath;
+      const record = sameArchive ? readSyncRecord(ctx.dataDir, fileName, archivePath) : undefined;
+      const unchanged = sameArchive ? resultIfNotChanged(target, record, entries[fileName]) : undefined;
       if (unchanged !== undefined) {
         databases[fileName] = unchanged;
         continue;
       }
       const known = knownArchive(ctx, fileName, archivePath);
-      const outcome = dehydrateDatabase({ ...target, database, onProgress: ctx.onProgress, known });
+      const outcome = dehydrateDatabase({
+        ...target,
+        database,
+        onProgress: ctx.onProgress,
+        known,
+        ...previousTables(record, archivePath, entries[fileName]),
+      });
       // A codec switch (gzip, age): the old file goes once the new one is in place, so the database never has none
       // (nor two).
       removeOtherArchives(archivePath, database);
@@ -82,19 +98,9 @@ export function dehydrateAll(
         changed: outcome.changed,
         sha256: outcome.sha256,
         ...(overwrote === undefined ? {} : { overwrote }),
+        ...(outcome.tablesCopied.length === 0 ? {} : { tablesCopied: outcome.tablesCopied.length }),
       };
-      entries[fileName] = {
-        archive_path: basename(archivePath),
-        tables_exported: outcome.tablesExported,
-        total_rows: outcome.totalRows,
-        sha256: outcome.sha256,
-        bytes: outcome.bytes,
-        // An unchanged encrypted archive that cannot be decrypted here keeps the export time it was listed with.
-        exported_at:
-          (!outcome.changed && previous?.sha256 === outcome.sha256 ? previous.exported_at : undefined) ??
-          outcome.exportedAt,
-        ...contentFields(archivePath, outcome.contentSha256, previous),
-      };
+      entries[fileName] = manifestEntry(archivePath, outcome, previous);
       // Last: the archive is written and listed whether or not the sync state can be.
       recordMatch({
         ...target,
@@ -102,6 +108,7 @@ export function dehydrateAll(
         archiveSha256: outcome.sha256,
         contentHash: outcome.contentSha256,
         fileStamp: outcome.fileStamp,
+        tablePages: outcome.tablePages,
       });
     } catch (error) {
       // The archive was kept: so is its manifest entry (kept above), if it has one.
@@ -109,6 +116,33 @@ export function dehydrateAll(
     }
   }
   return finish(ctx, timestamp, databases, entries, errorDetails);
+}
+
+/** The manifest entry of an archive just written (or found unchanged). */
+function manifestEntry(
+  archivePath: string,
+  outcome: DehydrateDatabaseOutcome,
+  previous: ManifestEntry | undefined,
+): ManifestEntry {
+  return {
+    archive_path: basename(archivePath),
+    tables_exported: outcome.tablesExported,
+    total_rows: outcome.totalRows,
+    sha256: outcome.sha256,
+    bytes: outcome.bytes,
+    // An unchanged encrypted archive that cannot be decrypted here keeps the export time it was listed with.
+    exported_at:
+      (!outcome.changed && previous?.sha256 === outcome.sha256 ? previous.exported_at : undefined) ??
+      outcome.exportedAt,
+    // With copied tables, the export hashed the tables it read and kept the others' hashes: no read of the archive.
+    ...(outcome.tableHashes === undefined
+      ? contentFields(archivePath, outcome.contentSha256, previous)
+      : {
+          codec: codecOfFile(archivePath).name,
+          content_sha256: outcome.contentSha256,
+          tables: outcome.tableHashes,
+        }),
+  };
 }
 
 /** Two databases (`shop.db`, `shop.sqlite`) whose archives would have one name: neither is dehydrated. */
@@ -127,9 +161,9 @@ function assertOwnArchive(sharing: readonly string[], archivePath: string, dbPat
  */
 function resultIfNotChanged(
   target: { dataDir: string; fileName: string; dbPath: string; archivePath: string },
+  record: SyncRecord | undefined,
   listed: ManifestEntry | undefined,
 ): DatabaseResult | undefined {
-  const record = readSyncRecord(target.dataDir, target.fileName, target.archivePath);
   // An entry from before content hashes were listed is rewritten by a full export.
   if (
     listed === undefined ||
@@ -146,6 +180,26 @@ function resultIfNotChanged(
     changed: false,
     sha256: record.archiveSha256,
     notRead: true,
+  };
+}
+
+/**
+ * What the last export recorded of its tables' pages, while the archive is still the file it wrote (same inode,
+ * size and times as the sync state recorded), with the manifest's table hashes when they are of that archive.
+ */
+function previousTables(
+  record: SyncRecord | undefined,
+  archivePath: string,
+  listed: ManifestEntry | undefined,
+): Pick<DehydrateDatabaseOptions, 'previousTables' | 'previousTableHashes'> {
+  if (record?.tablePages === undefined || !archiveUnchangedSince(record, archivePath)) return {};
+  const hashes =
+    listed?.content_sha256 === record.contentHash && listed.sha256 === record.archiveSha256
+      ? listed.tables
+      : undefined;
+  return {
+    previousTables: record.tablePages,
+    ...(hashes === undefined ? {} : { previousTableHashes: hashes }),
   };
 }
 

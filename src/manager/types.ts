@@ -83,6 +83,11 @@ export interface DatabaseResult {
    * (same stamp; see `exportIsCurrent`), so the archive and manifest entry stand as they are.
    */
   readonly notRead?: boolean;
+  /**
+   * How many tables were copied from the existing archive instead of read, their pages being unchanged since the
+   * export that wrote it (see docs/incremental-export.md); absent when none was.
+   */
+  readonly tablesCopied?: number;
 }
 
 /** Options of {@link DBHydrationManager.dehydrateAll}. */

@@ -56,6 +56,24 @@ export function checkVirtualTables(db: Database): string[] {
   return problems;
 }
 
+/**
+ * The problems `PRAGMA quick_check(<table>)` reports for the given tables (each b-tree of the table and of its
+ * indexes), each prefixed with the table's name: an export that copies the other tables' rows checks only the tables
+ * it reads.
+ */
+export function checkTables(db: Database, names: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const name of names) {
+    const rows = db.pragma(`main.quick_check('${name.replaceAll("'", "''")}')`) as Record<string, unknown>[];
+    for (const r of rows) {
+      const message = String(Object.values(r)[0]).replace(DATABASE_HEADING, '');
+      if (message !== 'ok' && !isContentlessFts4Limitation(db, message))
+        problems.push(`table "${name}": ${message}`);
+    }
+  }
+  return problems;
+}
+
 function isContentlessFts4Limitation(db: Database, message: string): boolean {
   const name = FTS4_UNCHECKABLE.exec(message)?.[1];
   if (name === undefined) return false;

@@ -19,6 +19,7 @@ import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { ARCHIVE_EXTENSION, databaseNameOf } from '../archive/naming.js';
 import { ARCHIVE_WRITER_REVISION } from '../archive/format.js';
 import { readFileStamp, sameStamp, type DatabaseFileStamp } from '../sqlite/file-stamp.js';
+import type { TablePagesRecord } from '../dehydrate/table-pages.js';
 import { commitTempFile, removeStaleTempFiles, tempPathFor, writeFileAtomic } from '../files/atomic-file.js';
 
 /** The directory inside the data directory that holds sync state. */
@@ -84,6 +85,11 @@ export interface SyncRecord {
    * `dehydrate` need not read the database again ({@link exportIsCurrent}).
    */
   readonly exported?: ExportStamp;
+  /**
+   * The page hashes of the database's tables when dehydrate last read it, with each table's section in this archive:
+   * the next dehydrate copies the sections of tables whose pages are unchanged (src/dehydrate/table-pages.ts).
+   */
+  readonly tablePages?: TablePagesRecord;
   readonly pendingMerge?: PendingMerge;
 }
 
@@ -236,6 +242,8 @@ export interface RecordMatchOptions {
   readonly contentHash?: string;
   /** The database file's stamp inside the read transaction of the export that made this archive (dehydrate only). */
   readonly fileStamp?: DatabaseFileStamp | undefined;
+  /** The page hashes and sections of the export that wrote this archive (dehydrate only). */
+  readonly tablePages?: TablePagesRecord | undefined;
 }
 
 /**
@@ -279,6 +287,7 @@ export function recordMatch(options: RecordMatchOptions): SyncRecord {
             contentHash: options.contentHash ?? archiveContentHash(paths.base),
           },
         }),
+    ...(options.tablePages === undefined ? {} : { tablePages: options.tablePages }),
   };
   writeRecord(dataDir, record);
   return record;
