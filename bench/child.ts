@@ -49,7 +49,11 @@ if (op === 'merge' || op === 'merge-unchecked') {
   const [dataDir, archiveDir, fileName] = rest as [string, string, string];
   const manager = new lib.DBHydrationManager({ dataDir, archiveDir, databases: [fileName] });
   const start = performance.now();
-  let result: { readonly totalRows: number; readonly errors: readonly string[] };
+  let result: {
+    readonly totalRows: number;
+    readonly errors: readonly string[];
+    readonly databases: Readonly<Record<string, object>>;
+  };
   let backedUp = false;
   if (op === 'dehydrate') {
     result = await manager.dehydrateAll();
@@ -61,7 +65,16 @@ if (op === 'merge' || op === 'merge-unchecked') {
   const ms = performance.now() - start;
   if (op === 'replace' && !backedUp) throw new Error('replace: no database was backed up');
   process.stdout.write(
-    `${JSON.stringify({ ms, rows: result.totalRows, errors: result.errors, maxRssKiB: process.resourceUsage().maxRSS })}\n`,
+    `${JSON.stringify({
+      ms,
+      rows: result.totalRows,
+      errors: result.errors,
+      tablesCopied: Object.values(result.databases).reduce(
+        (n, d) => n + ('tablesCopied' in d && typeof d.tablesCopied === 'number' ? d.tablesCopied : 0),
+        0,
+      ),
+      maxRssKiB: process.resourceUsage().maxRSS,
+    })}\n`,
   );
 } else {
   throw new Error(usage);

@@ -189,3 +189,48 @@ export function ensureFixture(path: string, totalRows: number, seed = 20261124):
     throw error;
   }
 }
+
+/** How many tables the many-tables fixture has (issue 14: "100 tables of which one changed"). */
+export const MANY_TABLES = 100;
+
+/**
+ * Creates the many-tables fixture at `path` unless it exists: {@link MANY_TABLES} tables of the same shape (an
+ * INTEGER PRIMARY KEY, text, REALs, an integer, a sometimes-NULL note), `totalRows` rows over all of them, each table
+ * with an index. Built in `<path>.tmp` and renamed, like {@link ensureFixture}.
+ */
+export function ensureManyTablesFixture(path: string, totalRows: number, seed = 20261206): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.tmp`;
+  rmSync(temp, { force: true });
+  const db = new Database(temp);
+  try {
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    const rand = prng(seed);
+    const perTable = Math.max(1, Math.round(totalRows / MANY_TABLES));
+    db.transaction(() => {
+      for (let t = 0; t < MANY_TABLES; t++) {
+        const name = `t${String(t).padStart(3, '0')}`;
+        db.exec(
+          `CREATE TABLE ${name} (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, price REAL, qty REAL, n INTEGER, note TEXT)`,
+        );
+        db.exec(`CREATE INDEX ${name}_symbol ON ${name}(symbol)`);
+        const insert = db.prepare(`INSERT INTO ${name} VALUES (?, ?, ?, ?, ?, ?)`);
+        for (let i = 1; i <= perTable; i++) {
+          insert.run(
+            i,
+            SYMBOLS[Math.floor(rand() * SYMBOLS.length)] ?? 'X',
+            round(10 + rand() * 60_000, 2),
+            rand() * 20,
+            BigInt(Math.floor(rand() * 2 ** 40)),
+            rand() < 0.8 ? null : (NOTES[Math.floor(rand() * NOTES.length)] ?? null),
+          );
+        }
+      }
+    })();
+  } finally {
+    db.close();
+  }
+  renameSync(temp, path);
+}

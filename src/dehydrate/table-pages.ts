@@ -3,7 +3,7 @@
  * when the last export read it, under the same schema, has the same rows, so its section of the archive can be copied
  * from the archive that export wrote instead of being read and encoded again.
  *
- * What proves it, all of which must hold (docs/incremental-export.md):
+ * What proves it, all of which must hold (docs/sync.md):
  * - the hashes are taken inside the export's read transaction, while the database file alone holds the database (no
  *   `-journal`, no `-wal` with frames): the shared lock (rollback journal) or the reader's WAL mark 0 keeps every
  *   writer and checkpointer off the file until the transaction ends, so the bytes hashed are the snapshot exported;

@@ -85,7 +85,7 @@ export interface DatabaseResult {
   readonly notRead?: boolean;
   /**
    * How many tables were copied from the existing archive instead of read, their pages being unchanged since the
-   * export that wrote it (see docs/incremental-export.md); absent when none was.
+   * export that wrote it (see docs/sync.md, "only changed tables are read"); absent when none was.
    */
   readonly tablesCopied?: number;
 }
