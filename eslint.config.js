@@ -75,6 +75,8 @@ const OPENS_FILES = [
   'src/cli/passphrase-prompt.ts',
   'src/dehydrate/page-hash-child.ts',
   'src/dehydrate/table-pages.ts',
+  'src/sqlite/btree-hashes.ts',
+  'src/sqlite/held-file.ts',
 ];
 const FS_OPENERS = [
   'open',

@@ -58,6 +58,49 @@ describe('locks held by this process survive the library', () => {
     }
   });
 
+  it('a dehydrate that copies tables (reading their pages in this process) leaves the lock held', async () => {
+    const { dir, cleanup } = tempDir();
+    const before = process.env.DB_HYDRATION_TABLE_PAGES;
+    process.env.DB_HYDRATION_TABLE_PAGES = 'force';
+    try {
+      const path = join(dir, 'app.db');
+      makeDatabase(path, (db) =>
+        db.exec('CREATE TABLE t (a); CREATE TABLE u (b); INSERT INTO t VALUES (1), (2)'),
+      );
+      const manager = new DBHydrationManager({ dataDir: dir });
+      assert.deepEqual((await manager.dehydrateAll()).errors, []);
+      const app = new Database(path);
+      try {
+        app.exec('INSERT INTO u VALUES (3)');
+        app.exec('BEGIN');
+        app.prepare('SELECT count(*) FROM t').get();
+        assert.equal(otherProcessCanWrite(path), false, 'the read transaction locks out writers');
+        // Twice: the second reads the pages through the descriptor the first one opened.
+        for (let run = 0; run < 2; run++) {
+          const result = await manager.dehydrateAll();
+          assert.deepEqual(result.errors, []);
+          const own = result.databases['app.db'];
+          // The first copies t (u changed); the second both (or, past the racy window, reads nothing at all).
+          if (run === 0) assert.equal(own?.tablesCopied, 1, 'table t was copied, its pages read here');
+          else assert.ok(own?.tablesCopied === 2 || own?.notRead === true, JSON.stringify(own));
+          assert.equal(
+            otherProcessCanWrite(path),
+            false,
+            'still locked after a dehydrate that copied tables',
+          );
+        }
+        app.exec('COMMIT');
+        assert.equal(otherProcessCanWrite(path), true, 'writable once the transaction ends');
+      } finally {
+        app.close();
+      }
+    } finally {
+      if (before === undefined) delete process.env.DB_HYDRATION_TABLE_PAGES;
+      else process.env.DB_HYDRATION_TABLE_PAGES = before;
+      cleanup();
+    }
+  });
+
   it('hydrate --force reports a WAL database this process has open as in use and leaves it alone', async () => {
     const { dir, cleanup } = tempDir();
     try {

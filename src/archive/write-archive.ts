@@ -52,6 +52,11 @@ export class SectionMismatchError extends Error {}
 export interface KnownArchive {
   readonly sha256: string;
   readonly contentHash: string;
+  /**
+   * The caller found the file, by its identity (inode, size, modification and change times), to be the one these
+   * hashes were taken of: its content is then compared by hash, without reading the file.
+   */
+  readonly identityChecked?: boolean;
 }
 
 /** Writes one archive; call the methods in file order, then {@link ArchiveWriter.commit}. */
@@ -81,7 +86,10 @@ export class ArchiveWriter {
     const codec = codecForArchivePath(target);
     this.codec = codec;
     this.encrypted = isEncryptedCodec(codec);
-    const comparison = existsSync(target) ? openComparison(target, this.encrypted, this.known) : undefined;
+    const comparison =
+      existsSync(target) && this.known?.identityChecked !== true
+        ? openComparison(target, this.encrypted, this.known)
+        : undefined;
     this.comparison = comparison;
     try {
       const contentHash = this.contentHash;
@@ -257,7 +265,8 @@ export class ArchiveWriter {
    */
   private knownUnchanged(contentSha256: string): boolean {
     const known = this.known;
-    if (!this.encrypted || known === undefined || known.contentHash !== contentSha256) return false;
+    if (known === undefined || known.contentHash !== contentSha256) return false;
+    if (!this.encrypted && known.identityChecked !== true) return false;
     return existsSync(this.target) && hashArchiveFile(this.target).sha256 === known.sha256;
   }
 

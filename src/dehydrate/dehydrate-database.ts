@@ -21,6 +21,7 @@ import {
 } from '../archive/write-archive.js';
 import { ARCHIVE_WRITER_REVISION } from '../archive/format.js';
 import {
+  hashTablePagesNow,
   PageHashing,
   provenUnchanged,
   tablePagesMinBytes,
@@ -160,7 +161,7 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     const chosen =
       previous === undefined
         ? undefined
-        : chooseCopies({ db, plan, trees, previous, dbPath, scratch: writer.tempPath, context });
+        : chooseCopies({ db, plan, trees, previous, dbPath, ino: inode, context });
     const copied = chosen?.copied ?? new Map<string, TablePageEntry>();
     let hashes = chosen?.hashes;
     if (previous === undefined && trees.length >= 2)
@@ -280,10 +281,10 @@ function chooseCopies(run: {
   trees: readonly (PageTree & { sql: string })[];
   previous: TablePagesRecord;
   dbPath: string;
-  scratch: string;
+  ino: number;
   context: ExportContext;
 }): { copied: Map<string, TablePageEntry>; hashes: TablePageHashes } {
-  const hashes = run.trees.length >= 2 ? PageHashing.now(run.dbPath, run.trees, run.scratch) : undefined;
+  const hashes = run.trees.length >= 2 ? hashTablePagesNow(run.dbPath, run.ino, run.trees) : undefined;
   if (hashes === undefined) throw new ReadInFull();
   const current = new Map(run.trees.map((t) => [t.name, { root: t.root, sql: t.sql }]));
   const copied = provenUnchanged(run.previous, hashes, current, ARCHIVE_WRITER_REVISION);

@@ -13,12 +13,15 @@
  * - the archive copied from is the file that export wrote (inode, size, modification and change times, and its
  *   SHA-256 in the sync state), and the copied section starts with the header line this export would write.
  *
- * The pages are read by a child process (page-hash-child.ts): opening and closing the file here would drop SQLite's
- * POSIX locks of this process. A full export starts the child at once and collects its answer after the rows; an
- * export that may reuse tables waits for it first.
+ * Opening and closing the database file in this process would drop SQLite's POSIX locks of this process. So an
+ * export that may copy tables, which needs the hashes before it reads anything, reads the pages here through a
+ * descriptor that is never closed (src/sqlite/held-file.ts); a full export, which only records them for next time,
+ * has a child process read them (page-hash-child.ts) while it reads the rows, and collects the answer after.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, fstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hashBtrees } from '../sqlite/btree-hashes.js';
+import { heldDescriptor } from '../sqlite/held-file.js';
 import { fileURLToPath } from 'node:url';
 import type { PageHashRequest, PageHashResult, PageTree } from './page-hash-protocol.js';
 
@@ -100,23 +103,6 @@ export class PageHashing {
   }
 
   /**
-   * Hashes now, in a child process this call waits for.
-   */
-  static now(dbPath: string, trees: readonly PageTree[], scratch: string): TablePageHashes | undefined {
-    const requestPath = `${scratch}.pages-request`;
-    const resultPath = `${scratch}.pages-result`;
-    try {
-      writeFileSync(requestPath, JSON.stringify({ dbPath, trees } satisfies PageHashRequest));
-      const { command, args } = childCommand(requestPath, resultPath);
-      spawnSync(command, args, { stdio: 'ignore', env: childEnv(), timeout: 600_000 });
-      return readResult(resultPath);
-    } finally {
-      rmSync(requestPath, { force: true });
-      rmSync(resultPath, { force: true });
-    }
-  }
-
-  /**
    * The child's answer, waiting for it (up to a limit that grows with the file's size); `undefined` when it failed or
    * took too long. Inside the read transaction: the answer is about this snapshot only while it lasts.
    */
@@ -158,6 +144,25 @@ function hasExited(pid: number): boolean {
   }
 }
 
+/**
+ * Hashes the pages of `trees` now, in this process, through a descriptor that is never closed (src/sqlite/held-file.ts):
+ * for an export that needs the answer before it reads anything. `undefined` when the file now at `dbPath` is not the
+ * file the export opened (`ino`), or it cannot be read.
+ */
+export function hashTablePagesNow(
+  dbPath: string,
+  ino: number,
+  trees: readonly PageTree[],
+): TablePageHashes | undefined {
+  const fd = heldDescriptor(dbPath);
+  if (fd === undefined || fstatSync(fd).ino !== ino) return undefined;
+  try {
+    return toHashes({ ok: true, ...hashBtrees(fd, trees) });
+  } catch {
+    return undefined;
+  }
+}
+
 function readResult(path: string): TablePageHashes | undefined {
   let result: PageHashResult;
   try {
@@ -165,6 +170,10 @@ function readResult(path: string): TablePageHashes | undefined {
   } catch {
     return undefined;
   }
+  return toHashes(result);
+}
+
+function toHashes(result: PageHashResult): TablePageHashes | undefined {
   if (!result.ok) return undefined;
   const tables = new Map<string, string>();
   for (const [name, hash] of Object.entries(result.tables))

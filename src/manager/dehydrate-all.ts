@@ -79,7 +79,7 @@ export function dehydrateAll(
         databases[fileName] = unchanged;
         continue;
       }
-      const known = knownArchive(ctx, fileName, archivePath);
+      const known = knownArchive(ctx, fileName, archivePath, record);
       const outcome = dehydrateDatabase({
         ...target,
         database,
@@ -281,8 +281,21 @@ function removeOtherArchives(archivePath: string, database: string): void {
   }
 }
 
-/** For an encrypted archive: what it held when its database last matched it (the local sync state's hashes). */
-function knownArchive(ctx: ManagerContext, fileName: string, archivePath: string): KnownArchive | undefined {
+/**
+ * What the archive held when its database last matched it (the local sync state's hashes): for an encrypted archive,
+ * and for any archive still the very file that was matched (its identity unchanged), which then need not be read to
+ * tell whether the new content is the same.
+ */
+function knownArchive(
+  ctx: ManagerContext,
+  fileName: string,
+  archivePath: string,
+  sameArchiveRecord: SyncRecord | undefined,
+): KnownArchive | undefined {
+  if (sameArchiveRecord !== undefined && archiveUnchangedSince(sameArchiveRecord, archivePath)) {
+    const { archiveSha256: sha256, contentHash } = sameArchiveRecord;
+    return { sha256, contentHash, identityChecked: true };
+  }
   if (!ctx.isEncrypted(fileName)) return undefined;
   const record = readSyncRecord(ctx.dataDir, fileName, archivePath);
   return record === undefined ? undefined : { sha256: record.archiveSha256, contentHash: record.contentHash };
