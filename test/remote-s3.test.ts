@@ -495,6 +495,70 @@ describe('push and pull (CLI, s3rver)', () => {
     }
   });
 
+  it('push or pull with no remote (no --remote, none in the config) is a usage error: exit 2, naming --remote and where to set it, no request', async () => {
+    const a = await project(['shop']);
+    try {
+      const files = filesOf(a.dir);
+      const mark = s3().requests.length;
+      for (const command of ['push', 'pull']) {
+        const r = await cli([command], a.dir);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^error: ${command} needs a remote: no --remote was given and no config file was found\\n`,
+          ),
+        );
+        assert.match(
+          r.stderr,
+          /\n {2}hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" in db-hydration\.config\.json/,
+        );
+      }
+      // A config file without "remote" is named in the message; --json does not turn the usage error into a result.
+      writeFileSync(join(a.dir, 'db-hydration.config.json'), JSON.stringify({ dataDir: 'data' }));
+      const configured = filesOf(a.dir);
+      for (const command of ['push', 'pull']) {
+        const r = await cli([command, '--json'], a.dir);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^error: ${command} needs a remote: no --remote was given and db-hydration\\.config\\.json has no "remote"\\n`,
+          ),
+        );
+        assert.match(
+          r.stderr,
+          /hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" in db-hydration\.config\.json/,
+        );
+      }
+      assert.deepEqual(filesOf(a.dir), configured, 'nothing written');
+      // A config in package.json: the hint says where in it.
+      rmSync(join(a.dir, 'db-hydration.config.json'));
+      writeFileSync(
+        join(a.dir, 'package.json'),
+        JSON.stringify({ name: 'app', dbHydration: { dataDir: 'data' } }),
+      );
+      const inPackage = await cli(['push'], a.dir);
+      assert.equal(inPackage.code, 2, inPackage.stderr);
+      assert.match(
+        inPackage.stderr,
+        /^error: push needs a remote: no --remote was given and package\.json has no "remote"\n/,
+      );
+      assert.match(
+        inPackage.stderr,
+        /hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" under "dbHydration" in package\.json/,
+      );
+      assert.equal(s3().requests.length, mark, 'not one request');
+      const now = filesOf(a.dir);
+      now.delete('package.json');
+      assert.deepEqual(now, files, 'nothing written');
+    } finally {
+      a.cleanup();
+    }
+  });
+
   it('pull refuses to overwrite a local archive with changes of its own; --force takes the remote and backs up', async () => {
     const a = await project(['shop']);
     const b = tempDir('dh-remote-clone-');

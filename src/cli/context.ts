@@ -70,6 +70,9 @@ export class CommandContext {
   readonly manager: DBHydrationManager;
   readonly bars: ProgressBars;
   readonly busyTimeoutMs: number | undefined;
+  /** The configuration the options were read with, and the file it came from (undefined: none was found). */
+  readonly config: HydrationConfig;
+  readonly configSource: string | undefined;
   readonly startedAt = Date.now();
 
   constructor(
@@ -83,6 +86,8 @@ export class CommandContext {
       throw new UsageError((error as Error).message, undefined, { cause: error });
     }
     const config = loaded.config;
+    this.config = config;
+    this.configSource = loaded.source;
     const dataDir = resolve(options.dataDir ?? config.dataDir ?? 'data');
     // Each flag overrides its own key only: --data-dir with a configured archiveDir keeps that archiveDir.
     const archiveDir = options.archiveDir !== undefined ? resolve(options.archiveDir) : config.archiveDir;
