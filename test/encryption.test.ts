@@ -121,6 +121,15 @@ describe('encrypted archives (age)', () => {
     const { dataDir, archive } = encryptedProject('interop-out');
     const decrypted = execFileSync('age', ['-d', '-i', identity, archive]);
     assert.ok(!readFileSync(archive).includes(SECRET), 'the encrypted file holds no plaintext');
+    // stats: the size as stored, and the plain size (what the age binary decrypts to).
+    const stats = JSON.parse(
+      cli(['stats', '--json', '--identity', identity, '--data-dir', dataDir], root.dir).stdout,
+    ) as { archives: { codec: string; bytes: number; plainBytes: number }[]; totalPlainBytes: number };
+    assert.deepEqual(
+      stats.archives.map((a) => [a.codec, a.bytes, a.plainBytes]),
+      [['age', statSync(archive).size, decrypted.length]],
+    );
+    assert.equal(stats.totalPlainBytes, decrypted.length);
     assert.ok(readFileSync(archive).subarray(0, 22).toString().startsWith('age-encryption.org/v1'));
     // The same database dehydrated plain: byte for byte the same archive but for the export time.
     const plainDir = join(root.dir, 'interop-out-plain');
