@@ -133,6 +133,37 @@ describe('db-hydration migrate', () => {
       fresh.cleanup();
     }
   });
+
+  it("--migrations overrides the config's migrationsDir for migrate, status and hydrate", () => {
+    const p = project(4); // the config's migrationsDir: 4 migrations
+    try {
+      const other = join(p.dir, 'other');
+      writeMigrations(other, SHOP_MIGRATIONS.slice(0, 2));
+      const firstTwo = ['0001_add_tier.sql', '0002_rename_total.sql'];
+      const dry = JSON.parse(ok(cli(['migrate', '--dry-run', '--json', '--migrations', 'other'], p.dir))) as {
+        migrationsDir: string;
+        databases: Record<string, { status: string; applied: string[] }>;
+      };
+      assert.equal(dry.migrationsDir, other);
+      const shop = dry.databases['shop.db'];
+      assert.ok(shop !== undefined);
+      assert.equal(shop.status, 'pending');
+      assert.deepEqual(shop.applied, firstTwo);
+      const status = JSON.parse(ok(cli(['status', '--json', '--migrations', 'other'], p.dir))) as {
+        databases: { migrations?: { pending: string[] } }[];
+      };
+      assert.deepEqual(status.databases[0]?.migrations?.pending.length, 2);
+
+      ok(cli(['dehydrate'], p.dir)); // the archive at version 0
+      const hydrated = JSON.parse(
+        ok(cli(['hydrate', '--force', '--migrate', '--migrations', 'other', '--json'], p.dir)),
+      ) as { databases: Record<string, { migrationsApplied?: string[] }> };
+      assert.deepEqual(hydrated.databases['shop.db']?.migrationsApplied, firstTwo);
+      assert.equal(userVersion(p.db), 2);
+    } finally {
+      p.cleanup();
+    }
+  });
 });
 
 /** Runs `args` in a project prepared by `setup` and asserts it was refused and the database and archive untouched. */
