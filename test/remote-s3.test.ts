@@ -5,14 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { CLI, type CliRun } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { ageKeygen, makeDatabase, tempDir } from './helpers/fixtures.js';
 import { S3_ENV, startProxy, startS3Server, useS3Env, type S3Server } from './helpers/s3-server.js';
 import { buildDatabase, databaseSpec } from './helpers/generators.js';
 import { DBHydrationManager } from '../src/manager.js';
@@ -401,8 +401,7 @@ describe('push and pull (CLI, s3rver)', () => {
     const b = tempDir('dh-remote-clone-');
     try {
       const identity = join(keys.dir, 'key.txt');
-      execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
-      const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+      const recipient = ageKeygen(identity);
       const remote = freshRemote();
       const config = JSON.stringify({
         encrypt: { recipients: [recipient], identityFile: identity },
