@@ -120,6 +120,7 @@ export class DBHydrationManager {
       archivePathFor: (fileName) => this.archivePathFor(fileName),
       isEncrypted: (fileName) => this.isEncrypted(fileName),
       archiveTargetFor: (fileName, compress) => this.archiveTargetFor(fileName, compress),
+      archivePathsFor: (fileName, compress) => this.archivePathsFor(fileName, compress),
       backup: (dbPath) => this.backup(dbPath),
     };
   }
@@ -173,10 +174,7 @@ export class DBHydrationManager {
    * @throws {ArchiveNameError} when the database has two archives (naming both)
    */
   archivePathFor(fileName: string): string {
-    const found = findArchive(this.archiveDir, fileName);
-    if (found === undefined) return this.archiveTargetFor(fileName);
-    this.setRecipients(fileName, found);
-    return found;
+    return this.archivePathsFor(fileName).existing;
   }
 
   /**
@@ -188,8 +186,26 @@ export class DBHydrationManager {
    * @throws {ArchiveNameError} when the database has two archives (naming both)
    */
   archiveTargetFor(fileName: string, compress?: Compression): string {
+    return this.targetFor(fileName, findArchive(this.archiveDir, fileName), compress);
+  }
+
+  /**
+   * {@link archivePathFor} (`existing`) and {@link archiveTargetFor} (`target`) of a database, from one look at the
+   * archive directory: for a command that needs both (dehydrate: where it writes, and what is there now).
+   * @throws {ArchiveNameError} when the database has two archives (naming both)
+   */
+  private archivePathsFor(fileName: string, compress?: Compression): { existing: string; target: string } {
+    const found = findArchive(this.archiveDir, fileName);
+    if (found !== undefined) this.setRecipients(fileName, found);
+    return {
+      existing: found ?? this.targetFor(fileName, undefined),
+      target: this.targetFor(fileName, found, compress),
+    };
+  }
+
+  /** {@link archiveTargetFor}, given the archive the database has now (`existing`, from {@link findArchive}). */
+  private targetFor(fileName: string, existing: string | undefined, compress?: Compression): string {
     const chosen = compress ?? this.options.perDatabase?.[fileName]?.compress ?? this.options.compress;
-    const existing = findArchive(this.archiveDir, fileName);
     const existingCodec = existing === undefined ? undefined : codecForFileName(basename(existing));
     const plainOfExisting =
       existingCodec !== undefined && isEncryptedCodec(existingCodec) ? existingCodec.inner : existingCodec;

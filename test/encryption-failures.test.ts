@@ -11,14 +11,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { cli } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { ageKeygen, fileHashes, makeDatabase, tempDir } from './helpers/fixtures.js';
 import { leafPagesOf, overwritePages } from './helpers/damage.js';
 
 const require = createRequire(import.meta.url);
@@ -41,24 +40,6 @@ const FAULT = `
   });
 })();`;
 
-function keygen(path: string): string {
-  execFileSync('age-keygen', ['-o', path], { stdio: 'ignore' });
-  return execFileSync('age-keygen', ['-y', path], { encoding: 'utf8' }).trim();
-}
-
-function sha(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-/** Every file under `dir` with its SHA-256. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out[join(entry.parentPath, entry.name)] = sha(join(entry.parentPath, entry.name));
-  }
-  return out;
-}
-
 function makeItems(path: string, rows = 3000): void {
   makeDatabase(path, (db) => {
     db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, note TEXT)');
@@ -79,7 +60,7 @@ describe('encrypted archives when things go wrong', () => {
   before(() => {
     root = tempDir('dh-age-fail-');
     identity = join(root.dir, 'key.txt');
-    recipient = keygen(identity);
+    recipient = ageKeygen(identity);
     marker = join(root.dir, 'kill-the-age-worker');
     process.env.DB_HYDRATION_TEST_AGE_FAULT_FILE = marker;
     workerThreads.Worker = class extends OriginalWorker {
@@ -121,7 +102,7 @@ describe('encrypted archives when things go wrong', () => {
       const d = new Database(p.db);
       d.prepare("UPDATE items SET name = 'changed' WHERE id = 5").run();
       d.close();
-      const before = snapshot(p.dataDir);
+      const before = fileHashes(p.dataDir);
       writeFileSync(marker, how);
       let started = Date.now();
       const dehydrated = await p.manager.dehydrateAll();
@@ -134,7 +115,7 @@ describe('encrypted archives when things go wrong', () => {
         /shop\.json\.age: the age worker thread stopped while encrypting the archive .*nothing was written/,
       );
       assert.deepEqual(
-        snapshot(p.dataDir),
+        fileHashes(p.dataDir),
         before,
         'the archive and everything else as they were, no temp file',
       );
@@ -145,7 +126,7 @@ describe('encrypted archives when things go wrong', () => {
 
       // Decrypting: hydrate of the new archive (never decrypted in this process, so not cached).
       rmSync(p.db);
-      const beforeHydrate = snapshot(p.dataDir);
+      const beforeHydrate = fileHashes(p.dataDir);
       writeFileSync(marker, how);
       started = Date.now();
       const hydrated = await p.manager.hydrateAll();
@@ -154,7 +135,7 @@ describe('encrypted archives when things go wrong', () => {
       assert.equal(hydrated.errorDetails[0]?.code, 'ARCHIVE_ENCRYPTION', hydrated.errors.join('; '));
       assert.equal(hydrated.errorDetails[0].file, p.archive);
       assert.match(hydrated.errors[0] ?? '', /worker thread stopped while decrypting the archive/);
-      assert.deepEqual(snapshot(p.dataDir), beforeHydrate, 'no database was written');
+      assert.deepEqual(fileHashes(p.dataDir), beforeHydrate, 'no database was written');
       assert.deepEqual((await p.manager.hydrateAll()).errors, []);
       const restored = new Database(p.db, { readonly: true });
       assert.deepEqual(
@@ -186,14 +167,14 @@ describe('encrypted archives when things go wrong', () => {
       };
     };
     const refusedFor = (what: string, args: string[] = []): void => {
-      const before = snapshot(p.dataDir);
+      const before = fileHashes(p.dataDir);
       const r = run(args);
       assert.equal(r.code, 1, what);
       assert.ok(
         r.json.errorDetails.some((e) => e.code === 'ARCHIVE_ENCRYPTION' && e.file === p.archive),
         `${what}: ${JSON.stringify(r.json.errorDetails)}`,
       );
-      assert.deepEqual(snapshot(p.dataDir), before, `${what}: every file as it was`);
+      assert.deepEqual(fileHashes(p.dataDir), before, `${what}: every file as it was`);
     };
     refusedFor('a usable database');
     // A damaged database: not salvaged (and not set aside) while its archive cannot be read.
@@ -223,7 +204,7 @@ describe('encrypted archives when things go wrong', () => {
       JSON.stringify({ encrypt: { recipients: [recipient] } }),
     );
     tamper(p.archive);
-    const before = snapshot(p.dataDir);
+    const before = fileHashes(p.dataDir);
     for (const side of [['--ours'], ['--theirs'], []]) {
       const args = ['git', 'resolve', ...side, '--data-dir', p.dataDir, '--identity', identity];
       const config = ['--config', join(p.dataDir, '..', 'resolve.config.json')];
@@ -238,7 +219,7 @@ describe('encrypted archives when things go wrong', () => {
       const human = cli([...args, ...config], root.dir);
       assert.equal(human.code, 1);
       assert.match(human.stderr, /shop\.json\.age: cannot decrypt the archive: the file is damaged/);
-      assert.deepEqual(snapshot(p.dataDir), before, `${side.join('')}: every file as it was`);
+      assert.deepEqual(fileHashes(p.dataDir), before, `${side.join('')}: every file as it was`);
     }
   });
 
@@ -248,7 +229,7 @@ describe('encrypted archives when things go wrong', () => {
     const d = new Database(p.db);
     d.prepare("UPDATE items SET name = 'mine' WHERE id = 1").run();
     d.close();
-    const before = snapshot(p.dataDir);
+    const before = fileHashes(p.dataDir);
     // Only the recipient: what the archive holds (a teammate's rows?) cannot be known, so it is kept.
     const env = { DB_HYDRATION_AGE_IDENTITY: '' };
     const refused = cli(
@@ -265,7 +246,7 @@ describe('encrypted archives when things go wrong', () => {
       [['ARCHIVE_ENCRYPTION', p.archive]],
     );
     assert.match(details[0]?.hint ?? '', /--identity FILE.*dehydrate --force/);
-    assert.deepEqual(snapshot(p.dataDir), before, 'every file as it was');
+    assert.deepEqual(fileHashes(p.dataDir), before, 'every file as it was');
     // With the identity it is decrypted and compared; with --force it is written over.
     const forced = cli(
       ['dehydrate', '--data-dir', p.dataDir, '--recipient', recipient, '--force'],

@@ -10,21 +10,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { ageKeygen, contentLines, makeDatabase, rawRows, tempDir } from './helpers/fixtures.js';
 import { CLI, cli } from './helpers/cli.js';
 import { runInPty, type PtyAnswer } from './helpers/pty.js';
 import { addLocalBin, gitRunner } from './helpers/git.js';
 
+const rowsOf = (path: string): unknown[] => rawRows(path, 'notes');
+
 /** The passphrase of the tests; it must never show on the terminal. */
 const PASSPHRASE = 'tr0ub4dor-&-3';
-
-/** The plain archive's lines without `exported_at` (the one line that differs between two exports). */
-function contentLines(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => !l.startsWith('"exported_at":'))
-    .join('\n');
-}
 
 /** The age binary decrypting a passphrase file: it reads the passphrase from the terminal only. */
 function ageDecryptWithPassphrase(file: string, out: string, cwd: string): void {
@@ -52,11 +46,6 @@ function cliInPty(
   return r;
 }
 
-function keygen(path: string): string {
-  execFileSync('age-keygen', ['-o', path], { stdio: 'ignore' });
-  return execFileSync('age-keygen', ['-y', path], { encoding: 'utf8' }).trim();
-}
-
 /** A database with `rows` rows of `label`-tagged values. */
 function makeNotes(path: string, label: string, rows = 200): void {
   makeDatabase(path, (db) => {
@@ -66,15 +55,6 @@ function makeNotes(path: string, label: string, rows = 200): void {
       for (let i = 1; i <= rows; i++) insert.run(i, `${label} note ${i}`, i / 3);
     })();
   });
-}
-
-function rowsOf(path: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare('SELECT * FROM notes ORDER BY id').raw(true).all();
-  } finally {
-    db.close();
-  }
 }
 
 describe('encryption keys', () => {
@@ -98,7 +78,7 @@ describe('encryption keys', () => {
   it('two managers with different identities in one process each decrypt their own archives, also at once', async () => {
     const people = ['alice', 'bob'].map((name) => {
       const key = join(root.dir, `${name}.key`);
-      const recipient = keygen(key);
+      const recipient = ageKeygen(key);
       const dataDir = join(root.dir, `${name}-data`);
       mkdirSync(dataDir);
       makeNotes(join(dataDir, 'notes.db'), name);
@@ -395,7 +375,7 @@ describe('encryption keys', () => {
     const dir = join(root.dir, 'gz-age');
     mkdirSync(join(dir, 'data'), { recursive: true });
     const key = join(root.dir, 'gz-age.key');
-    const recipient = keygen(key);
+    const recipient = ageKeygen(key);
     const db = join(dir, 'data', 'notes.db');
     makeNotes(db, 'gz-age', 2000);
     const expected = rowsOf(db);

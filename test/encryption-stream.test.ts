@@ -7,35 +7,25 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import {
+  ageKeygen,
+  contentLines,
+  fileHashes,
+  fileSha256,
+  makeDatabase,
+  rawRows,
+  tempDir,
+} from './helpers/fixtures.js';
+
+const rowsOf = (path: string): unknown[] => rawRows(path, 'items');
 
 /** age's payload: 64 KiB chunks, each with a 16-byte tag, after a 16-byte nonce that follows the header. */
 const CHUNK = 64 * 1024 + 16;
-
-function keygen(path: string): string {
-  execFileSync('age-keygen', ['-o', path], { stdio: 'ignore' });
-  return execFileSync('age-keygen', ['-y', path], { encoding: 'utf8' }).trim();
-}
-
-function sha(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-/** Every file under `dir` but `except`, with its SHA-256. */
-function snapshot(dir: string, except?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    const path = join(entry.parentPath, entry.name);
-    if (entry.isFile() && path !== except) out[path] = sha(path);
-  }
-  return out;
-}
 
 function makeItems(path: string, rows: number): void {
   makeDatabase(path, (db) => {
@@ -48,23 +38,6 @@ function makeItems(path: string, rows: number): void {
   });
 }
 
-function rowsOf(path: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare('SELECT * FROM items ORDER BY id').raw(true).all();
-  } finally {
-    db.close();
-  }
-}
-
-/** The plain archive's lines without `exported_at`. */
-function contentLines(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => !l.startsWith('"exported_at":'))
-    .join('\n');
-}
-
 describe('encrypted archives that stream', () => {
   let root: { dir: string; cleanup: () => void };
   let identity: string;
@@ -73,7 +46,7 @@ describe('encrypted archives that stream', () => {
   before(() => {
     root = tempDir('dh-age-stream-');
     identity = join(root.dir, 'key.txt');
-    recipient = keygen(identity);
+    recipient = ageKeygen(identity);
     process.env.DB_HYDRATION_AGE_MEMORY_BYTES = '0';
   });
   after(() => {
@@ -103,8 +76,8 @@ describe('encrypted archives that stream', () => {
     // Feature: database-hydration, Property 21: Encrypted Archive Fails Closed
     const { dataDir, archive, db } = await project('mutations');
     const good = readFileSync(archive);
-    const dbHash = sha(db);
-    const before = snapshot(dataDir, archive);
+    const dbHash = fileSha256(db);
+    const before = fileHashes(dataDir, archive);
     const headerEnd = good.indexOf('\n---');
     const payload = good.indexOf('\n', headerEnd + 1) + 1 + 16;
     const chunks = Math.ceil((good.length - payload) / CHUNK);
@@ -126,8 +99,8 @@ describe('encrypted archives that stream', () => {
         `${what}: ${result.errors.join('; ')}`,
       );
       assert.equal(result.errorDetails[0].file, archive, `${what}: the error names the file`);
-      assert.equal(sha(db), dbHash, `${what}: the database is untouched`);
-      assert.deepEqual(snapshot(dataDir, archive), before, `${what}: no file was written`);
+      assert.equal(fileSha256(db), dbHash, `${what}: the database is untouched`);
+      assert.deepEqual(fileHashes(dataDir, archive), before, `${what}: no file was written`);
       refused++;
     };
     const cuts = new Set<number>([headerEnd, payload - 1]);

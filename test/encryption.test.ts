@@ -5,26 +5,22 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { DBHydrationManager } from '../src/index.js';
 import { CLI, ROOT, cli } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { ageKeygen, contentLines, fileSha256, makeDatabase, rawRows, tempDir } from './helpers/fixtures.js';
 import { addLocalBin, gitRunner } from './helpers/git.js';
+
+const rowsOf = (path: string): unknown[] => rawRows(path, 'items');
 
 /** A cell value that must never appear on disk in plaintext outside the database itself. */
 const SECRET = 'SECRET-CELL-7f3a91';
 
 /** age's payload: 64 KiB chunks, each with a 16-byte tag, after a 16-byte nonce that follows the header. */
 const CHUNK = 64 * 1024 + 16;
-
-function keygen(path: string): string {
-  execFileSync('age-keygen', ['-o', path], { stdio: 'ignore' });
-  return execFileSync('age-keygen', ['-y', path], { encoding: 'utf8' }).trim();
-}
 
 /** A shop database whose archive is a few hundred KiB (several age chunks). */
 function makeShop(path: string, rows = 3000): void {
@@ -44,19 +40,6 @@ function makeShop(path: string, rows = 3000): void {
       }
     })();
   });
-}
-
-function sha(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-function rowsOf(path: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare('SELECT * FROM items ORDER BY id').raw(true).all();
-  } finally {
-    db.close();
-  }
 }
 
 /** Every file under `dir`, recursively, as paths. */
@@ -81,14 +64,6 @@ function filesHolding(dir: string, needle: string): string[] {
   });
 }
 
-/** The plain archive's lines without `exported_at` (the one line that differs between two exports). */
-function contentLines(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => !l.startsWith('"exported_at":'))
-    .join('\n');
-}
-
 describe('encrypted archives (age)', () => {
   let root: { dir: string; cleanup: () => void };
   let identity: string;
@@ -98,9 +73,9 @@ describe('encrypted archives (age)', () => {
   before(() => {
     root = tempDir('dh-age-');
     identity = join(root.dir, 'key.txt');
-    recipient = keygen(identity);
+    recipient = ageKeygen(identity);
     otherIdentity = join(root.dir, 'other-key.txt');
-    keygen(otherIdentity);
+    ageKeygen(otherIdentity);
   });
   after(() => {
     root.cleanup();
@@ -121,6 +96,15 @@ describe('encrypted archives (age)', () => {
     const { dataDir, archive } = encryptedProject('interop-out');
     const decrypted = execFileSync('age', ['-d', '-i', identity, archive]);
     assert.ok(!readFileSync(archive).includes(SECRET), 'the encrypted file holds no plaintext');
+    // stats: the size as stored, and the plain size (what the age binary decrypts to).
+    const stats = JSON.parse(
+      cli(['stats', '--json', '--identity', identity, '--data-dir', dataDir], root.dir).stdout,
+    ) as { archives: { codec: string; bytes: number; plainBytes: number }[]; totalPlainBytes: number };
+    assert.deepEqual(
+      stats.archives.map((a) => [a.codec, a.bytes, a.plainBytes]),
+      [['age', statSync(archive).size, decrypted.length]],
+    );
+    assert.equal(stats.totalPlainBytes, decrypted.length);
     assert.ok(readFileSync(archive).subarray(0, 22).toString().startsWith('age-encryption.org/v1'));
     // The same database dehydrated plain: byte for byte the same archive but for the export time.
     const plainDir = join(root.dir, 'interop-out-plain');
@@ -198,7 +182,7 @@ describe('encrypted archives (age)', () => {
     // Feature: database-hydration, Property 21: Encrypted Archive Fails Closed
     const { dataDir, archive, db } = encryptedProject('mutations');
     const good = readFileSync(archive);
-    const dbHash = sha(db);
+    const dbHash = fileSha256(db);
     const before = filesUnder(dataDir).sort();
     const headerEnd = good.indexOf('\n---');
     const payload = good.indexOf('\n', headerEnd + 1) + 1 + 16; // after the header's MAC line and the nonce
@@ -217,7 +201,7 @@ describe('encrypted archives (age)', () => {
         `${what}: ${result.errors.join('; ')}`,
       );
       assert.equal(result.errorDetails[0].file, archive, `${what}: the error names the file`);
-      assert.equal(sha(db), dbHash, `${what}: the database is untouched`);
+      assert.equal(fileSha256(db), dbHash, `${what}: the database is untouched`);
       assert.deepEqual(filesUnder(dataDir).sort(), before, `${what}: no file was written`);
       refused++;
     };
@@ -382,7 +366,7 @@ describe('encrypted archives (age)', () => {
     const { dataDir, archive } = encryptedProject('rekey');
     const plainBefore = execFileSync('age', ['-d', '-i', identity, archive]);
     const third = join(root.dir, 'third-key.txt');
-    const thirdRecipient = keygen(third);
+    const thirdRecipient = ageKeygen(third);
     const added = cli(
       [
         'rekey',
@@ -410,7 +394,7 @@ describe('encrypted archives (age)', () => {
     const manifest = JSON.parse(readFileSync(join(dataDir, 'json_archives', 'manifest.json'), 'utf8')) as {
       databases: Record<string, { sha256: string; bytes: number }>;
     };
-    assert.equal(manifest.databases['shop.db']?.sha256, sha(archive));
+    assert.equal(manifest.databases['shop.db']?.sha256, fileSha256(archive));
     assert.equal(manifest.databases['shop.db'].bytes, statSync(archive).size);
     // The database still matches it: dehydrate (recipient only) leaves it as it is.
     const kept = readFileSync(archive);

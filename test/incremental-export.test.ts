@@ -13,7 +13,7 @@ import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { readSyncRecord, syncStatePaths } from '../src/sync/sync-state.js';
 import { RACY_WINDOW_MS } from '../src/sqlite/file-stamp.js';
 import { cli } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { makeDatabase, tempDir, withDatabase as write } from './helpers/fixtures.js';
 
 const root = tempDir('dh-incremental-');
 after(root.cleanup);
@@ -35,16 +35,6 @@ function freshContentHash(dbPath: string, dir: string, name: string): string {
   const archivePath = join(dir, `${name}.fresh.json`);
   dehydrateDatabase({ dbPath, archivePath, database: name, fileName: `${name}.db`, busyTimeoutMs: 5000 });
   return archiveContentHash(archivePath);
-}
-
-/** Runs `fn` on a read-write connection to the database, then closes it. */
-function write(path: string, fn: (db: Database.Database) => void): void {
-  const db = new Database(path);
-  try {
-    fn(db);
-  } finally {
-    db.close();
-  }
 }
 
 describe('incremental export', () => {

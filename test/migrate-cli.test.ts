@@ -4,32 +4,24 @@
  * database migrated in place, and every refusal leaving the database and its archive byte for byte as they were.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { cli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { snapshot } from './helpers/snapshot.js';
-import { SHOP_CUSTOMERS, SHOP_MIGRATIONS, makeShop, writeMigrations } from './helpers/migrations.js';
+import {
+  SHOP_CUSTOMERS,
+  SHOP_MIGRATIONS,
+  shopProject,
+  writeMigrations,
+  type ShopProject,
+} from './helpers/migrations.js';
 
 /** A project: data/shop.db (populated), migrations/ with the first `count` shop migrations, a config naming both. */
-function project(count: number): { dir: string; db: string; archive: string; cleanup: () => void } {
-  const { dir, cleanup } = tempDir('dh-migcli-');
-  mkdirSync(join(dir, 'data'));
-  makeShop(join(dir, 'data', 'shop.db'));
-  writeMigrations(join(dir, 'migrations'), SHOP_MIGRATIONS.slice(0, count));
-  writeFileSync(
-    join(dir, 'db-hydration.config.json'),
-    JSON.stringify({ dataDir: 'data', migrationsDir: 'migrations' }),
-  );
-  return {
-    dir,
-    db: join(dir, 'data', 'shop.db'),
-    archive: join(dir, 'data', 'json_archives', 'shop.json'),
-    cleanup,
-  };
-}
+const project = (count: number): ShopProject =>
+  shopProject(SHOP_MIGRATIONS.slice(0, count), { config: true });
 
 const backupsOf = (dir: string): string[] => readdirSync(join(dir, 'data')).filter((n) => n.endsWith('.bak'));
 const userVersion = (path: string): unknown => {
@@ -131,6 +123,37 @@ describe('db-hydration migrate', () => {
     } finally {
       p.cleanup();
       fresh.cleanup();
+    }
+  });
+
+  it("--migrations overrides the config's migrationsDir for migrate, status and hydrate", () => {
+    const p = project(4); // the config's migrationsDir: 4 migrations
+    try {
+      const other = join(p.dir, 'other');
+      writeMigrations(other, SHOP_MIGRATIONS.slice(0, 2));
+      const firstTwo = ['0001_add_tier.sql', '0002_rename_total.sql'];
+      const dry = JSON.parse(ok(cli(['migrate', '--dry-run', '--json', '--migrations', 'other'], p.dir))) as {
+        migrationsDir: string;
+        databases: Record<string, { status: string; applied: string[] }>;
+      };
+      assert.equal(dry.migrationsDir, other);
+      const shop = dry.databases['shop.db'];
+      assert.ok(shop !== undefined);
+      assert.equal(shop.status, 'pending');
+      assert.deepEqual(shop.applied, firstTwo);
+      const status = JSON.parse(ok(cli(['status', '--json', '--migrations', 'other'], p.dir))) as {
+        databases: { migrations?: { pending: string[] } }[];
+      };
+      assert.deepEqual(status.databases[0]?.migrations?.pending.length, 2);
+
+      ok(cli(['dehydrate'], p.dir)); // the archive at version 0
+      const hydrated = JSON.parse(
+        ok(cli(['hydrate', '--force', '--migrate', '--migrations', 'other', '--json'], p.dir)),
+      ) as { databases: Record<string, { migrationsApplied?: string[] }> };
+      assert.deepEqual(hydrated.databases['shop.db']?.migrationsApplied, firstTwo);
+      assert.equal(userVersion(p.db), 2);
+    } finally {
+      p.cleanup();
     }
   });
 });

@@ -4,7 +4,7 @@
  * migrations directory's own checks.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -15,30 +15,22 @@ import { readMigrationsDir, parseMigration } from '../src/migrate/migrations-dir
 import { migrateDatabase, transactionStatement } from '../src/migrate/apply-migrations.js';
 import { DEFAULT_MIGRATIONS_TABLE, readLedger } from '../src/migrate/ledger.js';
 import { mergeArchives } from '../src/merge/merge-archives.js';
-import { tempDir } from './helpers/fixtures.js';
+import { tempDir, withDatabase } from './helpers/fixtures.js';
 import { dehydrate } from './helpers/merge.js';
 import {
   SHOP_CUSTOMERS,
   SHOP_MIGRATIONS,
   SHOP_ORDERS_PER_CUSTOMER,
   makeShop,
+  shopProject,
   writeMigrations,
 } from './helpers/migrations.js';
 
 const where = (file: string) => ({ file, database: 'shop', table: DEFAULT_MIGRATIONS_TABLE });
 
-function withDb<T>(path: string, f: (db: Database.Database) => T): T {
-  const db = new Database(path);
-  try {
-    return f(db);
-  } finally {
-    db.close();
-  }
-}
-
 function migrateTo(dir: string, dbPath: string, count: number): string[] {
   const migrations = readMigrationsDir(dir).slice(0, count);
-  return withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)).map((m) => m.name));
+  return withDatabase(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)).map((m) => m.name));
 }
 
 describe('migrations on a populated database', () => {
@@ -48,7 +40,7 @@ describe('migrations on a populated database', () => {
       const dbPath = join(dir, 'shop.db');
       makeShop(dbPath);
       const migrationsDir = writeMigrations(join(dir, 'migrations'), SHOP_MIGRATIONS);
-      const before = withDb(dbPath, (db) => ({
+      const before = withDatabase(dbPath, (db) => ({
         customers: db.prepare('SELECT id, name, address, city FROM customers ORDER BY id').all(),
         orders: db.prepare('SELECT id, customer_id, total, note FROM orders ORDER BY id').all(),
       }));
@@ -56,7 +48,7 @@ describe('migrations on a populated database', () => {
       assert.equal(before.orders.length, SHOP_CUSTOMERS * SHOP_ORDERS_PER_CUSTOMER);
 
       assert.deepEqual(migrateTo(migrationsDir, dbPath, 1), ['0001_add_tier.sql']);
-      withDb(dbPath, (db) => {
+      withDatabase(dbPath, (db) => {
         const rows = db.prepare('SELECT id, name, address, city, tier FROM customers ORDER BY id').all();
         assert.deepEqual(
           rows,
@@ -66,7 +58,7 @@ describe('migrations on a populated database', () => {
       });
 
       assert.deepEqual(migrateTo(migrationsDir, dbPath, 2), ['0002_rename_total.sql']);
-      withDb(dbPath, (db) => {
+      withDatabase(dbPath, (db) => {
         const rows = db.prepare('SELECT id, customer_id, amount, note FROM orders ORDER BY id').all();
         assert.deepEqual(
           rows,
@@ -80,7 +72,7 @@ describe('migrations on a populated database', () => {
       });
 
       assert.deepEqual(migrateTo(migrationsDir, dbPath, 3), ['0003_rebuild_customers.sql']);
-      withDb(dbPath, (db) => {
+      withDatabase(dbPath, (db) => {
         // No child row was cascaded away by the DROP TABLE of the parent.
         assert.equal(db.prepare('SELECT count(*) FROM orders').pluck().get(), before.orders.length);
         assert.deepEqual(db.pragma('foreign_key_check'), []);
@@ -122,7 +114,7 @@ describe('migrations on a populated database', () => {
       });
 
       assert.deepEqual(migrateTo(migrationsDir, dbPath, 4), ['0004_split_addresses.sql']);
-      withDb(dbPath, (db) => {
+      withDatabase(dbPath, (db) => {
         assert.deepEqual(
           db.prepare('SELECT customer_id AS id, street AS address, city FROM addresses ORDER BY 1').all(),
           before.customers.map((c) => {
@@ -155,7 +147,7 @@ describe('migrations on a populated database', () => {
     try {
       const dbPath = join(dir2, 'shop.db');
       makeShop(dbPath);
-      const orders = withDb(dbPath, (db) => {
+      const orders = withDatabase(dbPath, (db) => {
         db.pragma('foreign_keys = ON');
         db.exec('DROP TABLE customers');
         return db.prepare('SELECT count(*) FROM orders').pluck().get();
@@ -249,7 +241,7 @@ describe('two branches and their ledgers', () => {
     const dbPath = join(dir, `${name}.db`);
     makeShop(dbPath);
     const migrations = readMigrationsDir(writeMigrations(join(dir, name), files));
-    withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)));
+    withDatabase(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath)));
     const archive = join(dir, `${name}.json`);
     dehydrate(dbPath, archive);
     return archive;
@@ -295,18 +287,13 @@ describe('two branches and their ledgers', () => {
 
 describe('what the database says about itself', () => {
   it('a custom ledger table name is used; user_version set by something else, with or without a ledger, is refused', async () => {
-    const { dir, cleanup } = tempDir('dh-mig-');
+    const { dataDir: data, db: dbPath, migrationsDir, cleanup } = shopProject(SHOP_MIGRATIONS.slice(0, 2));
     try {
-      const data = join(dir, 'data');
-      mkdirSync(data);
-      const dbPath = join(data, 'shop.db');
-      makeShop(dbPath);
-      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 2));
       const manager = new DBHydrationManager({ dataDir: data, migrationsDir, migrationsTable: 'schema_log' });
       const done = await manager.migrateAll();
       assert.deepEqual(done.errors, []);
       assert.deepEqual(done.databases['shop.db']?.applied, ['0001_add_tier.sql', '0002_rename_total.sql']);
-      withDb(dbPath, (db) => {
+      withDatabase(dbPath, (db) => {
         assert.equal(readLedger(db, 'schema_log').entries.length, 2);
         assert.equal(readLedger(db, DEFAULT_MIGRATIONS_TABLE).exists, false);
         db.pragma('user_version = 5');
@@ -319,9 +306,9 @@ describe('what the database says about itself', () => {
         assert.deepEqual(readFileSync(dbPath), bytes);
       };
       await refuse(/user_version is 5 but the ledger "schema_log" records migrations up to 2/);
-      withDb(dbPath, (db) => db.exec('DROP TABLE schema_log'));
+      withDatabase(dbPath, (db) => db.exec('DROP TABLE schema_log'));
       await refuse(/user_version is 5 but there is no ledger "schema_log"/);
-      withDb(dbPath, (db) => db.exec('CREATE TABLE schema_log (x)'));
+      withDatabase(dbPath, (db) => db.exec('CREATE TABLE schema_log (x)'));
       await refuse(/the table "schema_log" is not a migrations ledger/);
     } finally {
       cleanup();
@@ -338,13 +325,8 @@ describe('what the database says about itself', () => {
 
 describe('a database another connection is writing', () => {
   it('waits the busy timeout, then reports it locked and applies nothing', async () => {
-    const { dir, cleanup } = tempDir('dh-mig-');
+    const { dataDir: data, db: dbPath, migrationsDir, cleanup } = shopProject(SHOP_MIGRATIONS.slice(0, 1));
     try {
-      const data = join(dir, 'data');
-      mkdirSync(data);
-      const dbPath = join(data, 'shop.db');
-      makeShop(dbPath);
-      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 1));
       const writer = new Database(dbPath);
       writer.exec('BEGIN IMMEDIATE');
       try {
@@ -373,15 +355,11 @@ describe('a database another connection is writing', () => {
 
 describe('openDatabase with migrationsDir', () => {
   it('hydrates a missing database from an old archive and returns it migrated; refuses one newer than the directory', async () => {
-    const { dir, cleanup } = tempDir('dh-mig-');
+    // The archive is made without migrations (the manager has no migrationsDir): at version 0.
+    const { dataDir: data, db: dbPath, migrationsDir, cleanup } = shopProject(SHOP_MIGRATIONS);
     try {
-      const data = join(dir, 'data');
-      mkdirSync(data);
-      const dbPath = join(data, 'shop.db');
-      makeShop(dbPath);
       assert.deepEqual((await new DBHydrationManager({ dataDir: data }).dehydrateAll()).errors, []);
       rmSync(dbPath);
-      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS);
       const applied: string[][] = [];
       const onMigrate = (names: readonly string[]): void => {
         applied.push([...names]);
@@ -423,10 +401,10 @@ describe('a table rebuild without its directive', () => {
         parseMigration(1, 'x.sql', "ALTER TABLE customers ADD COLUMN tier TEXT NOT NULL DEFAULT 'basic';"),
         parseMigration(2, name, without),
       ];
-      withDb(dbPath, (db) => migrateDatabase(db, migrations.slice(0, 1), where(dbPath)));
+      withDatabase(dbPath, (db) => migrateDatabase(db, migrations.slice(0, 1), where(dbPath)));
       const bytes = readFileSync(dbPath);
       assert.throws(
-        () => withDb(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath))),
+        () => withDatabase(dbPath, (db) => migrateDatabase(db, migrations, where(dbPath))),
         (e) =>
           e instanceof MigrationError &&
           /error in view order_totals: no such table: main\.customers; it was rolled back/.test(e.message) &&
@@ -441,17 +419,13 @@ describe('a table rebuild without its directive', () => {
 
 describe('a file that is not a database', () => {
   it('is reported with a hint and left as it was; the other databases are migrated', async () => {
-    const { dir, cleanup } = tempDir('dh-mig-');
+    const { dataDir: data, migrationsDir, cleanup } = shopProject(SHOP_MIGRATIONS.slice(0, 1));
     try {
-      const data = join(dir, 'data');
-      mkdirSync(data);
-      makeShop(join(data, 'shop.db'));
       writeFileSync(
         join(data, 'junk.db'),
         'not a database at all, but long enough to be looked at '.repeat(20),
       );
       const junk = readFileSync(join(data, 'junk.db'));
-      const migrationsDir = writeMigrations(join(dir, 'm'), SHOP_MIGRATIONS.slice(0, 1));
       const r = await new DBHydrationManager({ dataDir: data, migrationsDir }).migrateAll();
       assert.equal(r.databases['shop.db']?.status, 'migrated');
       assert.equal(r.databases['junk.db']?.status, 'refused');

@@ -5,14 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { CLI, type CliRun } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { ageKeygen, makeDatabase, tempDir } from './helpers/fixtures.js';
 import { S3_ENV, startProxy, startS3Server, useS3Env, type S3Server } from './helpers/s3-server.js';
 import { buildDatabase, databaseSpec } from './helpers/generators.js';
 import { DBHydrationManager } from '../src/manager.js';
@@ -401,8 +401,7 @@ describe('push and pull (CLI, s3rver)', () => {
     const b = tempDir('dh-remote-clone-');
     try {
       const identity = join(keys.dir, 'key.txt');
-      execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
-      const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+      const recipient = ageKeygen(identity);
       const remote = freshRemote();
       const config = JSON.stringify({
         encrypt: { recipients: [recipient], identityFile: identity },
@@ -490,6 +489,70 @@ describe('push and pull (CLI, s3rver)', () => {
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--remote: "https:\/\/bucket\/app" is not an S3 remote URL/);
       assert.match(bad.stderr, /hint: give the remote as s3:\/\/BUCKET\/PREFIX/);
+    } finally {
+      a.cleanup();
+    }
+  });
+
+  it('push or pull with no remote (no --remote, none in the config) is a usage error: exit 2, naming --remote and where to set it, no request', async () => {
+    const a = await project(['shop']);
+    try {
+      const files = filesOf(a.dir);
+      const mark = s3().requests.length;
+      for (const command of ['push', 'pull']) {
+        const r = await cli([command], a.dir);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^error: ${command} needs a remote: no --remote was given and no config file was found\\n`,
+          ),
+        );
+        assert.match(
+          r.stderr,
+          /\n {2}hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" in db-hydration\.config\.json/,
+        );
+      }
+      // A config file without "remote" is named in the message; --json does not turn the usage error into a result.
+      writeFileSync(join(a.dir, 'db-hydration.config.json'), JSON.stringify({ dataDir: 'data' }));
+      const configured = filesOf(a.dir);
+      for (const command of ['push', 'pull']) {
+        const r = await cli([command, '--json'], a.dir);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^error: ${command} needs a remote: no --remote was given and db-hydration\\.config\\.json has no "remote"\\n`,
+          ),
+        );
+        assert.match(
+          r.stderr,
+          /hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" in db-hydration\.config\.json/,
+        );
+      }
+      assert.deepEqual(filesOf(a.dir), configured, 'nothing written');
+      // A config in package.json: the hint says where in it.
+      rmSync(join(a.dir, 'db-hydration.config.json'));
+      writeFileSync(
+        join(a.dir, 'package.json'),
+        JSON.stringify({ name: 'app', dbHydration: { dataDir: 'data' } }),
+      );
+      const inPackage = await cli(['push'], a.dir);
+      assert.equal(inPackage.code, 2, inPackage.stderr);
+      assert.match(
+        inPackage.stderr,
+        /^error: push needs a remote: no --remote was given and package\.json has no "remote"\n/,
+      );
+      assert.match(
+        inPackage.stderr,
+        /hint: give --remote s3:\/\/BUCKET\/PREFIX, or set "remote": "s3:\/\/BUCKET\/PREFIX" under "dbHydration" in package\.json/,
+      );
+      assert.equal(s3().requests.length, mark, 'not one request');
+      const now = filesOf(a.dir);
+      now.delete('package.json');
+      assert.deepEqual(now, files, 'nothing written');
     } finally {
       a.cleanup();
     }

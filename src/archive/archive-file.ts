@@ -260,22 +260,6 @@ export function archiveFileBytes(path: string): number {
   }
 }
 
-/** The size of an archive's plain bytes (its JSON text, after its codec): the file's size for a plain archive. */
-export function plainArchiveBytes(path: string): number {
-  const codec = codecOfFile(path);
-  if (codec === IDENTITY_CODEC) return archiveFileBytes(path);
-  const source = openArchiveSource(path, codec);
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    let total = 0;
-    for (let n = source.read(chunk, 0, chunk.length); n > 0; n = source.read(chunk, 0, chunk.length))
-      total += n;
-    return total;
-  } finally {
-    source.close();
-  }
-}
-
 /** Copies an archive file's bytes as stored into `to`, a new file, and fsyncs it. */
 export function copyArchiveFile(from: string, to: string): void {
   copyFileSync(from, to, constants.COPYFILE_EXCL);

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { Option, type Command } from '@commander-js/extra-typings';
+import { Option, type Command, type OptionValues } from '@commander-js/extra-typings';
 import { DBHydrationManager, keyRingOf, type HydrationManagerOptions } from '../manager.js';
 import {
   hasDatabaseExtension,
@@ -32,6 +32,8 @@ export interface CommonOptions {
   readonly json?: true;
   readonly quiet?: true;
   readonly verbose?: true;
+  /** `--migrations <dir>`, of the commands given it by {@link withMigrationsOption}. */
+  readonly migrations?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -70,6 +72,9 @@ export class CommandContext {
   readonly manager: DBHydrationManager;
   readonly bars: ProgressBars;
   readonly busyTimeoutMs: number | undefined;
+  /** The configuration the options were read with, and the file it came from (undefined: none was found). */
+  readonly config: HydrationConfig;
+  readonly configSource: string | undefined;
   readonly startedAt = Date.now();
 
   constructor(
@@ -83,9 +88,13 @@ export class CommandContext {
       throw new UsageError((error as Error).message, undefined, { cause: error });
     }
     const config = loaded.config;
+    this.config = config;
+    this.configSource = loaded.source;
     const dataDir = resolve(options.dataDir ?? config.dataDir ?? 'data');
     // Each flag overrides its own key only: --data-dir with a configured archiveDir keeps that archiveDir.
     const archiveDir = options.archiveDir !== undefined ? resolve(options.archiveDir) : config.archiveDir;
+    const migrationsDir =
+      options.migrations !== undefined ? resolve(options.migrations) : config.migrationsDir;
     const databases =
       options.db !== undefined && options.db.length > 0
         ? options.db.map((n) => databaseFileName(n, dataDir, config.databases))
@@ -100,7 +109,7 @@ export class CommandContext {
         ...(databases === undefined ? {} : { databases }),
         ...(this.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: this.busyTimeoutMs }),
         ...(config.backupsKept === undefined ? {} : { backupsKept: config.backupsKept }),
-        ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
+        ...(migrationsDir === undefined ? {} : { migrationsDir }),
         ...(config.migrate === undefined ? {} : { migrate: config.migrate }),
         ...(config.migrationsTable === undefined ? {} : { migrationsTable: config.migrationsTable }),
         ...(config.encrypt === undefined ? {} : { encrypt: config.encrypt }),
@@ -217,15 +226,20 @@ function checkDatabaseNames(
   });
 }
 
-/** The `--migrations <dir>` option of the commands that read migrations (migrate, hydrate, status). */
-export const MIGRATIONS_OPTION = [
-  '--migrations <dir>',
-  'directory of numbered SQL migrations, e.g. migrations/0001_add_notes.sql (default: "migrationsDir" of the config)',
-] as const;
-
-/** The manager options for a `--migrations` flag: it overrides the config's migrationsDir. */
-export function migrationsOverride(dir: string | undefined): Partial<HydrationManagerOptions> {
-  return dir === undefined ? {} : { migrationsDir: resolve(dir) };
+/**
+ * Adds `--migrations <dir>` to a command that reads migrations (migrate, hydrate, status); {@link CommandContext}
+ * applies it over the config's migrationsDir. It wraps the command after the options `--help` lists before it
+ * (hydrate: after --force and --migrate).
+ */
+export function withMigrationsOption<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(cmd: Command<Args, Opts, Globals>) {
+  return cmd.option(
+    '--migrations <dir>',
+    'directory of numbered SQL migrations, e.g. migrations/0001_add_notes.sql (default: "migrationsDir" of the config)',
+  );
 }
 
 /** Prints a JSON result or runs the human renderer. */

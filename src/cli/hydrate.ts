@@ -1,29 +1,24 @@
 /** `db-hydration hydrate`: every archive → its database. One call of `manager.hydrateAll()`, then rendering. */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import {
-  CommandContext,
-  MIGRATIONS_OPTION,
-  migrationsOverride,
-  output,
-  withCommonOptions,
-} from './context.js';
+import { CommandContext, output, withCommonOptions, withMigrationsOption } from './context.js';
 import { formatDuration, plural } from './render.js';
 
 /** The `hydrate` command. */
 export function hydrateCommand(setExit: (code: number) => void): CommandUnknownOpts {
-  return withCommonOptions(
-    new Command('hydrate')
-      .summary('recreate databases from their archives')
-      .description(
-        'Build each database of <archive-dir>/*.json into the data directory. Missing databases are created. An existing database whose archive was updated since they last matched (a pull, checkout or merge) and that has no changes of its own is backed up (<file>.<time>.bak) and rebuilt from the archive, since nothing local can be lost; one with changes the archive lacks is kept (`dehydrate` saves them; when the archive changed too, `sync` merges both), as is one without sync state (which side changed cannot be told). --force replaces every existing database, each backed up first, atomically. Library: manager.hydrateAll({ force }).',
+  return withMigrationsOption(
+    withCommonOptions(
+      new Command('hydrate')
+        .summary('recreate databases from their archives')
+        .description(
+          'Build each database of <archive-dir>/*.json into the data directory. Missing databases are created. An existing database whose archive was updated since they last matched (a pull, checkout or merge) and that has no changes of its own is backed up (<file>.<time>.bak) and rebuilt from the archive, since nothing local can be lost; one with changes the archive lacks is kept (`dehydrate` saves them; when the archive changed too, `sync` merges both), as is one without sync state (which side changed cannot be told). --force replaces every existing database, each backed up first, atomically. Library: manager.hydrateAll({ force }).',
+        ),
+    )
+      .option('-f, --force', 'replace existing databases (each is backed up first)')
+      .option(
+        '--migrate',
+        'apply pending migrations to each database built, before it is put in place (default: "migrate" of the config)',
       ),
   )
-    .option('-f, --force', 'replace existing databases (each is backed up first)')
-    .option(
-      '--migrate',
-      'apply pending migrations to each database built, before it is put in place (default: "migrate" of the config)',
-    )
-    .option(...MIGRATIONS_OPTION)
     .addHelpText(
       'after',
       `
@@ -34,7 +29,7 @@ Examples:
   $ db-hydration hydrate --migrate --migrations migrations   # an old archive comes out at the latest schema`,
     )
     .action(async (opts) => {
-      const ctx = new CommandContext(opts, migrationsOverride(opts.migrations));
+      const ctx = new CommandContext(opts);
       const result = await ctx.manager.hydrateAll({
         force: opts.force === true,
         ...(opts.migrate === true ? { migrate: true } : {}),

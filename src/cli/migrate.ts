@@ -1,24 +1,19 @@
 /** `db-hydration migrate`: pending schema migrations → every live database. One call of `manager.migrateAll()`. */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import {
-  CommandContext,
-  MIGRATIONS_OPTION,
-  migrationsOverride,
-  output,
-  withCommonOptions,
-} from './context.js';
+import { CommandContext, output, withCommonOptions, withMigrationsOption } from './context.js';
 import { formatDuration, plural } from './render.js';
 
 /** The `migrate` command. */
 export function migrateCommand(setExit: (code: number) => void): CommandUnknownOpts {
-  return withCommonOptions(
-    new Command('migrate')
-      .summary('apply pending schema migrations to the databases')
-      .description(
-        'Apply the pending migrations of the migrations directory (numbered SQL files: 0001_add_notes.sql, 0002_..., each applied once) to every database of the data directory. Each database is backed up first (<file>.<time>.bak); each migration runs in its own transaction with foreign keys off and `PRAGMA foreign_key_check` before commit, and is recorded in the database itself: a ledger table (`_db_hydration_migrations`: id, file name, checksum) and `PRAGMA user_version`, the latest applied number. Refused, with nothing changed: a database newer than the directory (an older checkout), an applied migration whose file was edited since, migrations that differ from the ledger (another branch applied others), a gap or duplicate in the numbering. A migration that fails is rolled back and the backup stays. Afterwards `dehydrate` writes the new schema into the archives. Library: manager.migrateAll({ dryRun }); docs/migrations.md.',
-      ),
+  return withMigrationsOption(
+    withCommonOptions(
+      new Command('migrate')
+        .summary('apply pending schema migrations to the databases')
+        .description(
+          'Apply the pending migrations of the migrations directory (numbered SQL files: 0001_add_notes.sql, 0002_..., each applied once) to every database of the data directory. Each database is backed up first (<file>.<time>.bak); each migration runs in its own transaction with foreign keys off and `PRAGMA foreign_key_check` before commit, and is recorded in the database itself: a ledger table (`_db_hydration_migrations`: id, file name, checksum) and `PRAGMA user_version`, the latest applied number. Refused, with nothing changed: a database newer than the directory (an older checkout), an applied migration whose file was edited since, migrations that differ from the ledger (another branch applied others), a gap or duplicate in the numbering. A migration that fails is rolled back and the backup stays. Afterwards `dehydrate` writes the new schema into the archives. Library: manager.migrateAll({ dryRun }); docs/migrations.md.',
+        ),
+    ),
   )
-    .option(...MIGRATIONS_OPTION)
     .option('-n, --dry-run', 'only list the migrations each database would get; change nothing')
     .addHelpText(
       'after',
@@ -29,7 +24,7 @@ Examples:
   $ db-hydration migrate --db app --json`,
     )
     .action(async (opts) => {
-      const ctx = new CommandContext(opts, migrationsOverride(opts.migrations));
+      const ctx = new CommandContext(opts);
       const result = await ctx.manager.migrateAll({ dryRun: opts.dryRun === true });
       output(ctx, result, () => {
         const entries = Object.entries(result.databases);

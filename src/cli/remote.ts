@@ -2,6 +2,7 @@
  * `db-hydration push` and `db-hydration pull`: the archives to and from a remote store (docs/remote.md). One call of
  * `manager.push()` / `manager.pull()` each, then rendering.
  */
+import { basename } from 'node:path';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { CommandContext, output, withCommonOptions } from './context.js';
 import { formatBytes, formatDuration, plural } from './render.js';
@@ -35,6 +36,26 @@ function checkRemote(value: string): string {
     throw error;
   }
   return value;
+}
+
+/**
+ * The remote of a push or pull: --remote, else the config's "remote". Neither is a usage error (exit 2), told before
+ * any work, naming the option and where to set it (the config file that was read, if any).
+ */
+function remoteOf(command: 'push' | 'pull', given: string | undefined, ctx: CommandContext): string {
+  const remote = given ?? ctx.config.remote;
+  if (remote !== undefined) return remote;
+  const source = ctx.configSource === undefined ? undefined : ctx.path(ctx.configSource);
+  const where =
+    source === undefined
+      ? 'in db-hydration.config.json'
+      : basename(source) === 'package.json'
+        ? `under "dbHydration" in ${source}`
+        : `in ${source}`;
+  throw new UsageError(
+    `${command} needs a remote: no --remote was given and ${source === undefined ? 'no config file was found' : `${source} has no "remote"`}`,
+    `give --remote s3://BUCKET/PREFIX, or set "remote": "s3://BUCKET/PREFIX" ${where} (docs/remote.md)`,
+  );
 }
 
 function checkEndpoint(value: string): string {
@@ -73,7 +94,7 @@ Examples:
       quietSdkNodeWarning();
       const ctx = new CommandContext(opts);
       const result = await ctx.manager.push({
-        ...(opts.remote === undefined ? {} : { remote: opts.remote }),
+        remote: remoteOf('push', opts.remote, ctx),
         ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
       });
       output(ctx, result, () => {
@@ -122,7 +143,7 @@ Examples:
       const ctx = new CommandContext(opts);
       const result = await ctx.manager.pull({
         force: opts.force === true,
-        ...(opts.remote === undefined ? {} : { remote: opts.remote }),
+        remote: remoteOf('pull', opts.remote, ctx),
         ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
       });
       const hydration = result.hydration;

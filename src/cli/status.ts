@@ -1,13 +1,7 @@
 /** `db-hydration status`: each database against its archive, like `git status`. One call of getStatus(). */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { getStatus, type MigrationStatus, type SyncState } from '../integration/status.js';
-import {
-  CommandContext,
-  MIGRATIONS_OPTION,
-  migrationsOverride,
-  output,
-  withCommonOptions,
-} from './context.js';
+import { CommandContext, output, withCommonOptions, withMigrationsOption } from './context.js';
 import { formatTime, plural, renderTable } from './render.js';
 
 const LABEL: Readonly<Record<SyncState, string>> = {
@@ -25,14 +19,15 @@ const LABEL: Readonly<Record<SyncState, string>> = {
 
 /** The `status` command. */
 export function statusCommand(setExit: (code: number) => void): CommandUnknownOpts {
-  return withCommonOptions(
-    new Command('status')
-      .summary('show which databases differ from their archives')
-      .description(
-        'Per database: in sync, changed since its archive (next step: dehydrate), archive updated by a pull, checkout or merge (next step: hydrate), diverged (both changed; next step: sync), unresolved conflicts in the archive, missing, damaged, not a database file (a directory at its path), locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do; which side changed is decided by the sync state in <data-dir>/.db-hydration/ (the archive content each database last matched). Without sync state a difference shows as "changed", and the status says it cannot tell which side changed. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
-      ),
+  return withMigrationsOption(
+    withCommonOptions(
+      new Command('status')
+        .summary('show which databases differ from their archives')
+        .description(
+          'Per database: in sync, changed since its archive (next step: dehydrate), archive updated by a pull, checkout or merge (next step: hydrate), diverged (both changed; next step: sync), unresolved conflicts in the archive, missing, damaged, not a database file (a directory at its path), locked, or no archive yet, with the command that fixes it. "Changed" is decided by content (the database is exported to a temp file and compared with its archive), so it agrees with what `dehydrate` would do; which side changed is decided by the sync state in <data-dir>/.db-hydration/ (the archive content each database last matched). Without sync state a difference shows as "changed", and the status says it cannot tell which side changed. Exits 0 whatever the states; use --json and the "clean" field in scripts. Library: getStatus(manager).',
+        ),
+    ),
   )
-    .option(...MIGRATIONS_OPTION)
     .addHelpText(
       'after',
       `
@@ -42,7 +37,7 @@ Examples:
   $ db-hydration status --json | jq -r '.databases[] | select(.state != "in-sync") | .fileName'`,
     )
     .action(async (opts) => {
-      const ctx = new CommandContext(opts, migrationsOverride(opts.migrations));
+      const ctx = new CommandContext(opts);
       const result = await getStatus(ctx.manager, {
         ...(ctx.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: ctx.busyTimeoutMs }),
         ...(ctx.bars.listener === undefined ? {} : { onProgress: ctx.bars.listener }),

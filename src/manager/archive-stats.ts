@@ -5,7 +5,7 @@ import { PathError, toErrorDetail, type ErrorDetail } from '../errors.js';
 import type { ArchiveHeader } from '../archive/format.js';
 import { targetFileName } from '../archive/archive-header.js';
 import { readArchive } from '../archive/read-archive.js';
-import { codecOfFile, plainArchiveBytes } from '../archive/archive-file.js';
+import { codecOfFile } from '../archive/archive-file.js';
 import type { ArchiveStat, ArchiveStats, ManagerContext } from './types.js';
 
 /** Reads every archive's header and table sizes (rows are counted, not parsed). */
@@ -43,7 +43,12 @@ function statOf(ctx: ManagerContext, archivePath: string): ArchiveStat | undefin
   }
   let header: ArchiveHeader | undefined;
   const tables: Record<string, number> = {};
-  for (const event of readArchive(archivePath, { skipRows: true })) {
+  // The one read of the archive gives the counts and, from the plain bytes it decodes, the plain size.
+  let plainBytes = 0;
+  const onBytes = (bytes: Buffer): void => {
+    plainBytes += bytes.length;
+  };
+  for (const event of readArchive(archivePath, { skipRows: true, onBytes })) {
     if (event.kind === 'header') header = event.header;
     else if (event.kind === 'tableEnd') tables[event.table.name] = event.rows;
   }
@@ -59,7 +64,7 @@ function statOf(ctx: ManagerContext, archivePath: string): ArchiveStat | undefin
     tableCount: counts.length,
     totalRows: counts.reduce((s, n) => s + n, 0),
     bytes: statSync(archivePath).size,
-    plainBytes: plainArchiveBytes(archivePath),
+    plainBytes,
     codec: codecOfFile(archivePath).name,
     databaseExists: existsSync(join(ctx.dataDir, fileName)),
   };

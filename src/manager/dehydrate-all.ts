@@ -61,8 +61,7 @@ export function dehydrateAll(
     // Where this run writes the archive (its codec's file name), and the archive there is now (maybe the other codec's).
     const database = databaseNameOf(fileName);
     try {
-      const archivePath = ctx.archiveTargetFor(fileName, options.compress);
-      const existing = ctx.archivePathFor(fileName);
+      const { target: archivePath, existing } = ctx.archivePathsFor(fileName, options.compress);
       assertOwnArchive(byArchive.get(archiveFileNameFor(fileName)) ?? [], archivePath, dbPath);
       const target = {
         dataDir: ctx.dataDir,

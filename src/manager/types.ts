@@ -233,5 +233,7 @@ export interface ManagerContext {
   /** Whether a database's archive is encrypted. */
   isEncrypted(fileName: string): boolean;
   archiveTargetFor(fileName: string, compress?: Compression): string;
+  /** archivePathFor (`existing`) and archiveTargetFor (`target`) from one look at the archive directory. */
+  archivePathsFor(fileName: string, compress?: Compression): { existing: string; target: string };
   backup(dbPath: string): Promise<string>;
 }

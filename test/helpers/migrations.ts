@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { tempDir } from './fixtures.js';
 
 /** Rows of the shop fixture. */
 export const SHOP_CUSTOMERS = 40;
@@ -72,4 +73,40 @@ export function writeMigrations(dir: string, files: readonly (readonly [string, 
   mkdirSync(dir, { recursive: true });
   for (const [name, sql] of files) writeFileSync(join(dir, name), sql);
   return dir;
+}
+
+/** A project directory made by {@link shopProject}. */
+export interface ShopProject {
+  readonly dir: string;
+  /** `<dir>/data`, holding shop.db. */
+  readonly dataDir: string;
+  /** `<dir>/data/shop.db`, the populated shop ({@link makeShop}). */
+  readonly db: string;
+  /** `<dir>/migrations`, holding the migrations given. */
+  readonly migrationsDir: string;
+  /** Where shop.db's plain archive goes: `<dir>/data/json_archives/shop.json` (not written here). */
+  readonly archive: string;
+  readonly cleanup: () => void;
+}
+
+/**
+ * A fresh temp project: data/shop.db (the populated shop) and migrations/ holding `migrations`; with `config`, also a
+ * db-hydration.config.json naming both (`{ "dataDir": "data", "migrationsDir": "migrations" }`) for the CLI.
+ */
+export function shopProject(
+  migrations: readonly (readonly [string, string])[],
+  options: { readonly config?: boolean } = {},
+): ShopProject {
+  const { dir, cleanup } = tempDir('dh-mig-');
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  const db = join(dataDir, 'shop.db');
+  makeShop(db);
+  const migrationsDir = writeMigrations(join(dir, 'migrations'), migrations);
+  if (options.config === true)
+    writeFileSync(
+      join(dir, 'db-hydration.config.json'),
+      JSON.stringify({ dataDir: 'data', migrationsDir: 'migrations' }),
+    );
+  return { dir, dataDir, db, migrationsDir, archive: join(dataDir, 'json_archives', 'shop.json'), cleanup };
 }
