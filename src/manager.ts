@@ -119,7 +119,6 @@ export class DBHydrationManager {
       listArchives: () => this.listArchives(),
       archivePathFor: (fileName) => this.archivePathFor(fileName),
       isEncrypted: (fileName) => this.isEncrypted(fileName),
-      archiveTargetFor: (fileName, compress) => this.archiveTargetFor(fileName, compress),
       archivePathsFor: (fileName, compress) => this.archivePathsFor(fileName, compress),
       backup: (dbPath) => this.backup(dbPath),
     };

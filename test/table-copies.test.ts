@@ -23,7 +23,7 @@ import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { btreeGeometry, walkBtree } from '../src/sqlite/btree-pages.js';
 import { syncStatePaths, type SyncRecord } from '../src/sync/sync-state.js';
 import { cli } from './helpers/cli.js';
-import { makeDatabase, tempDir } from './helpers/fixtures.js';
+import { makeDatabase, tempDir, withDatabase as write } from './helpers/fixtures.js';
 import { buildDatabase, databaseSpec, quote } from './helpers/generators.js';
 
 const root = tempDir('dh-table-copies-');
@@ -31,16 +31,6 @@ after(root.cleanup);
 
 /** Table copying applies to databases of any size here (it is off below 4 MiB otherwise). */
 const FORCE = { DB_HYDRATION_TABLE_PAGES: 'force' } as const;
-
-/** Runs `fn` on a read-write connection to the database, then closes it. */
-function write(path: string, fn: (db: Database.Database) => void): void {
-  const db = new Database(path);
-  try {
-    fn(db);
-  } finally {
-    db.close();
-  }
-}
 
 /** `db-hydration dehydrate --json` over `data` into `archives`: the database's result. */
 function dehydrate(dir: string, fileName: string): { changed: boolean; tablesCopied?: number } {

@@ -232,8 +232,7 @@ export interface ManagerContext {
   archivePathFor(fileName: string): string;
   /** Whether a database's archive is encrypted. */
   isEncrypted(fileName: string): boolean;
-  archiveTargetFor(fileName: string, compress?: Compression): string;
-  /** archivePathFor (`existing`) and archiveTargetFor (`target`) from one look at the archive directory. */
+  /** Where a database's archive is now (`existing`) and where this run writes it (`target`), from one look. */
   archivePathsFor(fileName: string, compress?: Compression): { existing: string; target: string };
   backup(dbPath: string): Promise<string>;
 }
