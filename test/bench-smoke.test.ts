@@ -28,11 +28,11 @@ describe('benchmark (tiny run)', () => {
       // The second table: gzip'd sizes, merge, verify, the CLI in fresh processes, peak RSS; merge clean and exact.
       assert.match(
         run.stdout,
-        /^\| rows \| archive gzip MB \| dump gzip MB \| gzip ratio \| unchanged re-dehydrate ms \/ of a dehydrate \| merge s \| merge \/ dehydrate \|/m,
+        /^\| rows \| archive gzip MB \| dump gzip MB \| gzip ratio \| unchanged re-dehydrate ms \/ of a dehydrate \| 100 tables, one changed: ms \/ of a full dehydrate \(tables copied, exact\) \| merge s \| merge \/ dehydrate \|/m,
       );
       assert.match(
         run.stdout,
-        /^\| 3k( \| [\d.]+){3}x \| \d+ \/ [\d.]+ % \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \/ [\d.]+x \/ \d+ \| \d+ \/ \d+ \| [\d.]+ \/ \d+ \| \d+ \/ \d+ \| \d+ \([\w -]+\) \| yes \|$/m,
+        /^\| 3k( \| [\d.]+){3}x \| \d+ \/ [\d.]+ % \| \d+ \/ [\d.]+ % \(\d+ of 100, exact\) \| [\d.]+ \| [\d.]+x \| \d+ \| [\d.]+ \/ [\d.]+x \/ \d+ \| \d+ \/ \d+ \| [\d.]+ \/ \d+ \| \d+ \/ \d+ \| \d+ \([\w -]+\) \| yes \|$/m,
       );
       // The targets, at the largest size measured when neither 1M nor 5M was.
       for (const target of [
@@ -40,6 +40,7 @@ describe('benchmark (tiny run)', () => {
         /^- 3k rows: hydrate [\d.]+x dump replay \(target <= 0\.45x\): /m,
         /^- 3k rows: gzip'd archive [\d.]+x the gzip'd dump \(target <= 0\.9x\): /m,
         /^- 3k rows: raw archive [\d.]+x the dump \(target <= 1\.0x\): /m,
+        /^- 3k rows: 100 tables of which one changed [\d.]+ % of a full dehydrate \(\d+ tables copied, \d+ ms wall, Node start-up included; the archive is exactly a full export; target <= 25 %\): /m,
         /^- 3k rows: merge \(\d+ \/ \d+ rows changed\) [\d.]+x one dehydrate \(target <= 1\.0x\): /m,
         /^- 3k rows: merge peak RSS \d+ MiB \(target <= 100 MiB\): /m,
         /^- peak RSS of every command at every size, MiB: 3k \d+ \(.+\) \(target <= 100 MiB\): /m,
@@ -56,6 +57,10 @@ describe('benchmark (tiny run)', () => {
       assert.ok(size !== undefined);
       assert.equal(size.rows, 3000);
       assert.equal(size.exact, true);
+      // The many-tables fixture is below the size that copies tables (4 MiB): measured, every table read, exact.
+      assert.equal(size.manyTables?.exact, true);
+      assert.equal(size.manyTables.tablesCopied, 0);
+      assert.equal(size.manyTables.tables, 100);
       assert.deepEqual(size.mismatches, []);
       assert.ok(size.replace !== undefined, 'hydrate over an existing database is measured');
       // With one run, each ratio is that run's own.

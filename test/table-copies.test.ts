@@ -33,8 +33,15 @@ after(root.cleanup);
 const FORCE = { DB_HYDRATION_TABLE_PAGES: 'force' } as const;
 
 /** `db-hydration dehydrate --json` over `data` into `archives`: the database's result. */
-function dehydrate(dir: string, fileName: string): { changed: boolean; tablesCopied?: number } {
-  const run = cli(['dehydrate', '--data-dir', 'data', '--archive-dir', 'archives', '--json'], dir, FORCE);
+function dehydrate(
+  dir: string,
+  fileName: string,
+  env: NodeJS.ProcessEnv = {},
+): { changed: boolean; tablesCopied?: number } {
+  const run = cli(['dehydrate', '--data-dir', 'data', '--archive-dir', 'archives', '--json'], dir, {
+    ...FORCE,
+    ...env,
+  });
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout) as {
     databases: Record<string, { changed: boolean; tablesCopied?: number }>;
@@ -347,6 +354,13 @@ describe('table copies', () => {
     write(path, (db) => db.exec("INSERT INTO a VALUES (400, 'x')"));
     const second = dehydrate(dir, 'four.db');
     assert.equal(second.tablesCopied, undefined);
+    assertExact(dir, 'four');
+    // A record of another shape is no record: every table is read, without an error.
+    const now = JSON.parse(readFileSync(state, 'utf8')) as SyncRecord;
+    writeFileSync(state, JSON.stringify({ ...now, tablePages: { ...now.tablePages, tables: 'nonsense' } }));
+    write(path, (db) => db.exec("INSERT INTO a VALUES (401, 'y')"));
+    const third = dehydrate(dir, 'four.db');
+    assert.equal(third.tablesCopied, undefined);
     assertExact(dir, 'four');
   });
 

@@ -63,6 +63,38 @@ export interface TablePagesRecord {
   readonly tables: readonly TablePageEntry[];
 }
 
+/**
+ * Whether a value read from the sync state has the shape of a {@link TablePagesRecord} (the file is local, but it is
+ * a file: anything else is no record, and every table is read).
+ */
+export function isTablePagesRecord(value: unknown): value is TablePagesRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Partial<Record<keyof TablePagesRecord, unknown>>;
+  const count = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  return (
+    count(r.writerRevision) &&
+    count(r.pageSize) &&
+    count(r.usableSize) &&
+    count(r.textEncoding) &&
+    Array.isArray(r.tables) &&
+    r.tables.every((t: unknown) => {
+      if (typeof t !== 'object' || t === null) return false;
+      const e = t as Partial<Record<keyof TablePageEntry, unknown>>;
+      return (
+        typeof e.name === 'string' &&
+        typeof e.sql === 'string' &&
+        typeof e.pages === 'string' &&
+        typeof e.objects === 'string' &&
+        count(e.root) &&
+        count(e.rows) &&
+        count(e.start) &&
+        count(e.end) &&
+        (e.end as number) > (e.start as number)
+      );
+    })
+  );
+}
+
 /** Page hashes taken in one snapshot. */
 export interface TablePageHashes {
   readonly pageSize: number;

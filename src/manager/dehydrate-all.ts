@@ -29,6 +29,7 @@ import {
   type SyncRecord,
 } from '../sync/sync-state.js';
 import { CODECS } from '../archive/codec.js';
+import { isTablePagesRecord } from '../dehydrate/table-pages.js';
 import type { KnownArchive } from '../archive/write-archive.js';
 import type { DatabaseResult, DehydrateAllOptions, DehydrationResult, ManagerContext } from './types.js';
 
@@ -191,7 +192,7 @@ function previousTables(
   archivePath: string,
   listed: ManifestEntry | undefined,
 ): Pick<DehydrateDatabaseOptions, 'previousTables' | 'previousTableHashes'> {
-  if (record?.tablePages === undefined || !archiveUnchangedSince(record, archivePath)) return {};
+  if (!isTablePagesRecord(record?.tablePages) || !archiveUnchangedSince(record, archivePath)) return {};
   const hashes =
     listed?.content_sha256 === record.contentHash && listed.sha256 === record.archiveSha256
       ? listed.tables
