@@ -68,7 +68,9 @@ export class ItemList {
 
   add(text: string): void {
     this.flushPending(true);
-    this.write(this.count === 0 || this.afterBlock ? text : `,\n${text}`);
+    // The separator and the item are written apart: a joined string would be built, and copied flat, once per row.
+    if (this.count > 0 && !this.afterBlock) this.write(',\n');
+    this.write(text);
     this.afterBlock = false;
     this.count++;
   }
