@@ -8,14 +8,14 @@
  */
 import { ArchiveFormatError } from '../errors.js';
 import type { ArchiveEvent, ReadArchiveOptions } from './read-archive.js';
-import { readLines } from './read-lines.js';
+import { LineReader } from './read-lines.js';
 import { isConflictMarker, UNRESOLVED_CONFLICT_HINT } from './conflict-markers.js';
 import { validateFooter, validateHeader, validateTableMeta } from './validate-archive.js';
 import type { ArchiveTableMeta } from './format.js';
 
 /** The lines of one archive, with the number of the current one for messages. */
 class LineCursor {
-  private readonly lines: Generator<readonly [number, string], void, undefined>;
+  private readonly lines: LineReader;
   lineNumber = 0;
   private current = '';
 
@@ -23,7 +23,12 @@ class LineCursor {
     readonly path: string,
     onBytes?: (bytes: Buffer) => void,
   ) {
-    this.lines = readLines(path, onBytes);
+    this.lines = new LineReader(path, onBytes);
+  }
+
+  /** Releases the file. */
+  close(): void {
+    this.lines.close();
   }
 
   fail = (message: string): never => {
@@ -37,19 +42,19 @@ class LineCursor {
   };
 
   next(): string {
-    const r = this.lines.next();
-    if (r.done === true) return this.fail('the archive ends too early (truncated?)');
-    this.lineNumber = r.value[0];
-    this.current = r.value[1];
-    return r.value[1];
+    const line = this.lines.next();
+    if (line === undefined) return this.fail('the archive ends too early (truncated?)');
+    this.lineNumber = this.lines.lineNumber;
+    this.current = line;
+    return line;
   }
 
   /** Consumes the rest of the file, which may hold only white space (JSON allows it). */
   expectEnd(): void {
-    for (let rest = this.lines.next(); rest.done !== true; rest = this.lines.next()) {
-      this.lineNumber = rest.value[0];
-      this.current = rest.value[1];
-      if (rest.value[1].trim() !== '') this.fail('unexpected content after the end of the archive');
+    for (let rest = this.lines.next(); rest !== undefined; rest = this.lines.next()) {
+      this.lineNumber = this.lines.lineNumber;
+      this.current = rest;
+      if (rest.trim() !== '') this.fail('unexpected content after the end of the archive');
     }
   }
 
@@ -76,23 +81,27 @@ export function* readStreaming(
   options: ReadArchiveOptions,
 ): Generator<ArchiveEvent, void, undefined> {
   const cursor = new LineCursor(path, options.onBytes);
-  if (cursor.next() !== '{') cursor.fail('expected "{" on the first line');
-  const header: Record<string, unknown> = {};
-  for (;;) {
-    const line = cursor.next();
-    if (line === '"tables": {' || line === '"tables": {},') {
-      yield { kind: 'header', header: validateHeader(header, cursor.fail), plain: false };
-      if (line === '"tables": {') yield* readTables(cursor, options);
-      break;
+  try {
+    if (cursor.next() !== '{') cursor.fail('expected "{" on the first line');
+    const header: Record<string, unknown> = {};
+    for (;;) {
+      const line = cursor.next();
+      if (line === '"tables": {' || line === '"tables": {},') {
+        yield { kind: 'header', header: validateHeader(header, cursor.fail), plain: false };
+        if (line === '"tables": {') yield* readTables(cursor, options);
+        break;
+      }
+      if (!line.endsWith(',')) cursor.fail('expected a header member ending with ","');
+      const [key, value] = cursor.member(line.slice(0, -1), 'header member');
+      if (Object.hasOwn(header, key)) cursor.fail(`duplicate header member "${key}"`);
+      header[key] = value;
     }
-    if (!line.endsWith(',')) cursor.fail('expected a header member ending with ","');
-    const [key, value] = cursor.member(line.slice(0, -1), 'header member');
-    if (Object.hasOwn(header, key)) cursor.fail(`duplicate header member "${key}"`);
-    header[key] = value;
+    const footer = readFooter(cursor);
+    cursor.expectEnd();
+    yield { kind: 'footer', footer: validateFooter(footer, cursor.fail) };
+  } finally {
+    cursor.close();
   }
-  const footer = readFooter(cursor);
-  cursor.expectEnd();
-  yield { kind: 'footer', footer: validateFooter(footer, cursor.fail) };
 }
 
 /** The members after `tables`: one per line, arrays with one item per line. */

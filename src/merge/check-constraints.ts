@@ -125,7 +125,7 @@ export function checkMergedConstraints(
   database: string,
   changedOurs: ReadonlySet<string>,
   changedTheirs: ReadonlySet<string>,
-  changedRows: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+  changedRows: ReadonlyMap<string, RowTexts> = new Map(),
   outline: ArchiveOutline = readOutline(archivePath),
 ): MergeConflict[] {
   // The merged archive without its rows (read once for both checks): its tables' schemas give the foreign keys, and
@@ -341,6 +341,11 @@ function foreignKeys(outline: ArchiveOutline): ForeignKeyEdge[] {
   }
 }
 
+/** Row texts in the merged archive's order (a set of them, or the merge's {@link RowList}), read once each. */
+export interface RowTexts extends Iterable<string> {
+  readonly size: number;
+}
+
 /** An archive without its rows: what a copy needs besides them. */
 export interface ArchiveOutline {
   readonly path: string;
@@ -369,11 +374,7 @@ export function readOutline(archivePath: string): ArchiveOutline {
  * Writes a copy of an outlined archive whose tables in `rows` hold those row texts (in their order) and every other
  * table none.
  */
-function writeOutline(
-  outline: ArchiveOutline,
-  target: string,
-  rows: ReadonlyMap<string, ReadonlySet<string>>,
-): void {
+function writeOutline(outline: ArchiveOutline, target: string, rows: ReadonlyMap<string, RowTexts>): void {
   const writer = new ArchiveWriter(target);
   try {
     writeHeaderOf(writer, outline.header);
@@ -405,17 +406,17 @@ function writeFooterOf(writer: ArchiveWriter, f: ArchiveFooter): void {
 
 /**
  * Copies the archive with only the rows of `tables` (the others keep their schema, with no rows); for a table in
- * `only`, only the rows whose text it holds.
+ * `only`, only the rows it holds (rows of the archive, in its order: they are written in place of the table's rows).
  */
 function writeTables(
   archivePath: string,
   target: string,
   tables: ReadonlySet<string>,
-  only: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+  only: ReadonlyMap<string, RowTexts> = new Map(),
 ): void {
   const writer = new ArchiveWriter(target);
   let keep = false;
-  let rows: ReadonlySet<string> | undefined;
+  let rows: RowTexts | undefined;
   try {
     // With no table to keep, the rows are only stepped over (still checked to be row lines).
     for (const event of readArchive(archivePath, { lazyRows: true, skipRows: tables.size === 0 })) {
@@ -426,9 +427,9 @@ function writeTables(
         rows = keep ? only.get(event.table.name) : undefined;
         const count = rows === undefined ? event.table.row_count : rows.size;
         writer.beginTable({ ...event.table, row_count: keep ? count : 0 });
+        if (rows !== undefined) for (const text of rows) writer.writeRow(text);
       } else if (event.kind === 'row') {
-        const text = event.text ?? JSON.stringify(event.row);
-        if (keep && (rows === undefined || rows.has(text))) writer.writeRow(text);
+        if (keep && rows === undefined) writer.writeRow(event.text ?? JSON.stringify(event.row));
       } else if (event.kind === 'tableEnd') {
         writer.endTable();
       } else {

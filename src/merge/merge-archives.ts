@@ -33,7 +33,7 @@ import { compareNames } from '../sqlite/names.js';
 import { compareNumbers } from './key-order.js';
 import { checkMergedConstraints, checkMergedSchema, readOutline } from './check-constraints.js';
 import { markConstraintRows, markSchemaItem } from './mark-rows.js';
-import { ItemList, MergedFile, type BlockStyle } from './merge-output.js';
+import { ItemList, MergedFile, type BlockStyle, type RowList } from './merge-output.js';
 import { mergeTable, pick3, type TableMergeRun, type TableSides } from './merge-tables.js';
 import { TableFactsCache } from './table-facts.js';
 import type { MergeArchivesOptions, MergeConflict, MergeResult } from './merge-types.js';
@@ -64,6 +64,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
     return c;
   };
   const facts = new TableFactsCache(options.ours);
+  const changedRows = new Map<string, RowList>();
   let file: MergedFile | undefined;
   try {
     const base = existsSync(options.base) && sizeOf(options.base) ? open(options.base) : undefined;
@@ -84,7 +85,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
       rowCounts: Object.create(null) as Record<string, number>,
       changedOurs: new Set(),
       changedTheirs: new Set(),
-      changedRows: new Map(),
+      changedRows,
     };
     mergeAllTables(run, base, ours, theirs);
     writeFooter(run, [base?.footer(), ours.footer(), theirs.footer()]);
@@ -119,6 +120,7 @@ export function mergeArchives(options: MergeArchivesOptions): MergeResult {
     return { clean: conflicts.length === 0, conflicts, database, rowCounts: run.rowCounts };
   } finally {
     file?.abort();
+    for (const list of changedRows.values()) list.remove();
     for (const c of cursors) c.close();
     facts.close();
   }

@@ -18,6 +18,7 @@
 import { rmSync } from 'node:fs';
 import { isEncryptedCodec } from '../archive/age-codec.js';
 import { BufferedWriter } from '../archive/buffered-writer.js';
+import { readLines } from '../archive/read-lines.js';
 import {
   codecForArchivePath,
   readWholeArchive,
@@ -67,7 +68,9 @@ export class ItemList {
 
   add(text: string): void {
     this.flushPending(true);
-    this.write(this.count === 0 || this.afterBlock ? text : `,\n${text}`);
+    // The separator and the item are written apart: a joined string would be built, and copied flat, once per row.
+    if (this.count > 0 && !this.afterBlock) this.write(',\n');
+    this.write(text);
     this.afterBlock = false;
     this.count++;
   }
@@ -152,6 +155,11 @@ export class MergedFile {
     const part = new PartFile(`${this.writer.path}.part${this.parts}`, this.memoryParts);
     this.open.add(part);
     return part;
+  }
+
+  /** A list of row texts kept beside the temp file (in memory for an encrypted target), removed with the parts. */
+  newRowList(): RowList {
+    return new RowList(this.memoryParts ? undefined : () => this.newPart());
   }
 
   appendPart(part: PartFile): void {
@@ -270,4 +278,55 @@ export function markWholeFileConflict(ours: string, theirs: string, style: Block
     throw error;
   }
   commitTempFile(writer.path, ours);
+}
+
+/**
+ * Row texts collected while merging (a table's merged rows that are not the base's, for the constraint check), read
+ * back in the order they were added. They go to a part file, one per line (JSON row texts hold no newline), not into
+ * the JavaScript heap: held there, tens of thousands of rows that each survive the young generation's collections are
+ * what made V8 grow it, and the merge's peak RSS with it, as the tables grow. An encrypted target's list stays in memory
+ * (a file would be plaintext).
+ */
+export class RowList implements Iterable<string> {
+  private count = 0;
+  private readonly memory: string[] | undefined;
+  /** The part file, opened at the first row (most tables of a merge have none). */
+  private part: PartFile | undefined;
+
+  /** `newPart`: where the texts go; absent, they are kept in memory. */
+  constructor(private readonly newPart: (() => PartFile) | undefined) {
+    this.memory = newPart === undefined ? [] : undefined;
+  }
+
+  /** How many texts were added. */
+  get size(): number {
+    return this.count;
+  }
+
+  add(text: string): void {
+    this.count++;
+    if (this.memory !== undefined) {
+      this.memory.push(text);
+      return;
+    }
+    this.part ??= this.newPart?.();
+    this.part?.write(text);
+    this.part?.write('\n');
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    if (this.memory !== undefined) {
+      yield* this.memory;
+      return;
+    }
+    if (this.part === undefined) return;
+    this.part.finish();
+    for (const [, text] of readLines(this.part.path)) yield text;
+  }
+
+  /** Drops the texts (deletes the part file). */
+  remove(): void {
+    this.part?.remove();
+    if (this.memory !== undefined) this.memory.length = 0;
+  }
 }

@@ -57,7 +57,7 @@ export interface RowMergeContext {
   readonly schemasDiffer: boolean;
   readonly conflicts: MergeConflict[];
   /** Collects the texts of merged rows that differ from the base's, for the constraint check. */
-  readonly changed?: Set<string> | undefined;
+  readonly changed?: { add(text: string): void } | undefined;
 }
 
 /** How a table's rows merged: rows written (a conflict block counts if its ours side has a row) and whether any

@@ -9,7 +9,7 @@ import type { ArchiveCursor } from '../archive/archive-cursor.js';
 import type { ArchiveTableMeta } from '../archive/format.js';
 import { tableOpening } from '../archive/write-archive.js';
 import { rowComparator, type TextEncoding } from './key-order.js';
-import { ItemList, type BlockStyle, type MergedFile, type PartFile } from './merge-output.js';
+import { ItemList, type BlockStyle, type MergedFile, type PartFile, type RowList } from './merge-output.js';
 import { mergeRows, OrderedRows } from './merge-rows.js';
 import type { TableFactsCache } from './table-facts.js';
 import type { MergeConflict } from './merge-types.js';
@@ -28,11 +28,12 @@ export interface TableMergeRun {
   readonly changedOurs: Set<string>;
   readonly changedTheirs: Set<string>;
   /**
-   * Per table merged by key: the texts of its merged rows that are not the base's. In a table both sides changed,
+   * Per table merged by key: the texts of its merged rows that are not the base's (in a part file, see
+   * {@link RowList}). In a table both sides changed,
    * only those rows can break a UNIQUE, NOT NULL or CHECK constraint (each side's table was valid), so only they are
    * checked. Absent for a table with too many such rows to hold (all its rows are checked then).
    */
-  readonly changedRows: Map<string, ReadonlySet<string>>;
+  readonly changedRows: Map<string, RowList>;
 }
 
 /** One table in each input, positioned at its rows (absent where the input does not have the table). */
@@ -74,7 +75,7 @@ export function mergeTable(run: TableMergeRun, name: string, sides: TableSides, 
     if (compare !== undefined && sameKey) {
       const part = run.file.newPart();
       const list = new ItemList(part.write, run.style);
-      const changed = new Set<string>();
+      const changed = run.file.newRowList();
       const outcome = mergeRows(
         {
           database: run.database,
@@ -95,6 +96,7 @@ export function mergeTable(run: TableMergeRun, name: string, sides: TableSides, 
         list,
       );
       if (changed.size <= CHANGED_ROWS_HELD) run.changedRows.set(name, changed);
+      else changed.remove();
       if (outcome.oursChanged) run.changedOurs.add(name);
       if (outcome.theirsChanged) run.changedTheirs.add(name);
       writeTable(run, tables, { ...meta, row_count: outcome.rows }, part);
