@@ -21,6 +21,8 @@ import { archiveContentHash } from '../src/archive/content-comparison.js';
 import { archiveTableHashes, sectionTableHash } from '../src/archive/table-hashes.js';
 import { dehydrateDatabase } from '../src/dehydrate/dehydrate-database.js';
 import { btreeGeometry, walkBtree } from '../src/sqlite/btree-pages.js';
+import { ThreadHash } from '../src/archive/hash-thread.js';
+import { createHash } from 'node:crypto';
 import { syncStatePaths, type SyncRecord } from '../src/sync/sync-state.js';
 import { cli } from './helpers/cli.js';
 import { makeDatabase, tempDir, withDatabase as write } from './helpers/fixtures.js';
@@ -180,6 +182,29 @@ describe('table copies', () => {
           const { walked, listed } = walkedAndListed(path);
           assert.deepEqual(walked, listed);
           rmSync(path, { force: true });
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('hashes on a worker thread exactly as on this one, in chunks of any size', () => {
+    // Feature: database-hydration, Property 27
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 << 20 }), fc.integer({ min: 0, max: 255 })), {
+          maxLength: 8,
+        }),
+        (chunks) => {
+          const here = createHash('sha256');
+          const there = new ThreadHash();
+          for (const [size, fill] of chunks) {
+            const chunk = Buffer.alloc(size, fill);
+            if (size > 0) chunk[size - 1] = (fill * 7) % 256;
+            here.update(chunk);
+            there.update(chunk);
+          }
+          assert.equal(there.digest(), here.digest('hex'));
         },
       ),
       { numRuns: 100 },

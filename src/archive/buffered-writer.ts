@@ -5,7 +5,8 @@
  * which tells whether an archive's content changed. The hash covers the plain bytes (the file's bytes with the identity
  * codec).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { ThreadHash, type ByteHash } from './hash-thread.js';
 import { createArchiveSink, openArchiveSource, readPlainRange } from './archive-file.js';
 import { rmSync } from 'node:fs';
 import { IDENTITY_CODEC, type ArchiveCodec, type ByteSink } from './codec.js';
@@ -27,7 +28,7 @@ export class BufferedWriter {
   private sink: ByteSink | undefined;
   private readonly buffer: Buffer;
   private used = 0;
-  private readonly fullHash: Hash | undefined;
+  private readonly fullHash: ByteHash | undefined;
   private readonly onContent: ((chunk: Buffer) => void) | undefined;
   private bytes = 0;
 
@@ -49,10 +50,17 @@ export class BufferedWriter {
       readonly buffer?: Buffer;
       readonly codec?: ArchiveCodec;
       readonly target?: string;
+      /** Hash the bytes on a worker thread (a large file whose writer's thread is busy: see hash-thread.ts). */
+      readonly hashOnThread?: boolean;
     } = {},
   ) {
     this.buffer = options.buffer ?? Buffer.allocUnsafe(BUFFER_BYTES);
-    this.fullHash = (options.hashed ?? true) ? createHash('sha256') : undefined;
+    this.fullHash =
+      (options.hashed ?? true)
+        ? options.hashOnThread === true
+          ? new ThreadHash()
+          : createHash('sha256')
+        : undefined;
     this.onContent = options.onContent;
     this.sink = createArchiveSink(path, options.codec ?? IDENTITY_CODEC, options.target ?? path);
   }
@@ -146,6 +154,7 @@ export class BufferedWriter {
 
   /** Closes and deletes the temp file. Safe to call more than once. */
   abort(): void {
+    if (this.fullHash instanceof ThreadHash) this.fullHash.abort();
     const sink = this.sink;
     this.sink = undefined;
     if (sink === undefined) rmSync(this.path, { force: true });

@@ -80,7 +80,11 @@ export class ArchiveWriter {
    */
   constructor(
     readonly target: string,
-    options: { readonly known?: KnownArchive | undefined } = {},
+    options: {
+      readonly known?: KnownArchive | undefined;
+      /** Hash the file's bytes on a worker thread: for a large archive written mostly by copying (hash-thread.ts). */
+      readonly hashOnThread?: boolean;
+    } = {},
   ) {
     this.known = options.known;
     const codec = codecForArchivePath(target);
@@ -96,6 +100,7 @@ export class ArchiveWriter {
       this.writer = new BufferedWriter(tempPathFor(target), {
         codec,
         target,
+        hashOnThread: options.hashOnThread === true,
         // The content (all but `exported_at`) is hashed as it is written (the sync state records it) and, when an
         // archive exists, compared with it.
         onContent: (chunk) => {

@@ -95,6 +95,12 @@ export interface DehydrateDatabaseOutcome extends ArchiveWriteOutcome {
   readonly tableHashes?: Record<string, TableContentHash>;
 }
 
+/**
+ * A database file this large that may copy tables has its archive hashed on a second thread: copying leaves this
+ * thread with little but hashing to do, and a thread costs ~10 ms to start.
+ */
+const THREAD_HASH_MIN_FILE_BYTES = 32 << 20;
+
 /** The export may not copy tables after all: it starts again as a full export. */
 class ReadInFull extends Error {}
 
@@ -133,7 +139,9 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
   let helper: ExportHelper | undefined;
   let hashing: PageHashing | undefined;
   try {
-    writer = new ArchiveWriter(archivePath, { known: options.known });
+    // An export that may copy tables of a large archive hashes the file on a second thread (hash-thread.ts).
+    const mayCopy = options.previousTables !== undefined && size >= THREAD_HASH_MIN_FILE_BYTES;
+    writer = new ArchiveWriter(archivePath, { known: options.known, hashOnThread: mayCopy });
     db.defaultSafeIntegers(true);
     // Rows are read once, in order: a small page cache (2 MiB instead of 16) serves that as well and keeps peak memory
     // down; the OS page cache holds the file anyway.
