@@ -119,14 +119,7 @@ const round = (x: number, digits: number): number => {
  * leaves a half-built fixture behind.
  */
 export function ensureFixture(path: string, totalRows: number, seed = 20261124): void {
-  if (existsSync(path)) return;
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.tmp`;
-  rmSync(temp, { force: true });
-  const db = new Database(temp);
-  try {
-    db.pragma('journal_mode = OFF');
-    db.pragma('synchronous = OFF');
+  buildOnce(path, (db) => {
     db.exec(SCHEMA);
     const rand = prng(seed);
     const n = tableRows(totalRows);
@@ -181,6 +174,23 @@ export function ensureFixture(path: string, totalRows: number, seed = 20261124):
     });
     load();
     db.exec(AFTER_DATA);
+  });
+}
+
+/**
+ * Builds a fixture at `path` with `fill` unless it exists: in `<path>.tmp` (no journal, no syncs), renamed into place
+ * once complete, so an interrupted run never leaves a half-built fixture behind.
+ */
+function buildOnce(path: string, fill: (db: Database.Database) => void): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.tmp`;
+  rmSync(temp, { force: true });
+  const db = new Database(temp);
+  try {
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    fill(db);
     db.close();
     renameSync(temp, path);
   } catch (error) {
@@ -196,17 +206,10 @@ export const MANY_TABLES = 100;
 /**
  * Creates the many-tables fixture at `path` unless it exists: {@link MANY_TABLES} tables of the same shape (an
  * INTEGER PRIMARY KEY, text, REALs, an integer, a sometimes-NULL note), `totalRows` rows over all of them, each table
- * with an index. Built in `<path>.tmp` and renamed, like {@link ensureFixture}.
+ * with an index. Built like {@link ensureFixture}.
  */
 export function ensureManyTablesFixture(path: string, totalRows: number, seed = 20261206): void {
-  if (existsSync(path)) return;
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.tmp`;
-  rmSync(temp, { force: true });
-  const db = new Database(temp);
-  try {
-    db.pragma('journal_mode = OFF');
-    db.pragma('synchronous = OFF');
+  buildOnce(path, (db) => {
     const rand = prng(seed);
     const perTable = Math.max(1, Math.round(totalRows / MANY_TABLES));
     db.transaction(() => {
@@ -229,8 +232,5 @@ export function ensureManyTablesFixture(path: string, totalRows: number, seed = 
         }
       }
     })();
-  } finally {
-    db.close();
-  }
-  renameSync(temp, path);
+  });
 }

@@ -4,7 +4,6 @@
  */
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { createHash } from 'node:crypto';
 import { codecForFileName, IDENTITY_CODEC } from '../archive/codec.js';
 import { isEncryptedCodec } from '../archive/age-codec.js';
 import type Database from 'better-sqlite3';
@@ -14,7 +13,6 @@ import { quoteIdent } from '../sqlite/identifiers.js';
 import { checkProblems, checkTables } from '../sqlite/check.js';
 import {
   ArchiveWriter,
-  objectLine,
   SectionMismatchError,
   type ArchiveWriteOutcome,
   type KnownArchive,
@@ -30,7 +28,8 @@ import {
   type TablePagesRecord,
 } from './table-pages.js';
 import type { PageTree } from './page-hash-protocol.js';
-import { sectionTableHash, type TableContentHash } from '../archive/table-hashes.js';
+import { tableRecords, tableTrees } from './table-records.js';
+import type { TableContentHash } from '../archive/table-hashes.js';
 import { readDatabasePlan, type DatabasePlan } from './read-schema.js';
 import { readSequences, writeTables } from './export-tables.js';
 import { describe, openForExport, statDatabaseFile, type ExportContext } from './open-database.js';
@@ -199,23 +198,16 @@ function dehydrateOnce(options: DehydrateDatabaseOptions): DehydrateDatabaseOutc
     // Before the read transaction ends: the child's answer is about this snapshot only while it lasts.
     hashes ??= hashing?.wait();
     hashing = undefined;
-    const tablePages =
-      hashes === undefined ? {} : { tablePages: pagesRecord(hashes, trees, counts, plan, writer) };
     db.exec('COMMIT');
     db.close();
     const outcome = writer.commit();
-    const { rowsPerTable, totalRows, helperRows } = written;
-    const tableHashes =
-      copied.size === 0 ? {} : { tableHashes: hashesOfTables(archivePath, plan, writer, copied, options) };
+    const tables = tableRecords(hashes, { trees, plan, writer, copied, written, options });
     return {
       ...outcome,
-      rowsPerTable,
+      ...written,
       tablesExported: plan.tables.length,
-      totalRows,
-      helperRows,
       ...fileStamp,
-      ...tablePages,
-      ...tableHashes,
+      ...tables,
       tablesCopied: [...copied.keys()],
     };
   } catch (error) {
@@ -321,97 +313,6 @@ function countRows(
             .get(),
         )),
   );
-}
-
-/** The table b-trees whose pages are hashed: every table read from a b-tree of its own, with its `CREATE` text. */
-function tableTrees(db: Database.Database, plan: DatabasePlan): (PageTree & { sql: string })[] {
-  const roots = new Map(
-    (
-      db
-        .prepare("SELECT name, rootpage FROM main.sqlite_schema WHERE type = 'table'")
-        .safeIntegers(false)
-        .all() as { name: string; rootpage: number | null }[]
-    ).map((r) => [r.name, r.rootpage ?? 0]),
-  );
-  return plan.tables
-    .filter((t) => t.selectSql !== undefined && (roots.get(t.name) ?? 0) > 1)
-    .map((t) => ({ name: t.name, root: roots.get(t.name) ?? 0, sql: t.sql }));
-}
-
-/** The record of this export's tables for the next one: each hashed table's pages, rows and section. */
-function pagesRecord(
-  hashes: TablePageHashes,
-  trees: readonly (PageTree & { sql: string })[],
-  counts: readonly number[],
-  plan: DatabasePlan,
-  writer: ArchiveWriter,
-): TablePagesRecord {
-  const sections = new Map(writer.sections.map((s) => [s.name, s]));
-  const rows = new Map(plan.tables.map((t, i) => [t.name, counts[i] ?? 0]));
-  const objects = objectsDigests(plan);
-  const tables: TablePageEntry[] = [];
-  for (const tree of trees) {
-    const pages = hashes.tables.get(tree.name);
-    const section = sections.get(tree.name);
-    if (pages === undefined || section === undefined) continue;
-    tables.push({
-      name: tree.name,
-      root: tree.root,
-      sql: tree.sql,
-      pages,
-      rows: rows.get(tree.name) ?? 0,
-      start: section.start,
-      end: section.end,
-      objects: objects[tree.name] ?? '',
-    });
-  }
-  return {
-    writerRevision: ARCHIVE_WRITER_REVISION,
-    pageSize: hashes.pageSize,
-    usableSize: hashes.usableSize,
-    textEncoding: hashes.textEncoding,
-    tables,
-  };
-}
-
-/**
- * The manifest's table hashes of an archive with copied tables: a copied table whose `objects` lines are unchanged
- * keeps the hash the manifest lists; every other table is hashed from its section (table-hashes.ts).
- */
-function hashesOfTables(
-  archivePath: string,
-  plan: DatabasePlan,
-  writer: ArchiveWriter,
-  copied: ReadonlyMap<string, TablePageEntry>,
-  options: DehydrateDatabaseOptions,
-): Record<string, TableContentHash> {
-  const objects = objectsDigests(plan);
-  const out: Record<string, TableContentHash> = Object.create(null) as Record<string, TableContentHash>;
-  for (const section of writer.sections) {
-    const kept = options.previousTableHashes?.[section.name];
-    const entry = copied.get(section.name);
-    if (kept !== undefined && entry !== undefined && entry.objects === objects[section.name]) {
-      out[section.name] = kept;
-      continue;
-    }
-    const lines = plan.objects
-      .filter((o) => o.type !== 'view' && o.tbl_name === section.name)
-      .map((o) => objectLine(o));
-    out[section.name] = sectionTableHash(archivePath, section, lines);
-  }
-  return out;
-}
-
-/** Per table, the SHA-256 of its `objects` lines as the manifest's table hash covers them (table-hashes.ts). */
-function objectsDigests(plan: DatabasePlan): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const table of plan.tables) {
-    const hash = createHash('sha256');
-    for (const o of plan.objects)
-      if (o.type !== 'view' && o.tbl_name === table.name) hash.update(`${objectLine(o)}\n`);
-    out[table.name] = hash.digest('hex');
-  }
-  return out;
 }
 
 /**

@@ -44,16 +44,7 @@ export function checkVirtualTables(db: Database): string[] {
     .pluck()
     .safeIntegers(false)
     .all() as string[];
-  const problems: string[] = [];
-  for (const name of names) {
-    const rows = db.pragma(`main.quick_check('${name.replaceAll("'", "''")}')`) as Record<string, unknown>[];
-    for (const r of rows) {
-      const message = String(Object.values(r)[0]).replace(DATABASE_HEADING, '');
-      if (message !== 'ok' && !isContentlessFts4Limitation(db, message))
-        problems.push(`table "${name}": ${message}`);
-    }
-  }
-  return problems;
+  return checkTables(db, names);
 }
 
 /**
