@@ -13,6 +13,7 @@ import {
   readSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -27,6 +28,7 @@ import { syncStatePaths, type SyncRecord } from '../src/sync/sync-state.js';
 import { cli } from './helpers/cli.js';
 import { makeDatabase, tempDir, withDatabase as write } from './helpers/fixtures.js';
 import { buildDatabase, databaseSpec, quote } from './helpers/generators.js';
+import { leafPagesOf, pageSizeOf } from './helpers/damage.js';
 
 const root = tempDir('dh-table-copies-');
 after(root.cleanup);
@@ -337,6 +339,32 @@ describe('table copies', () => {
       assert.ok((third.tablesCopied ?? 0) >= 1, `${name}: ${JSON.stringify(third)}`);
       assertExact(dir, 'four');
     }
+  });
+
+  it('refuses a table whose pages were damaged since the last export, keeps the archive, and says so briefly', () => {
+    const dir = join(root.dir, 'damaged');
+    const path = join(dir, 'data', 'four.db');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    makeFour(path);
+    dehydrate(dir, 'four.db');
+    const archive = join(dir, 'archives', 'four.json');
+    const before = readFileSync(archive);
+    // The cell pointers of a leaf of `d` overwritten: its pages changed, so it is read, and its check fails.
+    const page = leafPagesOf(path, 'd').at(-1) ?? 0;
+    const fd = openSync(path, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(40, 0xff), 0, 40, (page - 1) * pageSizeOf(path) + 8);
+    } finally {
+      closeSync(fd);
+    }
+    const run = cli(['dehydrate', '--data-dir', 'data', '--archive-dir', 'archives'], dir, FORCE);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /four\.db: the database is damaged \(quick_check: table "d": /);
+    assert.match(run.stderr, /hint: run `db-hydration fix`/);
+    // At most five problems, as the whole-file check reports.
+    const problems = (run.stderr.match(/Tree \d+ page \d+/g) ?? []).length;
+    assert.ok(problems >= 1 && problems <= 5, run.stderr);
+    assert.deepEqual(readFileSync(archive), before);
   });
 
   it('copies nothing while commits live in the -wal only, and the archive holds them', () => {

@@ -24,7 +24,7 @@ export function dehydrateCommand(setExit: (code: number) => void): CommandUnknow
     new Command('dehydrate')
       .summary('export every database into its JSON archive')
       .description(
-        "Export every database of the data directory into <archive-dir>/<name>.json (<name>.json.gz with --compress gzip) and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime). A damaged, empty or unreadable database is reported and its existing archive is kept. An archive that changed since its database last matched it (a pull, checkout or merge brought someone else's changes; see `status`) is not overwritten: the error says to run `db-hydration sync`, which merges both. --force overwrites it anyway, and says what it overwrote. Library: manager.dehydrateAll({ force }).",
+        "Export every database of the data directory into <archive-dir>/<name>.json (<name>.json.gz with --compress gzip) and update manifest.json. An unchanged database leaves its archive untouched (same bytes, same mtime); in a changed one, only the tables whose pages changed are read, the others copied from the archive (docs/sync.md). A damaged, empty or unreadable database is reported and its existing archive is kept. An archive that changed since its database last matched it (a pull, checkout or merge brought someone else's changes; see `status`) is not overwritten: the error says to run `db-hydration sync`, which merges both. --force overwrites it anyway, and says what it overwrote. Library: manager.dehydrateAll({ force }).",
       ),
   )
     .option(

@@ -292,7 +292,7 @@ function chooseCopies(run: {
   const read = run.plan.tables
     .filter((t) => t.selectSql !== undefined && !copied.has(t.name))
     .map((t) => t.name);
-  throwIfDamaged(checkTables(run.db, read), run.context);
+  throwIfDamaged(checkTables(run.db, read, 5), run.context);
   return { copied, hashes };
 }
 

@@ -49,12 +49,13 @@ export function checkVirtualTables(db: Database): string[] {
 
 /**
  * The problems `PRAGMA quick_check(<table>)` reports for the given tables (each b-tree of the table and of its
- * indexes), each prefixed with the table's name: an export that copies the other tables' rows checks only the tables
- * it reads.
+ * indexes), each prefixed with the table's name, the first `limit` of them: an export that copies the other tables'
+ * rows checks only the tables it reads.
  */
-export function checkTables(db: Database, names: readonly string[]): string[] {
+export function checkTables(db: Database, names: readonly string[], limit = Infinity): string[] {
   const problems: string[] = [];
   for (const name of names) {
+    if (problems.length >= limit) break;
     const rows = db.pragma(`main.quick_check('${name.replaceAll("'", "''")}')`) as Record<string, unknown>[];
     for (const r of rows) {
       const message = String(Object.values(r)[0]).replace(DATABASE_HEADING, '');
@@ -62,7 +63,15 @@ export function checkTables(db: Database, names: readonly string[]): string[] {
         problems.push(`table "${name}": ${message}`);
     }
   }
-  return problems;
+  if (!Number.isFinite(limit)) return problems;
+  // One row can hold several problems, a line each: the limit counts lines, as quick_check(N) does.
+  return problems
+    .flatMap((p) => {
+      const [first = '', ...rest] = p.split('\n');
+      const prefix = first.slice(0, first.indexOf(': ') + 2);
+      return [first, ...rest.filter((l) => l !== '').map((l) => `${prefix}${l}`)];
+    })
+    .slice(0, limit);
 }
 
 function isContentlessFts4Limitation(db: Database, message: string): boolean {
